@@ -1,0 +1,285 @@
+"""The parallel, resumable, shardable dataset builder behind ``lipread prep``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+import data_prep
+from data_prep import reference_face
+from data_prep.crop import CropSettings
+from data_prep.dataset_folder import (
+    CLIPS,
+    META,
+    SHARDS,
+    BuildLog,
+    read_jsonl,
+    write_json,
+    write_jsonl,
+)
+from data_prep.discover import SourceJob, Utterance, discover, shard_of
+from data_prep.landmarks import LANDMARK_MODEL, FaceTracker
+from data_prep.pipeline import extract_mouths
+from data_prep.rejections import PrepError, Rejection
+from data_prep.video import TARGET_FPS, write_clip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepOptions:
+    input_dir: Path
+    out: Path
+    alignments: Path | None = None
+    manifest: Path | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    shard: tuple[int, int] | None = None  # (index, count), index from 0
+    preview: int = 0
+    min_frames: int = 10
+    retry_rejected: bool = False
+    crop: CropSettings = field(default_factory=CropSettings)
+
+
+@dataclass
+class BuildSummary:
+    built: int = 0
+    skipped: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    frames: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def lines(self) -> list[str]:
+        rate = self.frames / self.seconds if self.seconds else 0.0
+        out = [
+            f"built {self.built} clips ({self.frames} frames, {rate:.0f} frames/s), "
+            f"skipped {self.skipped} already done, rejected {sum(self.rejected.values())}"
+        ]
+        out += [f"  rejected {n:5d}  {reason}" for reason, n in self.rejected.most_common()]
+        return out
+
+
+# ---------------------------------------------------------------- worker side
+
+_tracker: FaceTracker | None = None
+
+
+def _init_worker() -> None:
+    global _tracker
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    _tracker = FaceTracker()
+
+
+def process_job(
+    job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int
+) -> tuple[list[dict], list[dict], int]:
+    """Cut every pending utterance of one video; returns manifest entries, rejections, frames."""
+    assert _tracker is not None, "call _init_worker first"
+    entries, rejections, frames = [], [], 0
+    try:
+        spans = [(u.start, u.end) for u in job.utterances]
+        clips, source_fps = extract_mouths(job.path, spans, _tracker, settings, min_frames)
+    except PrepError as err:
+        return [], [_reject(u, job, err.reason, err.detail) for u in job.utterances], 0
+    except Exception as err:  # noqa: BLE001 - a bug must not stop an overnight run
+        detail = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+        return [], [_reject(u, job, "error", detail) for u in job.utterances], 0
+    for utt, clip in zip(job.utterances, clips):
+        if clip.error is not None:
+            rejections.append(_reject(utt, job, clip.error.reason, clip.error.detail))
+            continue
+        relative = Path(CLIPS) / f"{utt.id}.mp4"
+        write_clip(dataset / relative, clip.crops.frames, TARGET_FPS)
+        frames += clip.num_frames
+        entries.append(_entry(utt, job, clip, relative.as_posix(), source_fps))
+    return entries, rejections, frames
+
+
+def _process_in_worker(args) -> tuple[list[dict], list[dict], int]:
+    return process_job(*args)
+
+
+def _reject(utt: Utterance, job: SourceJob, reason: str, detail: str) -> dict:
+    return Rejection(utt.id, job.source, reason, detail).to_json()
+
+
+def _entry(utt: Utterance, job: SourceJob, clip, relative: str, source_fps: float) -> dict:
+    duration = clip.num_frames / TARGET_FPS
+    words = [
+        {"word": w["word"], "start": round(max(0.0, w["start"]), 4), "end": round(min(duration, w["end"]), 4)}
+        for w in utt.words
+        if w["start"] < duration
+    ]
+    entry = {
+        "id": utt.id,
+        "speaker": utt.speaker,
+        "text": utt.text,
+        "words": words,
+        "clip": relative,
+        "num_frames": clip.num_frames,
+        "fps": TARGET_FPS,
+        "source": job.source,
+        "source_start": round(clip.start, 4),
+        "source_end": round(clip.end, 4),
+        "source_fps": round(source_fps, 3),
+    }
+    if clip.num_faces > 1:
+        entry["faces"] = clip.num_faces
+        entry["note"] = f"{clip.num_faces} faces in view; the largest was followed"
+    return entry
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def build(options: PrepOptions) -> BuildSummary:
+    """Build (or finish building) the dataset folder described by ``options``."""
+    started = time.perf_counter()
+    dataset = options.out
+    dataset.mkdir(parents=True, exist_ok=True)
+    jobs, early_rejections = discover(options.input_dir, options.alignments, options.manifest)
+    log_dir = dataset
+    if options.shard is not None:
+        index, count = options.shard
+        jobs = [j for j in jobs if shard_of(j.source, count) == index]
+        early_rejections = [r for r in early_rejections if shard_of(r.source, count) == index]
+        log_dir = dataset / SHARDS / f"{index}-of-{count}"
+
+    build_log = BuildLog(dataset, log_dir, options.retry_rejected)
+    summary = BuildSummary()
+    for rejection in early_rejections:
+        if build_log.done(rejection.id):
+            summary.skipped += 1
+        else:
+            build_log.add_rejection(rejection.to_json())
+            summary.rejected[rejection.reason] += 1
+
+    pending = []
+    for job in jobs:
+        todo = [u for u in job.utterances if not build_log.done(u.id)]
+        summary.skipped += len(job.utterances) - len(todo)
+        if todo:
+            pending.append(SourceJob(job.source, job.path, todo))
+
+    total = sum(len(j.utterances) for j in pending)
+    log.info("%d utterances to build in %d videos, %d already done", total, len(pending), summary.skipped)
+    try:
+        _run(pending, options, dataset, build_log, summary, total)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        build_log.close()
+        summary.seconds = time.perf_counter() - started
+        return summary
+    build_log.finish()
+    _write_meta(dataset, log_dir, options, build_log)
+    if options.preview:
+        from data_prep.preview import write_preview
+
+        write_preview(dataset, list(build_log.entries.values()), options.preview, log_dir / "preview.png")
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run(pending, options, dataset, build_log, summary, total) -> None:
+    args = [(job, dataset, options.crop, options.min_frames) for job in pending]
+    bar = tqdm(total=total, unit="clip", desc="prep", dynamic_ncols=True, smoothing=0.05)
+    t0 = time.perf_counter()
+
+    def record(result) -> None:
+        entries, rejections, frames = result
+        for entry in entries:
+            build_log.add_entry(entry)
+        for rejection in rejections:
+            build_log.add_rejection(rejection)
+            summary.rejected[rejection["reason"]] += 1
+        summary.built += len(entries)
+        summary.frames += frames
+        bar.update(len(entries) + len(rejections))
+        bar.set_postfix(frames_s=f"{summary.frames / max(1e-9, time.perf_counter() - t0):.0f}")
+
+    try:
+        if options.workers <= 1 or len(args) <= 1:
+            _init_worker()
+            for a in args:
+                record(process_job(*a))
+        else:
+            context = mp.get_context("spawn")
+            with context.Pool(options.workers, initializer=_init_worker) as pool:
+                try:
+                    for result in pool.imap_unordered(_process_in_worker, args, chunksize=1):
+                        record(result)
+                except KeyboardInterrupt:
+                    pool.terminate()
+                    raise
+    finally:
+        bar.close()
+
+
+def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: BuildLog) -> None:
+    meta = {
+        "tool": "lipread prep",
+        "version": data_prep.__version__,
+        "fps": TARGET_FPS,
+        "crop": options.crop.to_json(),
+        "crop_size": options.crop.size,
+        "color": options.crop.color,
+        "landmark_model": LANDMARK_MODEL,
+        "reference_face": reference_face.checksum(),
+        "clip_codec": "h264 yuv444p crf 18",
+        "counts": _counts(build_log.entries.values(), build_log.rejected.values()),
+        "input": str(options.input_dir),
+        "shard": None if options.shard is None else list(options.shard),
+    }
+    write_json(log_dir / META, meta)
+
+
+def merge_shards(dataset: Path) -> dict:
+    """Join the shards' manifests into the dataset's own, checking that they fit together."""
+    shard_dirs = sorted((dataset / SHARDS).glob("*-of-*"))
+    if not shard_dirs:
+        raise FileNotFoundError(f"no shards under {dataset / SHARDS}")
+    counts = {d.name.split("-of-")[1] for d in shard_dirs}
+    if len(counts) != 1:
+        raise ValueError(f"shards of different splits: {[d.name for d in shard_dirs]}")
+    expected = int(counts.pop())
+    missing = sorted(set(range(expected)) - {int(d.name.split("-of-")[0]) for d in shard_dirs})
+    unfinished = [d.name for d in shard_dirs if not (d / META).exists()]
+    if missing or unfinished:
+        raise ValueError(f"shards not finished: missing {missing}, unfinished {unfinished}")
+    entries, rejected = {}, {}
+    for d in shard_dirs:
+        for entry in read_jsonl(d / "manifest.jsonl"):
+            if entry["id"] in entries:
+                raise ValueError(f"{entry['id']} appears in two shards")
+            entries[entry["id"]] = entry
+        for r in read_jsonl(d / "rejected.jsonl"):
+            rejected[r["id"]] = r
+    write_jsonl(dataset / "manifest.jsonl", [entries[k] for k in sorted(entries)])
+    write_jsonl(dataset / "rejected.jsonl", [rejected[k] for k in sorted(rejected)])
+    meta = json.loads((shard_dirs[0] / META).read_text())
+    meta["shard"] = None
+    meta["merged_shards"] = len(shard_dirs)
+    meta["counts"] = _counts(entries.values(), rejected.values())
+    write_json(dataset / META, meta)
+    return meta
+
+
+def _counts(entries, rejected) -> dict:
+    entries, rejected = list(entries), list(rejected)
+    reasons = Counter(r["reason"] for r in rejected)
+    return {
+        "utterances": len(entries),
+        "frames": sum(e["num_frames"] for e in entries),
+        "speakers": len({e["speaker"] for e in entries}),
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(sorted(reasons.items())),
+    }

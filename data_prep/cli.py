@@ -1,0 +1,111 @@
+"""``lipread prep`` and ``lipread prep-merge``: argument parsing and the end-of-run summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from data_prep.crop import CropSettings
+from data_prep.rejections import REASONS
+
+log = logging.getLogger("data_prep")
+
+
+def _shard(value: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes I/N, e.g. 0/4; got {value!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N; got {value!r}")
+    return index, count
+
+
+def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="lipread prep")
+    parser.description = (
+        "Turn a folder of talking-face videos and their transcripts into a mouth-crop dataset "
+        "folder (manifest.jsonl, clips/, meta.json, rejected.jsonl). Transcripts: GRID .align "
+        "files (--alignments), LRS-style .txt, .srt or .vtt beside each video, or a CSV/JSONL "
+        "--manifest. Run the same command again to resume an interrupted build."
+    )
+    parser.add_argument("input_dir", type=Path, help="folder of videos, searched recursively")
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    parser.add_argument("--alignments", type=Path, help="folder of GRID .align files (matched by name)")
+    parser.add_argument("--manifest", type=Path, help="CSV or JSONL: path,text[,start,end,speaker,id]")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")
+    parser.add_argument("--shard", type=_shard, help="build slice I of N (0 <= I < N); join with prep-merge")
+    parser.add_argument("--preview", type=int, default=0, metavar="N", help="write preview.png of N clips")
+    parser.add_argument("--size", type=int, default=CropSettings.size, help="crop side in pixels")
+    parser.add_argument("--color", choices=["rgb", "gray"], default=CropSettings.color)
+    parser.add_argument("--scale", type=float, default=CropSettings.scale, help="crop side in inter-ocular distances")
+    parser.add_argument("--min-frames", type=int, default=10, help="shorter utterances are rejected")
+    parser.add_argument("--max-gap", type=int, default=CropSettings.max_gap, help="longest face-less run (frames) to interpolate")
+    parser.add_argument("--max-missing", type=float, default=CropSettings.max_missing, help="most face-less frames (fraction)")
+    parser.add_argument("--min-mouth-width", type=float, default=CropSettings.min_mouth_width, help="pixels")
+    parser.add_argument("--retry-rejected", action="store_true", help="try earlier rejections again")
+    parser.epilog = "reason codes in rejected.jsonl: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
+    return parser
+
+
+def run_prep(args: argparse.Namespace) -> int:
+    from data_prep.builder import PrepOptions, build
+
+    if not args.input_dir.is_dir():
+        log.error("input folder %s does not exist", args.input_dir)
+        return 2
+    for name in ("alignments", "manifest"):
+        value = getattr(args, name)
+        if value is not None and not value.exists():
+            log.error("--%s %s does not exist", name, value)
+            return 2
+    options = PrepOptions(
+        input_dir=args.input_dir,
+        out=args.out,
+        alignments=args.alignments,
+        manifest=args.manifest,
+        workers=args.workers,
+        shard=args.shard,
+        preview=args.preview,
+        min_frames=args.min_frames,
+        retry_rejected=args.retry_rejected,
+        crop=CropSettings(
+            size=args.size,
+            scale=args.scale,
+            color=args.color,
+            max_gap=args.max_gap,
+            max_missing=args.max_missing,
+            min_mouth_width=args.min_mouth_width,
+        ),
+    )
+    summary = build(options)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    if summary.interrupted:
+        print("interrupted: run the same command again to finish", file=sys.stderr)
+        return 130
+    print(f"dataset: {args.out}", file=sys.stderr)
+    return 0
+
+
+def merge_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="lipread prep-merge")
+    parser.description = "Join the shards of a dataset built with --shard I/N into its manifest."
+    parser.add_argument("dataset", type=Path)
+    return parser
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from data_prep.builder import merge_shards
+
+    try:
+        meta = merge_shards(args.dataset)
+    except (FileNotFoundError, ValueError) as err:
+        log.error("%s", err)
+        return 2
+    counts = meta["counts"]
+    print(f"merged {meta['merged_shards']} shards: {counts['utterances']} clips, {counts['rejected']} rejected", file=sys.stderr)
+    return 0

@@ -1,0 +1,125 @@
+"""From a landmark track to stable mouth crops.
+
+Gaps in the track are interpolated, the rigid face points are smoothed over time, and each frame
+is warped by the similarity transform that puts those points onto the reference face, with the
+reference mouth centre at the centre of the output window. This is the only cropping code: prep
+and transcription both call :func:`mouth_crops`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from data_prep import reference_face as ref
+from data_prep.landmarks import FaceTrack
+from data_prep.rejections import PrepError
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How crops are cut; stored in ``meta.json`` and in every checkpoint trained on them."""
+
+    size: int = 96  # output side in pixels
+    scale: float = 1.1  # output side in inter-ocular distances (the mouth spans about half)
+    color: str = "rgb"  # "rgb" or "gray"
+    max_gap: int = 12  # longest run of face-less frames (at 25 fps) that is interpolated
+    max_missing: float = 0.25  # most face-less frames, as a fraction of the clip
+    smooth: int = 5  # moving-average window (frames) over the rigid face points
+    min_mouth_width: float = 10.0  # pixels in the source; smaller faces are rejected
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Crops:
+    frames: np.ndarray  # (T, size, size, 3) uint8 RGB (grey replicated when color == "gray")
+    transforms: np.ndarray  # (T, 2, 3): source pixels -> crop pixels
+    points: np.ndarray  # (T, 468, 2) the gap-filled track, source pixels
+
+
+def mouth_crops(frames: list[np.ndarray], track: FaceTrack, settings: CropSettings) -> Crops:
+    """Cut the mouth window out of every frame, or raise ``no_face`` / ``face_too_small``."""
+    points = fill_gaps(track.points, settings)
+    corners = points[:, list(ref.MOUTH_CORNERS)]
+    mouth_width = float(np.median(np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)))
+    if mouth_width < settings.min_mouth_width:
+        raise PrepError(
+            "face_too_small",
+            f"mouth is {mouth_width:.1f} px wide, below --min-mouth-width {settings.min_mouth_width:g}",
+        )
+    matrices = transforms(points, settings)
+    out = np.empty((len(frames), settings.size, settings.size, 3), dtype=np.uint8)
+    for i, (frame, matrix) in enumerate(zip(frames, matrices)):
+        out[i] = cv2.warpAffine(
+            frame,
+            matrix,
+            (settings.size, settings.size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    if settings.color == "gray":
+        grey = cv2.cvtColor(out.reshape(-1, settings.size, 3), cv2.COLOR_RGB2GRAY)
+        out = np.repeat(grey.reshape(out.shape[:3])[..., None], 3, axis=-1)
+    return Crops(frames=out, transforms=matrices, points=points)
+
+
+def fill_gaps(points: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """Linearly interpolate face-less frames; refuse clips with too many or too long gaps."""
+    found = ~np.isnan(points[:, 0, 0])
+    total = len(points)
+    missing = total - int(found.sum())
+    runs = _missing_runs(found)
+    described = ", ".join(f"{a}-{b - 1}" for a, b in runs[:5]) + (" ..." if len(runs) > 5 else "")
+    if not found.any():
+        raise PrepError("no_face", f"no face in any of {total} frames")
+    longest = max((b - a for a, b in runs), default=0)
+    if missing > settings.max_missing * total or longest > settings.max_gap:
+        raise PrepError(
+            "no_face",
+            f"no face in {missing} of {total} frames (frames {described}); "
+            f"limits: {settings.max_missing:.0%} of the clip, runs of {settings.max_gap}",
+        )
+    if not missing:
+        return points
+    t = np.arange(total)
+    flat = points.reshape(total, -1)
+    filled = np.empty_like(flat)
+    for j in range(flat.shape[1]):
+        filled[:, j] = np.interp(t, t[found], flat[found, j])
+    return filled.reshape(points.shape)
+
+
+def _missing_runs(found: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``(start, end)`` frame ranges with no face."""
+    edges = np.diff(np.concatenate([[0], (~found).astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def transforms(points: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """Per-frame similarity transforms from source pixels to crop pixels."""
+    reference = ref.load()
+    pixels_per_unit = settings.size / settings.scale
+    mouth_centre = reference[ref.OUTER_LIPS].mean(axis=0)
+    target = (reference[ref.STABLE_POINTS] - mouth_centre) * pixels_per_unit + settings.size / 2
+    stable = _moving_average(points[:, ref.STABLE_POINTS].astype(np.float64), settings.smooth)
+    return np.stack([ref.similarity(frame_points, target) for frame_points in stable])
+
+
+def _moving_average(series: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average along time, edges padded by repetition."""
+    if window <= 1 or len(series) < 2:
+        return series
+    half = window // 2
+    padded = np.concatenate([np.repeat(series[:1], half, 0), series, np.repeat(series[-1:], half, 0)])
+    cumulative = np.cumsum(padded, axis=0, dtype=np.float64)
+    cumulative = np.concatenate([np.zeros_like(cumulative[:1]), cumulative])
+    return (cumulative[2 * half + 1 :] - cumulative[: -2 * half - 1]) / (2 * half + 1)
+
+
+def project(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """Map per-frame source points (T, N, 2) through per-frame transforms (T, 2, 3)."""
+    return np.einsum("tij,tnj->tni", matrices[:, :, :2], points) + matrices[:, None, :, 2]

@@ -1,0 +1,82 @@
+"""One source video in, mouth-crop clips out: the per-video work of prep and of transcription.
+
+:func:`extract_mouths` is the single entry to decoding, resampling, tracking and cropping, so
+a video transcribed later is cut exactly as the training data was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data_prep.crop import Crops, CropSettings, mouth_crops
+from data_prep.landmarks import FaceTracker
+from data_prep.rejections import PrepError
+from data_prep.video import TARGET_FPS, iter_frames, probe, resample
+
+
+@dataclass
+class MouthClip:
+    """The crops of one span of a video at :data:`TARGET_FPS`, or why there are none."""
+
+    start: float
+    end: float
+    crops: Crops | None = None
+    num_faces: int = 0
+    error: PrepError | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return 0 if self.crops is None else len(self.crops.frames)
+
+
+def extract_mouths(
+    path: str,
+    spans: list[tuple[float | None, float | None]],
+    tracker: FaceTracker,
+    settings: CropSettings,
+    min_frames: int = 1,
+) -> tuple[list[MouthClip], float]:
+    """Crop each ``(start, end)`` span (None = the video's start / end) of one video.
+
+    Raises :class:`PrepError` when the whole file is bad (unreadable, no video stream, no frame);
+    a problem with one span is reported in that span's ``error`` so the other spans still go on.
+    Returns the clips and the source's frame rate.
+    """
+    info = probe(path)
+    requested = [(0.0 if s is None else s, e) for s, e in spans]
+    per_span = resample(iter_frames(path), requested, TARGET_FPS)
+    if not any(per_span) and all(e is None for _, e in requested):
+        raise PrepError("unreadable", f"{path}: no decodable video frames")
+    clips = []
+    for (start, end), frames in zip(requested, per_span):
+        stop = end if end is not None else start + len(frames) / TARGET_FPS
+        clip = MouthClip(start=start, end=stop)
+        clips.append(clip)
+        try:
+            _check_span(start, end, frames, path)
+            if len(frames) < min_frames:
+                raise PrepError(
+                    "too_few_frames", f"{len(frames)} frames at 25 fps, fewer than {min_frames}"
+                )
+            track = tracker.track(frames)
+            clip.num_faces = track.num_faces
+            clip.crops = mouth_crops(frames, track, settings)
+        except PrepError as err:
+            clip.error = err
+    return clips, info.fps
+
+
+def _check_span(start: float, end: float | None, frames: list[np.ndarray], path: str) -> None:
+    if end is None:
+        return
+    if start < 0 or end <= start:
+        raise PrepError("cue_outside_video", f"cue {start:.2f}-{end:.2f} s is not a valid span")
+    expected = int(round((end - start) * TARGET_FPS))
+    if len(frames) < expected - 1:
+        video_end = start + len(frames) / TARGET_FPS if frames else None
+        where = f"the video ends at {video_end:.2f} s" if frames else "the video ends before it"
+        raise PrepError(
+            "cue_outside_video", f"cue {start:.2f}-{end:.2f} s in {path}: {where}"
+        )

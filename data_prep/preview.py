@@ -1,0 +1,43 @@
+"""Contact sheets: a glance at many crops to see whether the mouth is centred."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from data_prep.video import read_clip
+
+
+def contact_sheet(rows: list[tuple[str, np.ndarray]], columns: int = 8, label_width: int = 150) -> np.ndarray:
+    """One row per clip: its label, then ``columns`` frames spread evenly over it (RGB uint8)."""
+    tiles = []
+    for label, frames in rows:
+        picks = np.linspace(0, len(frames) - 1, columns).round().astype(int)
+        strip = np.concatenate([frames[i] for i in picks], axis=1)
+        # Mark the window centre so an off-centre mouth stands out.
+        height, width = frames.shape[1:3]
+        for k in range(columns):
+            cv2.drawMarker(strip, (k * width + width // 2, height // 2), (255, 64, 64), cv2.MARKER_CROSS, 8, 1)
+        text = np.full((height, label_width, 3), 255, dtype=np.uint8)
+        cv2.putText(text, label[-18:], (4, height // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([text, strip], axis=1))
+    return np.concatenate(tiles, axis=0)
+
+
+def write_png(path: Path, image_rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+
+
+def write_preview(dataset: Path, entries: list[dict], count: int, path: Path) -> Path | None:
+    """A contact sheet of ``count`` clips spread over the (sorted) manifest."""
+    if not entries:
+        return None
+    entries = sorted(entries, key=lambda e: e["id"])
+    picks = np.linspace(0, len(entries) - 1, min(count, len(entries))).round().astype(int)
+    rows = [(entries[i]["id"], read_clip(dataset / entries[i]["clip"])) for i in sorted(set(picks))]
+    write_png(path, contact_sheet(rows))
+    return path

@@ -1,0 +1,179 @@
+"""Video in and out with PyAV: decode any container ffmpeg reads, resample to a fixed frame rate by
+timestamps, and write fixed-size H.264 clips atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from data_prep.rejections import PrepError
+
+log = logging.getLogger(__name__)
+
+TARGET_FPS = 25.0
+
+
+@dataclass
+class VideoInfo:
+    """What the container says about its video stream."""
+
+    fps: float
+    duration: float | None  # seconds; None when the container does not say
+    width: int
+    height: int
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Open a video and read its stream properties, or raise a :class:`PrepError`."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        return _info(container, stream)
+
+
+def _open(path: str | Path):
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise PrepError("unreadable", f"cannot open {path}: {err}") from err
+
+
+def _video_stream(container, path):
+    if not container.streams.video:
+        raise PrepError("no_video_stream", f"{path} has no video stream")
+    return container.streams.video[0]
+
+
+def _info(container, stream) -> VideoInfo:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else TARGET_FPS
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    return VideoInfo(fps=fps, duration=duration, width=stream.width, height=stream.height)
+
+
+def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(seconds, RGB frame)`` in presentation order, skipping undecodable packets.
+
+    Damaged packets (GRID has some) are logged and skipped rather than failing the clip; a file
+    whose every packet fails yields nothing, which callers report as ``unreadable``.
+    """
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        time_base = float(stream.time_base) if stream.time_base else 1 / TARGET_FPS
+        start = stream.start_time or 0
+        index = 0
+        fps = _info(container, stream).fps
+        try:
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as err:  # truncated container
+                    log.warning("%s: demuxing stopped: %s", path, err)
+                    break
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as err:
+                    log.debug("%s: skipped a damaged packet: %s", path, err)
+                    continue
+                for frame in frames:
+                    if frame.pts is not None:
+                        t = (frame.pts - start) * time_base
+                    else:
+                        t = index / fps
+                    index += 1
+                    yield t, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as err:
+            raise PrepError("unreadable", f"decoding {path} failed: {err}") from err
+
+
+def resample_times(start: float, end: float, fps: float = TARGET_FPS) -> np.ndarray:
+    """The output frame times of the span ``[start, end)`` at ``fps``."""
+    count = max(0, int(round((end - start) * fps)))
+    return start + np.arange(count) / fps
+
+
+def resample(
+    frames: Iterator[tuple[float, np.ndarray]],
+    spans: list[tuple[float, float | None]],
+    fps: float = TARGET_FPS,
+) -> list[list[np.ndarray]]:
+    """Pick, for each span, the source frame shown at each output time (the latest at or before it).
+
+    Streams once through the video, keeping only frames inside some span, so a long video with
+    many subtitle cues costs one decode and the memory of its longest cue. A span whose end is
+    None runs to the end of the video.
+    """
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    out: list[list[np.ndarray]] = [[] for _ in spans]
+    half_frame = 0.5 / fps
+    previous: tuple[float, np.ndarray] | None = None
+    interval = 1.0 / fps  # how long the last frame stays up; refined from the stream
+    targets = {i: 0 for i in order}
+
+    def emit(upto: float, frame: np.ndarray) -> None:
+        # Every output time t with t < upto is shown by ``frame``.
+        for i in order:
+            start, end = spans[i]
+            while True:
+                t = start + targets[i] / fps
+                if t >= upto - 1e-6 or (end is not None and t >= end - half_frame):
+                    break
+                out[i].append(frame)
+                targets[i] += 1
+
+    for t, frame in frames:
+        if previous is not None:
+            emit(t, previous[1])
+            if t > previous[0]:
+                interval = t - previous[0]
+        previous = (t, frame)
+    if previous is not None:
+        emit(previous[0] + interval, previous[1])
+    return out
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int = 18) -> None:
+    """Write ``frames`` (T, H, W, 3) uint8 RGB as H.264 mp4, atomically (temp name, then rename).
+
+    An interrupted run therefore never leaves a truncated clip under a final name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.mp4")
+    try:
+        with av.open(str(tmp), mode="w") as container:
+            stream = container.add_stream("libx264", rate=int(round(fps)))
+            stream.width = frames.shape[2]
+            stream.height = frames.shape[1]
+            stream.pix_fmt = "yuv444p"
+            stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "fastdecode"}
+            stream.thread_type = "NONE"
+            for frame in frames:
+                packet = stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame)))
+                container.mux(packet)
+            container.mux(stream.encode())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_clip(path: str | Path) -> np.ndarray:
+    """Decode a whole clip to (T, H, W, 3) uint8 RGB."""
+    frames = [frame for _, frame in iter_frames(path)]
+    if not frames:
+        raise PrepError("unreadable", f"{path}: no decodable frames")
+    return np.stack(frames)
