@@ -97,6 +97,11 @@ def process_job(
         if clip.error is not None:
             rejections.append(_reject(utt, job, clip.error.reason, clip.error.detail))
             continue
+        last_word = max((w["end"] for w in utt.words), default=0.0)
+        if last_word > clip.num_frames / TARGET_FPS + 0.1:
+            detail = f"the transcript's words run to {last_word:.2f} s, the video to {clip.num_frames / TARGET_FPS:.2f} s"
+            rejections.append(_reject(utt, job, "truncated", detail))
+            continue
         relative = Path(CLIPS) / f"{utt.id}.mp4"
         write_clip(dataset / relative, clip.crops.frames, TARGET_FPS)
         frames += clip.num_frames

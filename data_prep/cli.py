@@ -57,6 +57,9 @@ def run_prep(args: argparse.Namespace) -> int:
     if not args.input_dir.is_dir():
         log.error("input folder %s does not exist", args.input_dir)
         return 2
+    if args.out.exists() and not args.out.is_dir():
+        log.error("--out %s exists and is not a folder", args.out)
+        return 2
     for name in ("alignments", "manifest"):
         value = getattr(args, name)
         if value is not None and not value.exists():

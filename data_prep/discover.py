@@ -153,8 +153,9 @@ def _pairs_from_files(
         whole_id = f"{speaker}/{video.stem}"
         try:
             found = _transcript_for(video, speaker, align_index)
-        except (ValueError, OSError, UnicodeError) as err:
-            rejections.append(Rejection(whole_id, source, "unreadable_transcript", str(err)))
+        except Exception as err:  # noqa: BLE001 - parsers raise their own types; record and go on
+            detail = f"{type(err).__name__}: {err}"
+            rejections.append(Rejection(whole_id, source, "unreadable_transcript", detail))
             continue
         if found is None:
             rejections.append(

@@ -49,6 +49,7 @@ def extract_mouths(
     per_span = resample(iter_frames(path), requested, TARGET_FPS)
     if not any(per_span) and all(e is None for _, e in requested):
         raise PrepError("unreadable", f"{path}: no decodable video frames")
+    _check_complete(path, info.duration, requested, per_span)
     clips = []
     for (start, end), frames in zip(requested, per_span):
         stop = end if end is not None else start + len(frames) / TARGET_FPS
@@ -66,6 +67,19 @@ def extract_mouths(
         except PrepError as err:
             clip.error = err
     return clips, info.fps
+
+
+def _check_complete(path, duration, spans, per_span) -> None:
+    """A file that decodes to much less than its container's stated duration is truncated."""
+    if duration is None:
+        return
+    for (start, end), frames in zip(spans, per_span):
+        if end is None and frames:
+            decoded = start + len(frames) / TARGET_FPS
+            if decoded < duration - 0.2:
+                raise PrepError(
+                    "truncated", f"{path}: decoded {decoded:.2f} s of its stated {duration:.2f} s"
+                )
 
 
 def _check_span(start: float, end: float | None, frames: list[np.ndarray], path: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 #: Every reason code prep can give, with what it means (shown in the end-of-run summary and README).
 REASONS = {
     "unreadable": "the file could not be opened or decoded",
+    "truncated": "the file ends before its stated duration or before its transcript's last word",
     "no_video_stream": "the file has no video stream",
     "too_few_frames": "fewer frames than --min-frames",
     "no_face": "no face in too many frames, or a gap longer than --max-gap",

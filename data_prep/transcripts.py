@@ -87,13 +87,17 @@ def read_subtitles(path: Path) -> list[Segment]:
             for c in cues
         ]
     return [
-        Segment(text=c.text, start=c.start_in_seconds + c.start_ms / 1000 % 1, end=_vtt_end(c))
+        Segment(text=c.text, start=_clock_seconds(c.start), end=_clock_seconds(c.end))
         for c in webvtt.read(str(path))
     ]
 
 
-def _vtt_end(cue) -> float:
-    return cue.end_in_seconds + cue.end_ms / 1000 % 1
+def _clock_seconds(stamp: str) -> float:
+    """``HH:MM:SS.mmm`` or ``MM:SS.mmm`` to seconds."""
+    seconds = 0.0
+    for part in stamp.strip().split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from fractions import Fraction
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,7 +156,7 @@ def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.mp4")
     try:
         with av.open(str(tmp), mode="w") as container:
-            stream = container.add_stream("libx264", rate=int(round(fps)))
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             stream.width = frames.shape[2]
             stream.height = frames.shape[1]
             stream.pix_fmt = "yuv444p"
