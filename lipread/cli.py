@@ -28,6 +28,8 @@ def _setup_logging(verbose: bool = False) -> None:
     )
     # mediapipe/absl and TensorFlow Lite talk a lot on start-up
     logging.getLogger("absl").setLevel(logging.ERROR)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # they print through their own handler
+        logging.getLogger(name).propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,65 @@
+"""Corpus-level word and character error rates with jiwer.
+
+Errors are summed over the corpus and divided by the reference length summed over the corpus
+(what papers report), never a mean of per-utterance rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import jiwer
+import torch
+from torchmetrics import Metric
+
+
+@dataclass
+class ErrorCounts:
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    hits: int = 0
+
+    @property
+    def reference_length(self) -> int:
+        return self.substitutions + self.deletions + self.hits
+
+    @property
+    def rate(self) -> float:
+        errors = self.substitutions + self.deletions + self.insertions
+        return errors / self.reference_length if self.reference_length else float(errors > 0)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "reference_length": self.reference_length, "rate": self.rate}
+
+
+def word_counts(references: list[str], hypotheses: list[str]) -> ErrorCounts:
+    return _counts(jiwer.process_words(references, hypotheses))
+
+
+def char_counts(references: list[str], hypotheses: list[str]) -> ErrorCounts:
+    return _counts(jiwer.process_characters(references, hypotheses))
+
+
+def _counts(output) -> ErrorCounts:
+    return ErrorCounts(output.substitutions, output.deletions, output.insertions, output.hits)
+
+
+class ErrorRate(Metric):
+    """A torchmetrics wrapper over jiwer's counts, so DDP ranks add their errors up correctly."""
+
+    full_state_update = False
+
+    def __init__(self, unit: str = "word"):
+        super().__init__()
+        self.count = word_counts if unit == "word" else char_counts
+        self.add_state("errors", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, hypotheses: list[str], references: list[str]) -> None:
+        c = self.count(references, hypotheses)
+        self.errors += c.substitutions + c.deletions + c.insertions
+        self.total += c.reference_length
+
+    def compute(self) -> torch.Tensor:
+        return self.errors.float() / self.total.clamp(min=1).float()

@@ -1,0 +1,116 @@
+"""The LightningModule both recipes train with: CTC over characters, AdamW, warm-up + cosine."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch import nn
+
+from lipread.decoding import greedy_decode
+from lipread.metrics import ErrorRate
+from lipread.models import build_model
+from lipread.text import CharTokenizer
+
+
+class LipreadModule(L.LightningModule):
+    """A VSR model and how it learns.
+
+    Args:
+        arch: ``lipnet`` or ``conformer``.
+        arch_options: keyword arguments of that model (e.g. ``hidden_size``, ``num_layers``).
+        in_channels: 1 (grey) or 3 (RGB); linked to ``data.channels`` by ``lipread train``.
+        input_size: crop side fed to the model; linked to ``data.input_size``.
+        lr, weight_decay: AdamW.
+        warmup_epochs: linear warm-up length, then cosine decay to ``min_lr_ratio * lr``.
+    """
+
+    def __init__(
+        self,
+        arch: str = "lipnet",
+        arch_options: dict | None = None,
+        in_channels: int = 1,
+        input_size: int = 88,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        warmup_epochs: float = 1.0,
+        min_lr_ratio: float = 0.01,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = CharTokenizer()
+        self.model = build_model(
+            arch, in_channels, self.tokenizer.vocab_size, input_size=input_size, **(arch_options or {})
+        )
+        self.ctc = nn.CTCLoss(blank=self.tokenizer.blank, zero_infinity=False)
+        self.val_wer = ErrorRate("word")
+        self.val_cer = ErrorRate("char")
+        self.data_info: dict = {}
+
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (B, T, V) in float32."""
+        return self.model(video, lengths).float().log_softmax(dim=-1)
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs = self(batch["video"], batch["lengths"])
+        loss = self.ctc(
+            log_probs.transpose(0, 1), batch["labels"], batch["lengths"], batch["label_lengths"]
+        )
+        return loss, log_probs
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite CTC loss on batch {batch['ids']}")
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        loss, log_probs = self._loss(batch)
+        hyps = greedy_decode(log_probs, batch["lengths"], self.tokenizer)
+        self.val_wer.update(hyps, batch["texts"])
+        self.val_cer.update(hyps, batch["texts"])
+        n = len(batch["ids"])
+        self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val_wer", self.val_wer, prog_bar=True, batch_size=n)
+        self.log("val_cer", self.val_cer, prog_bar=True, batch_size=n)
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.hparams.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams.lr,
+        )
+        total = max(1, self.trainer.estimated_stepping_batches)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        warmup = min(total - 1, int(total * self.hparams.warmup_epochs / epochs))
+        floor = self.hparams.min_lr_ratio
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, total - warmup)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- checkpoints carry what inference needs
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "info"):
+            datamodule.setup(stage)
+            self.data_info = datamodule.info()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["lipread"] = self.data_info
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.data_info = checkpoint.get("lipread", {})

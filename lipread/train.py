@@ -1,0 +1,97 @@
+"""``lipread train``: LightningCLI over :class:`LipreadModule` and :class:`LipreadDataModule`.
+
+Every field of a config is overridable on the command line (``--trainer.max_epochs 5``,
+``--data.batch_size 16``). Running the same command again resumes from ``last.ckpt`` in the run
+folder (``trainer.default_root_dir``); ``--init_from CKPT`` starts from another run's weights
+with a fresh optimiser (fine-tuning).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from lipread.data import LipreadDataModule
+from lipread.module import LipreadModule
+
+log = logging.getLogger(__name__)
+
+
+class LipreadCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--init_from", type=str | None, default=None, help="checkpoint to fine-tune from (weights only)")
+        parser.add_argument("--resume", type=bool, default=True, help="continue from last.ckpt in the run folder if there is one")
+        parser.add_argument("--early_stopping_patience", type=int, default=30, help="epochs without a better val_wer")
+        parser.link_arguments("data.channels", "model.in_channels")
+        parser.link_arguments("data.input_size", "model.input_size")
+
+    def instantiate_trainer(self, **kwargs):
+        config = self.config_init["trainer"]
+        root = Path(config.get("default_root_dir") or "runs/default")
+        config["default_root_dir"] = str(root)
+        if config.get("logger") in (None, True):
+            config["logger"] = [
+                CSVLogger(root, name="", version=""),
+                TensorBoardLogger(root, name="", version="", default_hp_metric=False),
+            ]
+        extra = [
+            ModelCheckpoint(
+                dirpath=root / "checkpoints",
+                filename="best-{epoch:03d}-{val_wer:.4f}",
+                monitor="val_wer",
+                mode="min",
+                save_last=True,
+                save_top_k=1,
+            ),
+            EarlyStopping(monitor="val_wer", mode="min", patience=self.config_init["early_stopping_patience"]),
+            LearningRateMonitor(logging_interval="step"),
+        ]
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
+        return super().instantiate_trainer(**kwargs)
+
+
+def default_precision() -> str:
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def make_cli(args: list[str]) -> LipreadCLI:
+    return LipreadCLI(
+        LipreadModule,
+        LipreadDataModule,
+        args=args,
+        run=False,
+        seed_everything_default=1234,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={
+            "precision": default_precision(),
+            "gradient_clip_val": 1.0,
+            "max_epochs": 100,
+            "log_every_n_steps": 10,
+            "default_root_dir": "runs/default",
+        },
+        parser_kwargs={"prog": "lipread train", "default_env": False},
+    )
+
+
+def main(args: list[str]) -> int:
+    cli = make_cli(args)
+    trainer, model = cli.trainer, cli.model
+    init_from = cli.config["init_from"]
+    if init_from:
+        state = torch.load(init_from, map_location="cpu", weights_only=False)["state_dict"]
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        log.info("initialised from %s (missing %d, unexpected %d keys)", init_from, len(missing), len(unexpected))
+    last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if cli.config["resume"] and last.is_file() else None
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    trainer.fit(model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if trainer.is_global_zero:
+        print(f"best checkpoint: {best or last}")
+    return 0
