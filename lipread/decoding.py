@@ -1,10 +1,20 @@
-"""CTC decoding: greedy, and beam search (lexicon + word n-gram LM, or lexicon-free)."""
+"""CTC decoding: greedy; beam search with a lexicon and a word n-gram LM (torchaudio's
+flashlight-text decoder); lexicon-free beam search."""
 
 from __future__ import annotations
 
+import math
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
+from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
 from lipread.text import CharTokenizer
+
+DECODERS = ("greedy", "beam", "beam-nolex")
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
@@ -19,3 +29,167 @@ def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer) -> list[str]:
     return [" ".join(tokenizer.decode(ids).split()) for ids in greedy_ids(log_probs, lengths, tokenizer.blank)]
+
+
+class NGramLM(CTCDecoderLM):
+    """A word n-gram model with interpolated Witten-Bell smoothing, estimated from sentences.
+
+    Small and exact enough for the closed vocabularies lip-reading corpora have; it plugs into
+    flashlight's decoder as a custom LM (the PyPI flashlight-text wheel ships without KenLM).
+    Scores are natural-log probabilities.
+    """
+
+    BOS, EOS = "<s>", "</s>"
+
+    def __init__(self, sentences: list[str], words: list[str], order: int = 3):
+        CTCDecoderLM.__init__(self)
+        self.order = order
+        self.words = list(words)  # index -> word, as in the decoder's word dictionary
+        self.counts: dict[tuple, Counter] = defaultdict(Counter)
+        for sentence in sentences:
+            tokens = [self.BOS] * (order - 1) + sentence.split() + [self.EOS]
+            for i in range(order - 1, len(tokens)):
+                for n in range(order):  # histories of length 0 .. order-1
+                    self.counts[tuple(tokens[i - n : i])][tokens[i]] += 1
+        self.vocab_size = len(set(self.words) | {self.EOS})
+        self._cache: dict[tuple, float] = {}
+        self._states: dict[CTCDecoderLMState, tuple] = {}
+        # While the decoder builds its lexicon trie it scores every word from the start state to
+        # get look-ahead ("smearing") scores; those must be context-free unigram scores, or
+        # words that never open a sentence are pruned mid-sentence.
+        self.building_trie = False
+
+    def log_prob(self, history: tuple, word: str) -> float:
+        key = (history, word)
+        if key not in self._cache:
+            self._cache[key] = math.log(self._prob(history[-(self.order - 1) :] if self.order > 1 else (), word))
+        return self._cache[key]
+
+    def _prob(self, history: tuple, word: str) -> float:
+        lower = 1.0 / self.vocab_size if not history else self._prob(history[1:], word)
+        seen = self.counts.get(history)
+        if not seen:
+            return lower
+        total, types = sum(seen.values()), len(seen)
+        return (seen[word] + types * lower) / (total + types)
+
+    # -- the CTCDecoderLM interface
+
+    def start(self, start_with_nothing: bool) -> CTCDecoderLMState:
+        state = CTCDecoderLMState()
+        self._states[state] = () if self.building_trie else (self.BOS,) * (self.order - 1)
+        return state
+
+    def score(self, state: CTCDecoderLMState, usr_token_idx: int) -> tuple[CTCDecoderLMState, float]:
+        history = self._states[state]
+        word = self.words[usr_token_idx] if 0 <= usr_token_idx < len(self.words) else "<unk>"
+        child = state.child(usr_token_idx)
+        if child not in self._states:
+            self._states[child] = (history + (word,))[-(self.order - 1) :] if self.order > 1 else ()
+        return child, self.log_prob(history, word)
+
+    def finish(self, state: CTCDecoderLMState) -> tuple[CTCDecoderLMState, float]:
+        return state, self.log_prob(self._states[state], self.EOS)
+
+    def reset(self) -> None:
+        """Forget decoder states (call between utterances: flashlight re-creates them)."""
+        self._states.clear()
+
+
+@dataclass
+class BeamOptions:
+    beam_size: int = 50
+    lm_weight: float = 1.0
+    word_score: float = 0.0
+    lm_order: int = 3
+
+
+class BeamDecoder:
+    """flashlight's CTC beam search over a word lexicon (with an n-gram LM), or lexicon-free."""
+
+    def __init__(
+        self,
+        tokenizer: CharTokenizer,
+        words: list[str] | None,
+        sentences: list[str] | None = None,
+        options: BeamOptions | None = None,
+    ):
+        self.tokenizer = tokenizer
+        self.options = options or BeamOptions()
+        o = self.options
+        self.lm = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="lipread-lexicon-")
+        if words:
+            words = sorted(set(words))
+            lexicon = Path(self._tmp.name) / "lexicon.txt"
+            lexicon.write_text("".join(f"{w} {' '.join(w)} |\n" for w in words))
+            lm_dict = Path(self._tmp.name) / "lm_dict.txt"
+            lm_dict.write_text("".join(f"{w}\n" for w in words) + "<unk>\n")
+            self.lm = NGramLM(sentences or [], words, o.lm_order) if sentences else None
+            if self.lm is not None:
+                self.lm.building_trie = True
+            self.decoder = ctc_decoder(
+                lexicon=str(lexicon),
+                tokens=tokenizer.tokens,
+                lm=self.lm,
+                lm_dict=str(lm_dict),
+                beam_size=o.beam_size,
+                lm_weight=o.lm_weight if self.lm else 0.0,
+                word_score=o.word_score,
+            )
+            if self.lm is not None:
+                self.lm.building_trie = False
+                self.lm.reset()
+        else:
+            self.decoder = ctc_decoder(
+                lexicon=None, tokens=tokenizer.tokens, beam_size=o.beam_size, word_score=o.word_score
+            )
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        emissions = log_probs.detach().float().cpu()
+        texts = []
+        for i in range(len(emissions)):
+            if self.lm is not None:
+                self.lm.reset()
+            frames = self._with_final_space(emissions[i, : int(lengths[i])])
+            hyps = self.decoder(frames[None], torch.tensor([len(frames)], dtype=torch.int32))[0]
+            if not hyps:
+                texts.append("")
+                continue
+            if hyps[0].words:
+                text = " ".join(hyps[0].words)
+            else:
+                tokens = self.decoder.idxs_to_tokens(hyps[0].tokens)
+                text = "".join(" " if t == "|" else t for t in tokens if t != "-")
+            texts.append(" ".join(text.split()))
+        return texts
+
+
+    def _with_final_space(self, emissions: torch.Tensor) -> torch.Tensor:
+        """Append one frame that is surely a word break.
+
+        The lexicon spells each word followed by the word-break token, but transcripts (and so
+        the model) put no break after the last word; without this frame the last word would never
+        complete and would be dropped.
+        """
+        space = emissions.new_full((1, emissions.shape[1]), -1e4)
+        space[0, self.tokenizer.tokens.index("|")] = 0.0
+        return torch.cat([emissions, space]).contiguous()
+
+
+def build_decoder(kind: str, tokenizer: CharTokenizer, data_info: dict, options: BeamOptions | None = None, words: list[str] | None = None):
+    """A callable ``(log_probs, lengths) -> texts`` for ``greedy``, ``beam`` or ``beam-nolex``.
+
+    ``beam`` uses the training-set words and sentences stored in the checkpoint (or ``words``, a
+    user word list, with the LM still estimated from the training sentences).
+    """
+    if kind == "greedy":
+        return lambda log_probs, lengths: greedy_decode(log_probs, lengths, tokenizer)
+    if kind == "beam":
+        vocabulary = words or data_info.get("train_words")
+        if not vocabulary:
+            raise ValueError("beam search needs a word list: the checkpoint has none, pass one")
+        return BeamDecoder(tokenizer, vocabulary, data_info.get("train_texts"), options)
+    if kind == "beam-nolex":
+        return BeamDecoder(tokenizer, None, None, options)
+    raise ValueError(f"unknown decoder {kind!r}; choose from {', '.join(DECODERS)}")
