@@ -6,6 +6,7 @@ a video transcribed later is cut exactly as the training data was.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,16 +38,21 @@ def extract_mouths(
     tracker: FaceTracker,
     settings: CropSettings,
     min_frames: int = 1,
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[MouthClip], float]:
     """Crop each ``(start, end)`` span (None = the video's start / end) of one video.
 
     Raises :class:`PrepError` when the whole file is bad (unreadable, no video stream, no frame);
     a problem with one span is reported in that span's ``error`` so the other spans still go on.
-    Returns the clips and the source's frame rate.
+    Returns the clips and the source's frame rate; ``timings`` (if given) gets the seconds spent
+    in ``decode``, ``landmarks`` and ``crop``.
     """
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
     info = probe(path)
     requested = [(0.0 if s is None else s, e) for s, e in spans]
     per_span = resample(iter_frames(path), requested, TARGET_FPS)
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock
     if not any(per_span) and all(e is None for _, e in requested):
         raise PrepError("unreadable", f"{path}: no decodable video frames")
     _check_complete(path, info.duration, requested, per_span)
@@ -61,9 +67,13 @@ def extract_mouths(
                 raise PrepError(
                     "too_few_frames", f"{len(frames)} frames at 25 fps, fewer than {min_frames}"
                 )
+            clock = time.perf_counter()
             track = tracker.track(frames)
+            timings["landmarks"] = timings.get("landmarks", 0.0) + time.perf_counter() - clock
             clip.num_faces = track.num_faces
+            clock = time.perf_counter()
             clip.crops = mouth_crops(frames, track, settings)
+            timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - clock
         except PrepError as err:
             clip.error = err
     return clips, info.fps
