@@ -1,0 +1,222 @@
+"""``lipread evaluate``: corpus-level WER/CER of a model on a dataset folder, per decoder and
+per speaker, with the worst utterances, as terminal table, JSON, Markdown and a PNG chart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import jiwer
+import torch
+from tqdm import tqdm
+
+from lipread.data import LipreadDataModule
+from lipread.decoding import DECODERS, BeamOptions, build_decoder
+from lipread.metrics import char_counts, word_counts
+from lipread.pretrained import load
+from lipread.transcribe import default_model_path
+
+log = logging.getLogger("lipread.evaluate")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="lipread evaluate")
+    parser.description = "Word and character error rates of a model on a dataset folder (corpus-level, jiwer)."
+    parser.add_argument("--checkpoint", type=Path, help="model folder or .ckpt (default: the shipped GRID model)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder from `lipread prep`")
+    parser.add_argument("--split", type=Path, help="file of utterance ids (default: every utterance)")
+    parser.add_argument("--decoder", default="greedy,beam", help=f"comma-separated: {', '.join(DECODERS)}")
+    parser.add_argument("--output", type=Path, help="write report.json, report.md and report.png here")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
+    parser.add_argument("--beam-size", type=int)
+    parser.add_argument("--lm-weight", type=float)
+    parser.add_argument("--word-score", type=float)
+    parser.add_argument("--device")
+    return parser
+
+
+def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str], worst: int = 10) -> dict:
+    """Corpus WER/CER, sentence accuracy, error types, per speaker, and the worst utterances."""
+    words, chars = word_counts(refs, hyps), char_counts(refs, hyps)
+    by_speaker: dict[str, list[int]] = defaultdict(list)
+    for i, spk in enumerate(speakers):
+        by_speaker[spk].append(i)
+    per_speaker = {}
+    for spk in sorted(by_speaker):
+        idx = by_speaker[spk]
+        r, h = [refs[i] for i in idx], [hyps[i] for i in idx]
+        per_speaker[spk] = {
+            "utterances": len(idx),
+            "wer": word_counts(r, h).rate,
+            "cer": char_counts(r, h).rate,
+        }
+    errors = []
+    for i, (r, h) in enumerate(zip(refs, hyps)):
+        c = word_counts([r], [h])
+        n = c.substitutions + c.deletions + c.insertions
+        if n:
+            errors.append((n, i))
+    errors.sort(key=lambda x: (-x[0], ids[x[1]]))
+    worst_list = []
+    for n, i in errors[:worst]:
+        aligned = jiwer.visualize_alignment(jiwer.process_words(refs[i], hyps[i]), show_measures=False)
+        worst_list.append({"id": ids[i], "errors": n, "reference": refs[i], "hypothesis": hyps[i], "alignment": aligned.strip()})
+    return {
+        "wer": words.rate,
+        "cer": chars.rate,
+        "sentence_accuracy": sum(r == h for r, h in zip(refs, hyps)) / max(1, len(refs)),
+        "words": words.to_json(),
+        "chars": chars.to_json(),
+        "per_speaker": per_speaker,
+        "worst": worst_list,
+    }
+
+
+def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: list[str], batch_size: int = 16,
+             workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None) -> dict:
+    model_path = checkpoint or default_model_path()
+    module = load(model_path)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    module.to(device)
+    info = module.data_info
+    dm = LipreadDataModule(root=str(data), train_list=None, test_list=str(split) if split else None,
+                           batch_size=batch_size, num_workers=workers,
+                           channels=int(info.get("channels", 1)), input_size=int(info.get("input_size", 88)),
+                           drop_invalid=True)
+    dm.setup()
+    name = "test" if split else "train"
+    dataset = dm.datasets[name]
+    dataset.augment = None
+    loader = dm._loader(name, shuffle=False)
+    options = BeamOptions(**{**info.get("decoder", {}), **(beam or {})})
+    built = {kind: build_decoder(kind, module.tokenizer, info, options) for kind in decoders}
+    ids, speakers, refs = [], [], []
+    hyps: dict[str, list[str]] = {k: [] for k in decoders}
+    seconds = {k: 0.0 for k in decoders}
+    model_seconds = 0.0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="evaluate", unit="batch"):
+            clock = time.perf_counter()
+            log_probs = module(batch["video"].to(device), batch["lengths"].to(device)).cpu()
+            model_seconds += time.perf_counter() - clock
+            for kind, decode in built.items():
+                clock = time.perf_counter()
+                hyps[kind] += decode(log_probs, batch["lengths"])
+                seconds[kind] += time.perf_counter() - clock
+            ids += batch["ids"]
+            refs += batch["texts"]
+            speakers += [u.split("/")[0] for u in batch["ids"]]
+    total = time.perf_counter() - start
+    report = {
+        "model": str(model_path),
+        "data": str(data),
+        "split": str(split) if split else None,
+        "utterances": len(ids),
+        "seconds": round(total, 2),
+        "utterances_per_second": round(len(ids) / total, 2) if total else None,
+        "device": str(device),
+        "beam_options": vars(options),
+        "decoders": {},
+        "hypotheses": {k: dict(zip(ids, v)) for k, v in hyps.items()},
+    }
+    for kind in decoders:
+        report["decoders"][kind] = score(ids, speakers, refs, hyps[kind], worst)
+        report["decoders"][kind]["decode_seconds"] = round(seconds[kind] + model_seconds, 2)
+    return report
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Evaluation: {Path(report['model']).name} on {report['data']}",
+        "",
+        f"Split: `{report['split'] or 'all'}`, {report['utterances']} utterances, corpus-level rates (jiwer).",
+        "",
+        "| decoder | WER | CER | sentence acc. | subs | dels | ins | words |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, r in report["decoders"].items():
+        w = r["words"]
+        lines.append(
+            f"| {kind} | {r['wer']:.2%} | {r['cer']:.2%} | {r['sentence_accuracy']:.2%} | "
+            f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
+        )
+    lines += ["", "## Per speaker (WER)", "", "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
+              "|---|---|" + "---|" * len(report["decoders"])]
+    first = next(iter(report["decoders"].values()))
+    for spk, row in first["per_speaker"].items():
+        rates = " | ".join(f"{r['per_speaker'][spk]['wer']:.2%}" for r in report["decoders"].values())
+        lines.append(f"| {spk} | {row['utterances']} | {rates} |")
+    for kind, r in report["decoders"].items():
+        lines += ["", f"## Worst utterances ({kind})", ""]
+        for item in r["worst"]:
+            lines += [f"`{item['id']}` ({item['errors']} errors)", "```", item["alignment"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    decoders = list(report["decoders"])
+    speakers = list(report["decoders"][decoders[0]]["per_speaker"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(decoders)
+    for k, kind in enumerate(decoders):
+        values = [100 * report["decoders"][kind]["per_speaker"][s]["wer"] for s in speakers]
+        ax1.bar([i + k * width for i in range(len(speakers))], values, width, label=kind)
+    ax1.set_xticks([i + width * (len(decoders) - 1) / 2 for i in range(len(speakers))], speakers, rotation=45)
+    ax1.set_ylabel("WER (%)")
+    ax1.set_title("WER per speaker")
+    ax1.legend()
+    bottom = [0.0] * len(decoders)
+    for kind_of_error in ("substitutions", "deletions", "insertions"):
+        values = [report["decoders"][d]["words"][kind_of_error] for d in decoders]
+        ax2.bar(decoders, values, bottom=bottom, label=kind_of_error)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax2.set_ylabel("word errors")
+    ax2.set_title("Error types")
+    ax2.legend()
+    fig.suptitle(f"{Path(report['model']).name}: {report['utterances']} utterances")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(report: dict) -> str:
+    rows = [f"{'decoder':<12}{'WER':>9}{'CER':>9}{'sent.acc':>10}{'S':>6}{'D':>6}{'I':>6}"]
+    for kind, r in report["decoders"].items():
+        w = r["words"]
+        rows.append(f"{kind:<12}{r['wer']:>9.2%}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
+                    f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}")
+    return "\n".join(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    decoders = [d.strip() for d in args.decoder.split(",") if d.strip()]
+    unknown = [d for d in decoders if d not in DECODERS]
+    if unknown:
+        log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
+        return 2
+    beam = {k: getattr(args, k) for k in ("beam_size", "lm_weight", "word_score") if getattr(args, k) is not None}
+    try:
+        report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst, beam, args.device)
+    except FileNotFoundError as err:
+        log.error("%s", err)
+        return 2
+    print(table(report))
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "report.json").write_text(json.dumps(report, indent=2))
+        (args.output / "report.md").write_text(markdown(report))
+        chart(report, args.output / "report.png")
+        print(f"report: {args.output}/report.{{json,md,png}}")
+    return 0
