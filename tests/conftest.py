@@ -52,3 +52,36 @@ def grid_input(tmp_path: Path) -> Path:
 requires_shared_grid = pytest.mark.skipif(
     not (SHARED_GRID / "s1").is_dir(), reason="needs the full GRID set in ../shared/grid"
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """tests/data/grid prepared once: 7 real clips (6 of s1, 1 of s2)."""
+    from data_prep.builder import PrepOptions, build
+
+    out = tmp_path_factory.mktemp("tiny") / "dataset"
+    build(PrepOptions(GRID, out, alignments=ALIGNMENTS, workers=1))
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_run(tiny_dataset: Path, tmp_path_factory) -> Path:
+    """configs/tiny.yaml trained on the 4 s1 train clips (about a minute on 2 CPU cores)."""
+    import subprocess
+    import sys
+
+    from test_train import ROOT, train_cmd
+
+    run_dir = tmp_path_factory.mktemp("tiny_run") / "run"
+    cmd = train_cmd(tiny_dataset, run_dir, "--trainer.max_epochs", "300", "--model.lr", "0.01")
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(trained_tiny_run: Path) -> Path:
+    """The tiny run's last checkpoint exported as a slim model folder."""
+    from lipread.pretrained import export
+
+    return export(trained_tiny_run / "checkpoints" / "last.ckpt", trained_tiny_run / "model")
