@@ -25,6 +25,7 @@ from lipread.data import collate, to_model_input
 from lipread.augment import centre_crop
 from lipread.decoding import BeamOptions, build_decoder
 from lipread.pretrained import load
+from lipread.segmentation import pause_cuts
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Transcriber:
     """A loaded model, its decoders and a face tracker, reused across videos."""
 
     def __init__(self, module, name: str, device: str | torch.device = "cpu", beam: BeamOptions | None = None,
-                 window: int = 75, overlap: int = 25):
+                 max_segment: int = 100, min_segment: int = 40):
         self.module = module.to(device).eval()
         self.device = torch.device(device)
         self.name = name
@@ -79,7 +80,7 @@ class Transcriber:
         self.crop = CropSettings(**self.info.get("crop", {})) if self.info.get("crop") else CropSettings()
         self.fps = float(self.info.get("fps", 25.0))
         self.beam = beam or BeamOptions(**self.info.get("decoder", {}))
-        self.window, self.overlap = window, overlap
+        self.max_segment, self.min_segment = max_segment, min_segment
         self._decoders: dict[str, object] = {}
         self._tracker = None
 
@@ -106,8 +107,8 @@ class Transcriber:
 
     # -- stages
 
-    def mouths(self, path: str | Path, timings: dict[str, float]) -> np.ndarray:
-        """The (T, S, S, 3) mouth crops of a whole video, or a :class:`TranscriptionError`."""
+    def mouths(self, path: str | Path, timings: dict[str, float]):
+        """The crops (frames, transforms, landmarks) of a whole video, or a :class:`TranscriptionError`."""
         from data_prep.pipeline import extract_mouths
 
         path = str(path)
@@ -122,14 +123,7 @@ class Transcriber:
             if clip.error.reason == "too_few_frames":
                 detail = f"video too short: {detail}"
             raise TranscriptionError(path, clip.error.reason, detail)
-        return clip.crops.frames
-
-    def _windows(self, num_frames: int) -> list[tuple[int, int]]:
-        if num_frames <= self.window:
-            return [(0, num_frames)]
-        hop = self.window - self.overlap
-        starts = list(range(0, num_frames - self.window, hop)) + [num_frames - self.window]
-        return [(s, s + self.window) for s in starts]
+        return clip.crops
 
     @torch.no_grad()
     def log_probs(self, clips: list[np.ndarray], batch_size: int = 16) -> list[torch.Tensor]:
@@ -154,6 +148,8 @@ class Transcriber:
     def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None) -> list[Transcript]:
         """Transcribe several videos, batching the model over all their windows.
 
+        Videos longer than ``max_segment`` frames are cut at visual pauses
+        (:func:`lipread.segmentation.pause_cuts`) and the pieces' words joined in order.
         A file that fails raises :class:`TranscriptionError`, unless ``on_error`` is given: then
         it is called with the error and that file is left out of the result.
         """
@@ -161,43 +157,43 @@ class Transcriber:
         for path in paths:
             timings: dict[str, float] = {}
             try:
-                frames = self.mouths(path, timings)
+                crops = self.mouths(path, timings)
             except TranscriptionError as err:
                 if on_error is None:
                     raise
                 on_error(err)
                 continue
-            prepared.append((str(path), frames, timings))
-        pieces = [(k, s, e) for k, (_, frames, _) in enumerate(prepared) for s, e in self._windows(len(frames))]
+            prepared.append((str(path), crops, timings))
+        pieces = [
+            (k, s, e)
+            for k, (_, crops, _) in enumerate(prepared)
+            for s, e in pause_cuts(crops.points, self.max_segment, self.min_segment)
+        ]
         clock = time.perf_counter()
-        outputs = self.log_probs([prepared[k][1][s:e] for k, s, e in pieces])
+        outputs = self.log_probs([prepared[k][1].frames[s:e] for k, s, e in pieces])
         model_seconds = (time.perf_counter() - clock) / max(1, len(prepared))
         decode = self.decoder(decoder)
         results = []
-        for k, (path, frames, timings) in enumerate(prepared):
+        for k, (path, crops, timings) in enumerate(prepared):
             mine = [(s, e, lp) for (kk, s, e), lp in zip(pieces, outputs) if kk == k]
             timings["model"] = model_seconds
             clock = time.perf_counter()
             words = []
-            for index, (s, e, lp) in enumerate(mine):
+            for s, e, lp in mine:
                 text = decode(lp[None], torch.tensor([len(lp)]))[0]
-                window_words = word_timings(lp, text, self.module.tokenizer, self.fps, offset=s / self.fps)
-                if not window_words and text:  # too short to align: spread the words evenly
-                    window_words = _even_words(text, s / self.fps, e / self.fps)
-                lo = 0.0 if index == 0 else (s + self.overlap / 2) / self.fps
-                hi = float("inf") if index == len(mine) - 1 else (e - self.overlap / 2) / self.fps
-                words += [w for w in window_words if lo <= (w["start"] + w["end"]) / 2 < hi]
+                piece = word_timings(lp, text, self.module.tokenizer, self.fps, offset=s / self.fps)
+                words += piece or (_even_words(text, s / self.fps, e / self.fps) if text else [])
             timings["decoder"] = time.perf_counter() - clock
             results.append(
                 Transcript(
                     file=path,
                     text=" ".join(w["word"] for w in words),
                     words=words,
-                    duration=round(len(frames) / self.fps, 3),
+                    duration=round(len(crops.frames) / self.fps, 3),
                     model=self.name,
                     decoder=decoder,
                     timings=timings,
-                    mouth_frames=frames,
+                    mouth_frames=crops.frames,
                 )
             )
         return results

@@ -17,6 +17,8 @@ GRID = DATA / "grid"
 ALIGNMENTS = GRID / "alignments"
 SHARED_GRID = Path(__file__).resolve().parents[1].parent / "shared" / "grid"
 TRAIN_CLIPS = ["bbaf4p", "bbaf5a", "bbal6n", "bbal7s"]
+#: What the tiny test model trains on: the four s1 train clips and the original MPEG-1 file of s2.
+TINY_TRAIN_IDS = [f"s1/{n}" for n in TRAIN_CLIPS] + ["s2/swwp2s"]
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -73,7 +75,7 @@ def trained_tiny_run(tiny_dataset: Path, tmp_path_factory) -> Path:
     from test_train import ROOT, train_cmd
 
     run_dir = tmp_path_factory.mktemp("tiny_run") / "run"
-    cmd = train_cmd(tiny_dataset, run_dir, "--trainer.max_epochs", "300", "--model.lr", "0.01")
+    cmd = train_cmd(tiny_dataset, run_dir, "--trainer.max_epochs", "400", "--model.lr", "0.01")
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
