@@ -16,7 +16,6 @@ commands:
   train       train a model (LightningCLI; --config configs/X.yaml)
   evaluate    WER/CER of a checkpoint on a dataset
   transcribe  silent video -> text with word timings
-  serve       HTTP API and web page
 
 `lipread <command> --help` tells more."""
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "prep": (prep_cli.prep_parser, prep_cli.run_prep),
         "prep-merge": (prep_cli.merge_parser, prep_cli.run_merge),
     }
-    for name, module in (("evaluate", "lipread.evaluate"), ("transcribe", "lipread.transcribe_cli"), ("serve", "serve.cli")):
+    for name, module in (("evaluate", "lipread.evaluate"), ("transcribe", "lipread.transcribe_cli")):
         commands[name] = (module, None)
     if command not in commands:
         print(f"lipread: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
