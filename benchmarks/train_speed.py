@@ -1,0 +1,72 @@
+"""Training throughput: clips/s of a few optimiser steps for each model, data loading alone, and
+peak memory, on this machine (CPU, or the GPU when there is one).
+
+    python benchmarks/train_speed.py data/grid_s1 --steps 5 --batch-size 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import time
+
+import torch
+
+from lipread.data import LipreadDataModule
+from lipread.module import LipreadModule
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dm = LipreadDataModule(root=args.dataset, batch_size=args.batch_size, num_workers=args.workers, drop_invalid=True)
+    dm.setup()
+    loader = dm.train_dataloader()
+    batches, t = [], time.perf_counter()
+    for batch in loader:
+        batches.append(batch)
+        if len(batches) == args.steps + 1:
+            break
+    load_rate = len(batches) * args.batch_size / (time.perf_counter() - t)
+    rows = [("data loading alone (decode + augment, %d workers)" % args.workers, load_rate)]
+    for arch in ("lipnet", "conformer"):
+        module = LipreadModule(arch=arch).to(device)
+        optimiser = torch.optim.AdamW(module.parameters(), lr=1e-4)
+        autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
+
+        def step(batch):
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            with autocast:
+                loss, _ = module._loss(batch)
+            loss.backward()
+            optimiser.step()
+            optimiser.zero_grad()
+
+        step(batches[0])  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for batch in batches[1:]:
+            step(batch)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        rows.append((f"{arch} training step", args.steps * args.batch_size / (time.perf_counter() - t)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n{device}: {torch.cuda.get_device_name() if device == 'cuda' else platform.machine()}, {os.cpu_count()} cores, batch {args.batch_size}")
+    print("| what | clips/s |\n|---|---:|")
+    for name, rate in rows:
+        print(f"| {name} | {rate:.1f} |")
+    print(f"| peak resident memory (host) | {peak:.0f} MiB |")
+    if device == "cuda":
+        print(f"| peak GPU memory | {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
