@@ -178,3 +178,17 @@ def read_clip(path: str | Path) -> np.ndarray:
     if not frames:
         raise PrepError("unreadable", f"{path}: no decodable frames")
     return np.stack(frames)
+
+
+def as_stored(frames: np.ndarray) -> np.ndarray:
+    """``frames`` after the H.264 round trip every dataset clip goes through.
+
+    Transcription feeds the model crops that went through the same encoder as its training data,
+    so the compression the model learned on is not a train/test difference.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lipread-crop-") as tmp:
+        path = Path(tmp) / "crop.mp4"
+        write_clip(path, frames)
+        return read_clip(path)
