@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
 import logging
 import sys
 
@@ -16,6 +18,7 @@ commands:
   train       train a model (LightningCLI; --config configs/X.yaml)
   evaluate    WER/CER of a checkpoint on a dataset
   transcribe  silent video -> text with word timings
+  serve       HTTP API and web page (when the serve package is installed)
 
 `lipread <command> --help` tells more."""
 
@@ -48,13 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, module in (("evaluate", "lipread.evaluate"), ("transcribe", "lipread.transcribe_cli")):
         commands[name] = (module, None)
+    # Other packages add commands through the "lipread.commands" entry-point group (serve does),
+    # so lipread never imports them by name.
+    for entry in importlib.metadata.entry_points(group="lipread.commands"):
+        commands.setdefault(entry.name, (entry.value, None))
     if command not in commands:
         print(f"lipread: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     make_parser, run = commands[command]
     if isinstance(make_parser, str):
-        import importlib
-
         module = importlib.import_module(make_parser)
         make_parser, run = module.build_parser, module.run
     parser = make_parser(argparse.ArgumentParser(prog=f"lipread {command}"))

@@ -1,0 +1,1 @@
+"""lipread's HTTP service and web page (``lipread serve``)."""

@@ -1,0 +1,190 @@
+"""The FastAPI application: one model loaded once, inference off the event loop, a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import cv2
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+
+from data_prep.preview import contact_sheet
+from data_prep.rejections import PrepError
+from data_prep.video import probe
+from lipread.decoding import DECODERS
+from lipread.subtitles import to_srt, to_vtt
+from lipread.transcribe import Transcriber, TranscriptionError, default_model_path
+from serve.errors import STATUS, error
+from serve.limits import Limits
+
+log = logging.getLogger("lipread.serve")
+access_log = logging.getLogger("lipread.serve.access")
+STATIC = Path(__file__).with_name("static")
+CHUNK = 1 << 20
+
+
+def create_app(checkpoint: str | Path | None = None, limits: Limits | None = None, device: str = "cpu") -> FastAPI:
+    limits = limits or Limits()
+    state: dict = {"ready": False, "pending": 0}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        path = Path(checkpoint) if checkpoint else default_model_path()
+        loop = asyncio.get_running_loop()
+        state["executor"] = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="lipread")
+        # one Transcriber per worker thread: mediapipe graphs are not shared between threads
+        state["transcribers"] = {}
+        state["model_path"] = path
+
+        def make() -> Transcriber:
+            return Transcriber.from_checkpoint(path, device)
+
+        state["info"] = await loop.run_in_executor(state["executor"], lambda: _thread_transcriber(state, make))
+        state["ready"] = True
+        log.info("model %s loaded; %d worker(s), queue %d", path, limits.workers, limits.queue_size)
+        yield
+        state["executor"].shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="lipread", description="Visual speech recognition: silent video in, text with word timings out.", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def access(request: Request, call_next):
+        request.state.id = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
+        request.state.stages = {}
+        start = time.perf_counter()
+        response = await call_next(request)
+        response.headers["x-request-id"] = request.state.id
+        access_log.info(json.dumps({
+            "request_id": request.state.id, "method": request.method, "path": request.url.path,
+            "status": response.status_code, "ms": round(1000 * (time.perf_counter() - start), 1),
+            "stages": {k: round(v, 4) for k, v in request.state.stages.items()},
+        }))  # fmt: skip
+        return response
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        if not state["ready"]:
+            return error(503, "not_ready", "the model is still loading")
+        return {"status": "ready"}
+
+    @app.get("/v1/models")
+    async def models():
+        transcriber: Transcriber = state["info"]
+        info = transcriber.info
+        return {
+            "name": transcriber.name,
+            "path": str(state["model_path"]),
+            "arch": transcriber.module.hparams.arch,
+            "alphabet": info.get("alphabet"),
+            "crop": info.get("crop"),
+            "channels": info.get("channels"),
+            "input_size": info.get("input_size"),
+            "fps": transcriber.fps,
+            "decoders": list(DECODERS),
+            "vocabulary_size": len(info.get("train_words", [])),
+        }
+
+    @app.post("/v1/transcriptions")
+    async def transcriptions(
+        request: Request,
+        file: UploadFile = File(..., description="a video file"),
+        decoder: str = Form("beam"),
+        format: str = Form("json"),
+        cues: str = Form("phrase"),
+        crops: bool = Form(False, description="include the mouth-crop strip the model saw (PNG, base64)"),
+    ):
+        if decoder not in DECODERS:
+            return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
+        if format not in ("json", "srt", "vtt") or cues not in ("phrase", "word"):
+            return error(400, "bad_option", "format must be json, srt or vtt; cues phrase or word")
+        if state["pending"] >= limits.workers + limits.queue_size:
+            return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
+        state["pending"] += 1
+        workdir = Path(tempfile.mkdtemp(prefix="lipread-upload-"))
+        try:
+            upload = workdir / "upload"  # never a client-given name or path
+            size = 0
+            with upload.open("wb") as out:
+                while chunk := await file.read(CHUNK):
+                    size += len(chunk)
+                    if size > limits.max_upload_mb * 2**20:
+                        return error(413, "too_large", f"upload exceeds {limits.max_upload_mb:g} MB")
+                    out.write(chunk)
+            if size == 0:
+                return error(422, "empty", "the uploaded file is empty")
+            try:
+                info = probe(upload)
+            except PrepError as err:
+                return error(STATUS.get(err.reason, 422), err.reason, "not a readable video" if err.reason == "unreadable" else err.detail)
+            if info.duration is not None and info.duration > limits.max_duration_s:
+                return error(422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s")
+            loop = asyncio.get_running_loop()
+            job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder)
+            try:
+                result = await asyncio.wait_for(job, timeout=limits.timeout_s)
+            except asyncio.TimeoutError:
+                return error(504, "timeout", f"transcription took longer than {limits.timeout_s:g} s")
+            except TranscriptionError as err:
+                return error(STATUS.get(err.code, 422), err.code, err.detail.replace(str(upload), "upload"))
+            request.state.stages.update(result.timings)
+            if format == "srt":
+                return PlainTextResponse(to_srt(result.words, cues), media_type="application/x-subrip")
+            if format == "vtt":
+                return PlainTextResponse(to_vtt(result.words, cues), media_type="text/vtt")
+            body = result.to_json()
+            body["file"] = file.filename or "upload"
+            if crops:
+                body["crops_png"] = _strip(result.mouth_frames)
+            return JSONResponse(body)
+        finally:
+            state["pending"] -= 1
+            await file.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    @app.get("/")
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/static/{name}")
+    async def static(name: str):
+        path = (STATIC / name).resolve()
+        if path.parent != STATIC.resolve() or not path.is_file():
+            return error(404, "not_found", "no such file")
+        return FileResponse(path)
+
+    return app
+
+
+def _thread_transcriber(state: dict, make) -> Transcriber:
+    import threading
+
+    key = threading.get_ident()
+    if key not in state["transcribers"]:
+        state["transcribers"][key] = make()
+        state["make"] = make
+    return state["transcribers"][key]
+
+
+def _transcribe(state: dict, path: Path, decoder: str):
+    return _thread_transcriber(state, state["make"]).transcribe(path, decoder)
+
+
+def _strip(frames, columns: int = 12) -> str:
+    """The mouth crops as one PNG row (base64), so a person sees at once what the model saw."""
+    sheet = contact_sheet([("", frames)], columns=columns, label_width=1)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return base64.b64encode(png.tobytes()).decode() if ok else ""

@@ -1,0 +1,19 @@
+"""JSON errors with the right HTTP status for each way an upload can fail."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+#: prep/transcription reason code -> HTTP status
+STATUS = {
+    "unreadable": 415,
+    "truncated": 422,
+    "no_video_stream": 422,
+    "too_few_frames": 422,
+    "no_face": 422,
+    "face_too_small": 422,
+}
+
+
+def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
