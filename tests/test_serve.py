@@ -1,0 +1,169 @@
+"""`lipread serve` as a real process on a loopback port: transcripts, bad uploads, a bounded burst,
+and the web page in a real headless browser (when Debian's chromium is installed)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+
+from conftest import clip_path, frames_of, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
+EXAMPLE_TEXT = "lay green at f four now"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lipread.cli", "serve", "--port", str(port), "--workers", "1",
+         "--queue-size", "8", "--max-upload-mb", "2", "--max-duration", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("server did not become ready")
+    yield base, proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def post(base: str, path: Path | None = None, content: bytes | None = None, name: str = "clip.mp4", **form) -> httpx.Response:
+    data = content if content is not None else path.read_bytes()
+    return httpx.post(f"{base}/v1/transcriptions", files={"file": (name, data)}, data=form, timeout=120)
+
+
+def test_transcribes_a_real_clip(server):
+    base, _ = server
+    response = post(base, EXAMPLE, decoder="beam", crops="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["text"] == EXAMPLE_TEXT and [w["word"] for w in body["words"]] == EXAMPLE_TEXT.split()
+    assert body["crops_png"] and response.headers["x-request-id"]
+    srt = post(base, EXAMPLE, format="srt")
+    assert srt.status_code == 200 and EXAMPLE_TEXT in srt.text and "-->" in srt.text
+
+
+def test_health_readiness_models_docs(server):
+    base, _ = server
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
+    models = httpx.get(f"{base}/v1/models").json()
+    assert models["name"] == "lipnet-grid-s1" and models["crop"]["size"] == 96 and "beam" in models["decoders"]
+    assert httpx.get(f"{base}/docs").status_code == 200
+    assert "/v1/transcriptions" in httpx.get(f"{base}/openapi.json").json()["paths"]
+
+
+def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path: Path):
+    base, proc = server
+    truncated = EXAMPLE.read_bytes()[:30_000]
+    import cv2
+
+    ok, png = cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))
+    noise = np.random.default_rng(0).integers(0, 255, (40, 120, 160, 3), dtype=np.uint8)
+    noface = write_video(tmp_path / "noise.mp4", noise).read_bytes()
+    cases = {
+        "random": (os.urandom(20_000), {415}),
+        "truncated": (truncated, {422}),
+        "image": (png.tobytes(), {415, 422}),
+        "empty": (b"", {422}),
+        "oversize": (os.urandom(3 * 2**20), {413}),
+        "noface": (noface, {422}),
+    }
+    for name, (content, statuses) in cases.items():
+        response = post(base, content=content, name=f"{name}.mp4")
+        assert response.status_code in statuses, (name, response.status_code, response.text)
+        body = response.json()
+        assert body["error"] and body["detail"], name
+    assert post(base, content=noface).json()["error"] == "no_face"
+    assert post(base, EXAMPLE, format="bogus").status_code == 400
+    assert proc.poll() is None
+    assert post(base, EXAMPLE).json()["text"] == EXAMPLE_TEXT
+    assert not list(Path("/tmp").glob("lipread-upload-*")), "uploads must be removed"
+
+
+def test_too_long_video_is_refused(server, tmp_path: Path):
+    base, _ = server
+    frames = frames_of(clip_path("bbaf4p"))[:, ::4, ::4]
+    long = write_video(tmp_path / "long.mp4", np.concatenate([frames] * 9))  # 27 s > 20 s limit
+    response = post(base, long)
+    assert response.status_code == 422 and response.json()["error"] == "too_long"
+
+
+def test_bounded_burst_every_request_answered(server):
+    """40 concurrent uploads against 1 worker and a queue of 8: each gets 200 or 503, none lost."""
+    base, proc = server
+    process = psutil.Process(proc.pid)
+    post(base, EXAMPLE)
+    before = process.memory_info().rss
+    data = EXAMPLE.read_bytes()
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        responses = list(pool.map(lambda _: post(base, content=data), range(40)))
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 503} and len(codes) == 40
+    assert codes.count(200) >= 9 and codes.count(503) >= 1, codes
+    assert all(r.headers.get("retry-after") for r in responses if r.status_code == 503)
+    assert all(r.json()["text"] == EXAMPLE_TEXT for r in responses if r.status_code == 200)
+    assert proc.poll() is None
+    time.sleep(1)
+    after = process.memory_info().rss
+    assert after < before * 1.25 + 50 * 2**20, (before, after)  # back near its starting level
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
+def test_web_page_in_a_real_browser(server):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _ = server
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(base + "/")
+        driver.find_element(By.ID, "file").send_keys(str(EXAMPLE))
+        driver.find_element(By.ID, "go").click()
+        WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "transcript").text.strip())
+        assert driver.find_element(By.ID, "transcript").text.strip() == EXAMPLE_TEXT
+        assert driver.find_element(By.ID, "crops").get_attribute("src").startswith("data:image/png")
+        spans = driver.find_elements(By.CSS_SELECTOR, "#transcript span")
+        assert len(spans) == 6
+    finally:
+        driver.quit()
