@@ -160,7 +160,8 @@ def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int
             stream.width = frames.shape[2]
             stream.height = frames.shape[1]
             stream.pix_fmt = "yuv444p"
-            stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "fastdecode"}
+            # one x264 thread: multi-threaded x264 output differs run to run, and clips must not
+            stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "fastdecode", "threads": "1"}
             stream.thread_type = "NONE"
             for frame in frames:
                 packet = stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame)))
