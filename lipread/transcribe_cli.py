@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from lipread.decoding import DECODERS, BeamOptions
+from lipread.decoding import DECODERS
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import Transcriber, TranscriptionError
 

@@ -49,7 +49,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         def make() -> Transcriber:
             return Transcriber.from_checkpoint(path, device)
 
-        state["info"] = await loop.run_in_executor(state["executor"], lambda: _thread_transcriber(state, make))
+        state["first"] = await loop.run_in_executor(state["executor"], lambda: _thread_transcriber(state, make))
         state["ready"] = True
         log.info("model %s loaded; %d worker(s), queue %d", path, limits.workers, limits.queue_size)
         yield
@@ -83,7 +83,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
     @app.get("/v1/models")
     async def models():
-        transcriber: Transcriber = state["info"]
+        transcriber: Transcriber = state["first"]  # the model is the same in every worker
         info = transcriber.info
         return {
             "name": transcriber.name,

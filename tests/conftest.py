@@ -70,7 +70,6 @@ def tiny_dataset(tmp_path_factory) -> Path:
 def trained_tiny_run(tiny_dataset: Path, tmp_path_factory) -> Path:
     """configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS (about two minutes on 2 CPU cores)."""
     import subprocess
-    import sys
 
     from test_train import ROOT, train_cmd
 

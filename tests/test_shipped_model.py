@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALIGNMENTS, SHARED_GRID, align_text, clip_path, requires_shared_grid
+from conftest import SHARED_GRID, align_text, clip_path, requires_shared_grid
 from lipread.evaluate import evaluate
 from lipread.transcribe import Transcriber
 

@@ -82,7 +82,7 @@ def test_tiny_model_transcribes_raw_video(tiny: Transcriber, tiny_dataset: Path,
         refs.append(align_text(name, speaker))
         hyps.append(result.text)
         # from raw video the model reads what it reads from its own training clip: same crops
-        stored = Transcriber.log_probs(tiny, [frames_of(tiny_dataset / f"clips/{speaker}/{name}.mp4")])[0]
+        stored = tiny.log_probs([frames_of(tiny_dataset / f"clips/{speaker}/{name}.mp4")])[0]
         assert result.text == tiny.decoder(decoder)(stored[None], torch.tensor([len(stored)]))[0]
         assert all(0 <= w["confidence"] <= 1 for w in result.words)
         assert all(0 <= w["start"] <= w["end"] <= result.duration for w in result.words)
