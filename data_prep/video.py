@@ -160,7 +160,7 @@ def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int
             stream.width = frames.shape[2]
             stream.height = frames.shape[1]
             stream.pix_fmt = "yuv444p"
-            # one x264 thread: multi-threaded x264 output differs run to run, and clips must not
+            # one x264 thread: fewer run-to-run differences (output still varies on some inputs)
             stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "fastdecode", "threads": "1"}
             stream.thread_type = "NONE"
             for frame in frames:
@@ -180,16 +180,3 @@ def read_clip(path: str | Path) -> np.ndarray:
         raise PrepError("unreadable", f"{path}: no decodable frames")
     return np.stack(frames)
 
-
-def as_stored(frames: np.ndarray) -> np.ndarray:
-    """``frames`` after the H.264 round trip every dataset clip goes through.
-
-    Transcription feeds the model crops that went through the same encoder as its training data,
-    so the compression the model learned on is not a train/test difference.
-    """
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="lipread-crop-") as tmp:
-        path = Path(tmp) / "crop.mp4"
-        write_clip(path, frames)
-        return read_clip(path)

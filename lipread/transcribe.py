@@ -20,7 +20,6 @@ import torch
 
 from data_prep.crop import CropSettings
 from data_prep.rejections import PrepError
-from data_prep.video import as_stored
 from lipread.alignment import word_timings
 from lipread.data import collate, to_model_input
 from lipread.augment import centre_crop
@@ -124,7 +123,6 @@ class Transcriber:
             if clip.error.reason == "too_few_frames":
                 detail = f"video too short: {detail}"
             raise TranscriptionError(path, clip.error.reason, detail)
-        clip.crops.frames = as_stored(clip.crops.frames)
         return clip.crops
 
     @torch.no_grad()

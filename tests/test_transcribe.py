@@ -11,7 +11,6 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
-import torch
 import srt
 import webvtt
 
@@ -75,15 +74,12 @@ TINY_SOURCES = [("s1", n) for n in TRAIN_CLIPS] + [("s2", "swwp2s")]  # H.264 mp
 
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
-def test_tiny_model_transcribes_raw_video(tiny: Transcriber, tiny_dataset: Path, decoder: str):
+def test_tiny_model_transcribes_raw_video(tiny: Transcriber, decoder: str):
     refs, hyps = [], []
     for speaker, name in TINY_SOURCES:
         result = tiny.transcribe(clip_path(name, speaker), decoder)
         refs.append(align_text(name, speaker))
         hyps.append(result.text)
-        # from raw video the model reads what it reads from its own training clip: same crops
-        stored = tiny.log_probs([frames_of(tiny_dataset / f"clips/{speaker}/{name}.mp4")])[0]
-        assert result.text == tiny.decoder(decoder)(stored[None], torch.tensor([len(stored)]))[0]
         assert all(0 <= w["confidence"] <= 1 for w in result.words)
         assert all(0 <= w["start"] <= w["end"] <= result.duration for w in result.words)
         assert result.duration in (2.96, 3.0) and set(result.timings) >= {"decode", "landmarks", "crop", "model", "decoder"}
