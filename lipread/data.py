@@ -16,6 +16,7 @@ from tqdm import tqdm
 from data_prep.video import read_clip
 from lipread.augment import Augment, centre_crop
 from lipread.text import CharTokenizer, ctc_min_frames
+from lipread.word_windows import allowed_classes, word_frame_spans
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class Utterance:
     num_frames: int
     speaker: str
     labels: list[int]
+    #: (start, end) frame of each word when the manifest has word times, else None.
+    spans: list[tuple[float, float]] | None = None
 
 
 def read_dataset(root: Path) -> tuple[dict, list[dict]]:
@@ -76,11 +79,14 @@ class ClipDataset(Dataset):
         input_size: int = 88,
         augment: Augment | None = None,
         cache: bool = False,
+        word_window_margin: float | None = None,
     ):
         self.utterances = utterances
         self.channels = channels
         self.input_size = input_size
         self.augment = augment
+        self.word_window_margin = word_window_margin
+        self._tokenizer = CharTokenizer()
         self._cache: list[np.ndarray] | None = None
         if cache:
             self._cache = [self._load(u) for u in tqdm(utterances, desc="caching clips", unit="clip")]
@@ -95,12 +101,18 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         utt = self.utterances[index]
         frames = self._cache[index] if self._cache is not None else self._load(utt)
+        stored_length = len(frames)
         if self.augment is not None:
             frames = self.augment(frames)
         else:
             frames = centre_crop(frames, self.input_size)
         x = to_model_input(frames, self.channels)
-        return {"id": utt.id, "video": x, "labels": torch.tensor(utt.labels, dtype=torch.long), "text": utt.text}
+        item = {"id": utt.id, "video": x, "labels": torch.tensor(utt.labels, dtype=torch.long), "text": utt.text}
+        if self.word_window_margin is not None and utt.spans is not None:
+            scale = len(frames) / stored_length  # speed perturbation stretches the word times too
+            spans = [(s * scale, e * scale) for s, e in utt.spans]
+            item["allowed"] = allowed_classes(utt.text, spans, len(frames), self._tokenizer, self.word_window_margin)
+        return item
 
 
 def collate(items: list[dict]) -> dict:
@@ -111,7 +123,7 @@ def collate(items: list[dict]) -> dict:
     for i, it in enumerate(items):
         video[i, :, : it["video"].shape[1]] = it["video"]
     labels = torch.nn.utils.rnn.pad_sequence([it["labels"] for it in items], batch_first=True)
-    return {
+    batch = {
         "ids": [it["id"] for it in items],
         "texts": [it["text"] for it in items],
         "video": video,
@@ -119,6 +131,14 @@ def collate(items: list[dict]) -> dict:
         "labels": labels,
         "label_lengths": torch.tensor([len(it["labels"]) for it in items]),
     }
+    if any("allowed" in it for it in items):  # items without word times may emit anything anywhere
+        vocab = next(it["allowed"].shape[1] for it in items if "allowed" in it)
+        allowed = torch.ones(len(items), int(lengths.max()), vocab, dtype=torch.bool)
+        for i, it in enumerate(items):
+            if "allowed" in it:
+                allowed[i, : len(it["allowed"])] = it["allowed"]
+        batch["allowed"] = allowed
+    return batch
 
 
 class LipreadDataModule(L.LightningDataModule):
@@ -132,6 +152,9 @@ class LipreadDataModule(L.LightningDataModule):
         input_size: side of the crop taken from the stored clip (random in training, centre otherwise).
         cache: decode every clip once into memory (uint8) before training.
         drop_invalid: skip utterances with too few frames for their label (CTC) instead of failing.
+        word_window_margin: where the manifest has word times, training may emit a word's
+            characters only within this many frames of it (see :mod:`lipread.word_windows`);
+            null trains plain CTC. Gives word timings that match the speech.
     """
 
     def __init__(
@@ -149,6 +172,7 @@ class LipreadDataModule(L.LightningDataModule):
         speed_perturb: float = 0.0,
         cache: bool = False,
         drop_invalid: bool = False,
+        word_window_margin: float | None = 2.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -173,6 +197,7 @@ class LipreadDataModule(L.LightningDataModule):
                     num_frames=int(e["num_frames"]),
                     speaker=e.get("speaker", e["id"].split("/")[0]),
                     labels=self.tokenizer.encode(e["text"]),
+                    spans=word_frame_spans(e.get("words") or [], e["text"], float(e.get("fps", 25.0))),
                 )
         return utterances
 
@@ -221,9 +246,11 @@ class LipreadDataModule(L.LightningDataModule):
                 self.splits[name] = self._select(utterances, id_list, name)
         augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb)
         for name, utts in self.splits.items():
+            train = name == "train"
             self.datasets[name] = ClipDataset(
-                utts, hp.channels, hp.input_size, augment if name == "train" else None, hp.cache
-            )
+                utts, hp.channels, hp.input_size, augment if train else None, hp.cache,
+                hp.word_window_margin if train else None,
+            )  # fmt: skip
         log.info("data: %s", {k: len(v) for k, v in self.splits.items()})
 
     # -- what a checkpoint must remember

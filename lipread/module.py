@@ -12,6 +12,7 @@ from lipread.decoding import greedy_decode
 from lipread.metrics import ErrorRate
 from lipread.models import build_model
 from lipread.text import CharTokenizer
+from lipread.word_windows import MASKED, mask_log_probs
 
 
 class LipreadModule(L.LightningModule):
@@ -43,7 +44,7 @@ class LipreadModule(L.LightningModule):
         self.model = build_model(
             arch, in_channels, self.tokenizer.vocab_size, input_size=input_size, **(arch_options or {})
         )
-        self.ctc = nn.CTCLoss(blank=self.tokenizer.blank, zero_infinity=False)
+        self.ctc = nn.CTCLoss(blank=self.tokenizer.blank, reduction="none", zero_infinity=False)
         self.val_wer = ErrorRate("word")
         self.val_cer = ErrorRate("char")
         self.data_info: dict = {}
@@ -54,10 +55,14 @@ class LipreadModule(L.LightningModule):
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         log_probs = self(batch["video"], batch["lengths"])
-        loss = self.ctc(
-            log_probs.transpose(0, 1), batch["labels"], batch["lengths"], batch["label_lengths"]
-        )
-        return loss, log_probs
+        targets = (batch["labels"], batch["lengths"], batch["label_lengths"])
+        losses = self.ctc(log_probs.transpose(0, 1), *targets)
+        if self.training and "allowed" in batch:
+            masked = self.ctc(mask_log_probs(log_probs, batch["allowed"]).transpose(0, 1), *targets)
+            # A window set no CTC path fits (times that disagree with the video) costs at least
+            # -MASKED: such an utterance falls back to plain CTC rather than blowing up the step.
+            losses = torch.where(masked < -MASKED / 2, masked, losses)
+        return (losses / batch["label_lengths"].clamp(min=1)).mean(), log_probs  # CTCLoss's "mean"
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
