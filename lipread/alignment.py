@@ -47,3 +47,30 @@ def word_timings(
             }
         )
     return out
+
+
+def timing_errors(
+    log_probs: torch.Tensor, text: str, reference: list[tuple[float, float]], tokenizer: CharTokenizer, fps: float
+) -> list[tuple[float, float]]:
+    """(start, end) error in seconds of each word when ``text`` is force-aligned, against
+    ``reference`` word spans in frames (a manifest's word times); [] when it cannot be aligned."""
+    words = word_timings(log_probs, text, tokenizer, fps)
+    if len(words) != len(reference):
+        return []
+    return [(w["start"] - s / fps, w["end"] - e / fps) for w, (s, e) in zip(words, reference)]
+
+
+def timing_summary(errors: list[tuple[float, float]]) -> dict:
+    """How close forced-aligned word times fall to the reference times, over many words."""
+    if not errors:
+        return {"words": 0}
+    starts = torch.tensor([abs(s) for s, _ in errors])
+    ends = torch.tensor([abs(e) for _, e in errors])
+    worst = torch.maximum(starts, ends)
+    return {
+        "words": len(errors),
+        "within_0_1_s": round(float((worst <= 0.1).float().mean()), 4),
+        "within_0_2_s": round(float((worst <= 0.2).float().mean()), 4),
+        "median_start_error_s": round(float(starts.median()), 3),
+        "median_end_error_s": round(float(ends.median()), 3),
+    }

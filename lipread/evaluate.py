@@ -14,6 +14,7 @@ import jiwer
 import torch
 from tqdm import tqdm
 
+from lipread.alignment import timing_errors, timing_summary
 from lipread.data import LipreadDataModule
 from lipread.decoding import DECODERS, BeamOptions, build_decoder
 from lipread.metrics import char_counts, word_counts
@@ -96,7 +97,9 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     loader = dm._loader(name, shuffle=False)
     options = BeamOptions(**{**info.get("decoder", {}), **(beam or {})})
     built = {kind: build_decoder(kind, module.tokenizer, info, options) for kind in decoders}
-    ids, speakers, refs = [], [], []
+    spans = {u.id: u.spans for u in dataset.utterances}
+    fps = float(info.get("fps", 25.0))
+    ids, speakers, refs, timing = [], [], [], []
     hyps: dict[str, list[str]] = {k: [] for k in decoders}
     seconds = {k: 0.0 for k in decoders}
     model_seconds = 0.0
@@ -110,6 +113,9 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
                 clock = time.perf_counter()
                 hyps[kind] += decode(log_probs, batch["lengths"])
                 seconds[kind] += time.perf_counter() - clock
+            for i, (uid, text) in enumerate(zip(batch["ids"], batch["texts"])):
+                if spans[uid]:  # the reference transcript force-aligned, against the manifest's word times
+                    timing += timing_errors(log_probs[i, : batch["lengths"][i]], text, spans[uid], module.tokenizer, fps)
             ids += batch["ids"]
             refs += batch["texts"]
             speakers += [u.split("/")[0] for u in batch["ids"]]
@@ -123,6 +129,7 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
         "utterances_per_second": round(len(ids) / total, 2) if total else None,
         "device": str(device),
         "beam_options": vars(options),
+        "timing": timing_summary(timing),
         "decoders": {},
         "hypotheses": {k: dict(zip(ids, v)) for k, v in hyps.items()},
     }
@@ -147,6 +154,11 @@ def markdown(report: dict) -> str:
             f"| {kind} | {r['wer']:.2%} | {r['cer']:.2%} | {r['sentence_accuracy']:.2%} | "
             f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
         )
+    t = report.get("timing", {})
+    if t.get("words"):
+        lines += ["", (f"Word timings (reference force-aligned, {t['words']} words against the manifest's times): "
+                       f"{t['within_0_1_s']:.1%} within 0.1 s, {t['within_0_2_s']:.1%} within 0.2 s (start and end); "
+                       f"median error: start {t['median_start_error_s']} s, end {t['median_end_error_s']} s.")]
     lines += ["", "## Per speaker (WER)", "", "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
               "|---|---|" + "---|" * len(report["decoders"])]
     first = next(iter(report["decoders"].values()))
@@ -197,6 +209,10 @@ def table(report: dict) -> str:
         w = r["words"]
         rows.append(f"{kind:<12}{r['wer']:>9.2%}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
                     f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}")
+    t = report.get("timing", {})
+    if t.get("words"):
+        rows.append(f"word timings: {t['within_0_2_s']:.1%} of {t['words']} words within 0.2 s of the manifest's times "
+                    f"(median start error {t['median_start_error_s']} s, end {t['median_end_error_s']} s)")
     return "\n".join(rows)
 
 

@@ -25,6 +25,10 @@ class LipreadModule(L.LightningModule):
         input_size: crop side fed to the model; linked to ``data.input_size``.
         lr, weight_decay: AdamW.
         warmup_epochs: linear warm-up length, then cosine decay to ``min_lr_ratio * lr``.
+        frozen: parameter-name prefixes kept fixed, e.g. ``["model.blocks"]`` (LipNet's 3D-conv
+            front-end) to re-train only the back-end of a model given by ``--init_from``: no
+            gradients flow through them and their batch-norm statistics and dropout stay in
+            inference mode, so an epoch costs about a third of full training.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class LipreadModule(L.LightningModule):
         weight_decay: float = 1e-2,
         warmup_epochs: float = 1.0,
         min_lr_ratio: float = 0.01,
+        frozen: list[str] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -48,6 +53,15 @@ class LipreadModule(L.LightningModule):
         self.val_wer = ErrorRate("word")
         self.val_cer = ErrorRate("char")
         self.data_info: dict = {}
+        self.frozen = tuple(frozen or ())
+        for name, p in self.named_parameters():
+            if name.startswith(self.frozen):
+                p.requires_grad_(False)
+
+    def on_train_epoch_start(self) -> None:
+        for name, module in self.named_modules():
+            if self.frozen and name.startswith(self.frozen):
+                module.eval()
 
     def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Log-probabilities (B, T, V) in float32."""
@@ -84,6 +98,8 @@ class LipreadModule(L.LightningModule):
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
         optimizer = torch.optim.AdamW(
             [

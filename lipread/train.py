@@ -18,13 +18,14 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lipread.data import LipreadDataModule
 from lipread.module import LipreadModule
+from lipread.pretrained import load
 
 log = logging.getLogger(__name__)
 
 
 class LipreadCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--init_from", type=str | None, default=None, help="checkpoint to fine-tune from (weights only)")
+        parser.add_argument("--init_from", type=str | None, default=None, help="checkpoint or model folder to fine-tune from (weights only)")
         parser.add_argument("--resume", type=bool, default=True, help="continue from last.ckpt in the run folder if there is one")
         parser.add_argument("--early_stopping_patience", type=int, default=30, help="epochs without a better val_wer")
         parser.link_arguments("data.channels", "model.in_channels")
@@ -83,7 +84,7 @@ def main(args: list[str]) -> int:
     trainer, model = cli.trainer, cli.model
     init_from = cli.config["init_from"]
     if init_from:
-        state = torch.load(init_from, map_location="cpu", weights_only=False)["state_dict"]
+        state = load(init_from).state_dict()  # a .ckpt or an exported model folder (e.g. the shipped one)
         missing, unexpected = model.load_state_dict(state, strict=False)
         log.info("initialised from %s (missing %d, unexpected %d keys)", init_from, len(missing), len(unexpected))
     last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"

@@ -3,6 +3,7 @@ interrupted runs resume, DDP ranks agree, and the saved config reproduces the ru
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import signal
@@ -122,6 +123,24 @@ def test_saved_config_reproduces_the_run(trained_tiny_run: Path):
     assert cli.model.hparams.lr == 0.01
     assert cli.model.hparams.arch_options == saved["model"]["arch_options"]
     assert cli.datamodule.hparams.batch_size == saved["data"]["batch_size"]
+
+
+def test_fine_tuning_starts_from_an_exported_model(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):
+    """--init_from takes a model folder (as shipped): the first validation already reads the clips;
+    --model.frozen keeps the front-end (weights and batch-norm statistics) exactly as it was."""
+    run = tmp_path / "ft"
+    cmd = train_cmd(tiny_dataset, run, "--init_from", str(trained_tiny), "--trainer.max_epochs", "1",
+                    "--model.lr", "1e-4", "--model.frozen", "[model.blocks]")  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "initialised from" in result.stderr and "missing 0, unexpected 0" in result.stderr
+    with open(run / "metrics.csv") as f:
+        val_wer = [float(r["val_wer"]) for r in csv.DictReader(f) if r.get("val_wer")]
+    assert val_wer and val_wer[0] <= 1 / 30  # a fresh model scores 100% here
+    before, after = load(trained_tiny).state_dict(), load(run / "checkpoints" / "last.ckpt").state_dict()
+    blocks = [k for k in before if k.startswith("model.blocks")]
+    assert blocks and all(torch.equal(before[k], after[k]) for k in blocks)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model.tcn"))
 
 
 @pytest.mark.slow
