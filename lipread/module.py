@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import lightning as L
 import torch
@@ -34,7 +35,7 @@ class LipreadModule(L.LightningModule):
     def __init__(
         self,
         arch: str = "lipnet",
-        arch_options: dict | None = None,
+        arch_options: dict[str, Any] | None = None,
         in_channels: int = 1,
         input_size: int = 88,
         lr: float = 1e-3,

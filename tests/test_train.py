@@ -123,6 +123,9 @@ def test_saved_config_reproduces_the_run(trained_tiny_run: Path):
     assert cli.model.hparams.lr == 0.01
     assert cli.model.hparams.arch_options == saved["model"]["arch_options"]
     assert cli.datamodule.hparams.batch_size == saved["data"]["batch_size"]
+    cli = make_cli(["--config", str(trained_tiny_run / "config.yaml"), "--trainer.logger", "false",
+                    "--model.arch_options.dropout", "0.1"])  # fmt: skip
+    assert cli.model.hparams.arch_options["dropout"] == 0.1  # one key of the dict, typed
 
 
 def test_fine_tuning_starts_from_an_exported_model(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):
