@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
 
 #: Measured on s1_test when the model was shipped (RESULTS.md); a rise above these is a regression.
-SHIPPED_WER = {"greedy": 0.2444, "beam": 0.2163}
+SHIPPED_WER = {"greedy": 0.2575, "beam": 0.1752}
+#: Share of s1_test words whose force-aligned start and end both fall within 0.2 s of the .align
+#: times, measured at shipping (0.984; the plain-CTC model before it: 0.0).
+SHIPPED_TIMING_WITHIN_0_2_S = 0.984
 #: The issue's floors, not met yet by the shipped model.
 FLOOR_WER = {"greedy": 0.08, "beam": 0.05}
 
@@ -28,9 +31,13 @@ def shipped() -> Transcriber:
     return Transcriber.from_checkpoint(device="cpu")
 
 
-@pytest.mark.parametrize("decoder", ["greedy", "beam"])
-def test_example_clip_reads_right(shipped: Transcriber, decoder: str):
-    assert shipped.transcribe(EXAMPLE, decoder).text == "lay green at f four now"
+def test_example_clip_reads_right(shipped: Transcriber):
+    """With the default decoder (lexicon beam). Greedy reads "lay gen t four now": the model
+    trained with word windows often runs short words together without the lexicon (RESULTS.md)."""
+    result = shipped.transcribe(EXAMPLE)
+    assert result.text == "lay green at f four now"
+    align = [(0.4, 0.92), (0.92, 1.12), (1.12, 1.17), (1.17, 1.37), (1.37, 1.6), (1.6, 1.84)]  # lgaf4n.align
+    assert all(abs(w["start"] - a) <= 0.2 + 1e-6 and abs(w["end"] - b) <= 0.2 + 1e-6 for w, (a, b) in zip(result.words, align))
 
 
 def test_readme_main_command():
@@ -40,7 +47,7 @@ def test_readme_main_command():
 
 
 #: Measured WER of the shipped model on the six s1 fixture clips (transcription is deterministic).
-SAMPLE_WER = {"greedy": 0.25, "beam": 0.195}
+SAMPLE_WER = {"greedy": 0.278, "beam": 0.056}
 
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
@@ -53,7 +60,7 @@ def test_sample_clips_in_tests_data(shipped: Transcriber, decoder: str):
     refs = [align_text(n) for n in names]
     assert jiwer.wer(refs, [r.text for r in results]) <= SAMPLE_WER[decoder]
     if decoder == "beam":
-        assert [r.text for r in results[:2]] == refs[:2]  # bbaf4p, bbaf5a read right
+        assert [r.text for r in results[:4]] == refs[:4]  # the four trained-on clips read right
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +89,14 @@ def test_s1_test_wer_does_not_regress(s1_test_report: dict, decoder: str):
 
 
 @requires_shared_grid
-@pytest.mark.xfail(reason="the shipped LipNet (one speaker, 695 clips, 8 min on one H100) is at 24.4% greedy / "
-                   "21.6% beam WER on s1_test; the issue's floors are 8% / 5%", strict=False)
+def test_s1_test_word_timings_hold(s1_test_report: dict):
+    timing = s1_test_report["timing"]
+    assert timing["words"] == 6 * 255 and timing["within_0_2_s"] >= SHIPPED_TIMING_WITHIN_0_2_S - 0.01, timing
+
+
+@requires_shared_grid
+@pytest.mark.xfail(reason="the shipped LipNet (one speaker, 694 clips) is at 25.8% greedy / 17.5% beam WER on "
+                   "s1_test; the issue's floors are 8% / 5%", strict=False)
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
 def test_s1_test_wer_meets_the_floor(s1_test_report: dict, decoder: str):
     assert s1_test_report["decoders"][decoder]["wer"] <= FLOOR_WER[decoder]
