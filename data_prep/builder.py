@@ -47,6 +47,9 @@ class PrepOptions:
     min_frames: int = 10
     retry_rejected: bool = False
     crop: CropSettings = field(default_factory=CropSettings)
+    #: x264 quality of the clips: 18 is visually lossless; 0 is lossless (but for the RGB -> YUV
+    #: rounding, at most 2 levels), several times larger, and decodes to the same pixels every run.
+    crf: int = 18
 
 
 @dataclass
@@ -80,7 +83,7 @@ def _init_worker() -> None:
 
 
 def process_job(
-    job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int
+    job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int, crf: int = 18
 ) -> tuple[list[dict], list[dict], int]:
     """Cut every pending utterance of one video; returns manifest entries, rejections, frames."""
     assert _tracker is not None, "call _init_worker first"
@@ -103,7 +106,7 @@ def process_job(
             rejections.append(_reject(utt, job, "truncated", detail))
             continue
         relative = Path(CLIPS) / f"{utt.id}.mp4"
-        write_clip(dataset / relative, clip.crops.frames, TARGET_FPS)
+        write_clip(dataset / relative, clip.crops.frames, TARGET_FPS, crf=crf)
         frames += clip.num_frames
         entries.append(_entry(utt, job, clip, relative.as_posix(), source_fps))
     return entries, rejections, frames
@@ -159,6 +162,7 @@ def build(options: PrepOptions) -> BuildSummary:
         early_rejections = [r for r in early_rejections if shard_of(r.source, count) == index]
         log_dir = dataset / SHARDS / f"{index}-of-{count}"
 
+    _check_same_settings(log_dir / META, options)
     build_log = BuildLog(dataset, log_dir, options.retry_rejected)
     summary = BuildSummary()
     for rejection in early_rejections:
@@ -195,7 +199,7 @@ def build(options: PrepOptions) -> BuildSummary:
 
 
 def _run(pending, options, dataset, build_log, summary, total) -> None:
-    args = [(job, dataset, options.crop, options.min_frames) for job in pending]
+    args = [(job, dataset, options.crop, options.min_frames, options.crf) for job in pending]
     bar = tqdm(total=total, unit="clip", desc="prep", dynamic_ncols=True, smoothing=0.05)
     t0 = time.perf_counter()
 
@@ -229,6 +233,24 @@ def _run(pending, options, dataset, build_log, summary, total) -> None:
         bar.close()
 
 
+def _check_same_settings(meta_path: Path, options: PrepOptions) -> None:
+    """A dataset built before must be continued with its own crop and codec settings: clips cut
+    two ways in one folder would train a model on two different views of the mouth."""
+    if not meta_path.is_file():
+        return
+    meta = json.loads(meta_path.read_text())
+    now = {"crop": options.crop.to_json(), "clip_codec": _codec(options)}
+    before = {k: meta.get(k) for k in now}
+    changed = [k for k in now if before[k] is not None and before[k] != now[k]]
+    if changed:
+        shown = "; ".join(f"{k}: built with {before[k]}, asked for {now[k]}" for k in changed)
+        raise ValueError(f"{meta_path.parent} was built with other settings ({shown}); use the same options or a new --out")
+
+
+def _codec(options: PrepOptions) -> str:
+    return f"h264 yuv444p crf {options.crf}"
+
+
 def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: BuildLog) -> None:
     meta = {
         "tool": "lipread prep",
@@ -239,7 +261,7 @@ def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: B
         "color": options.crop.color,
         "landmark_model": LANDMARK_MODEL,
         "reference_face": reference_face.checksum(),
-        "clip_codec": "h264 yuv444p crf 18",
+        "clip_codec": _codec(options),
         "counts": _counts(build_log.entries.values(), build_log.rejected.values()),
         "input": str(options.input_dir),
         "shard": None if options.shard is None else list(options.shard),

@@ -46,6 +46,8 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
     parser.add_argument("--max-gap", type=int, default=CropSettings.max_gap, help="longest face-less run (frames) to interpolate")
     parser.add_argument("--max-missing", type=float, default=CropSettings.max_missing, help="most face-less frames (fraction)")
     parser.add_argument("--min-mouth-width", type=float, default=CropSettings.min_mouth_width, help="pixels")
+    parser.add_argument("--crf", type=int, default=18, choices=range(52), metavar="0-51",
+                        help="x264 quality of the clips: 18 visually lossless (default); 0 lossless and reproducible, larger")
     parser.add_argument("--retry-rejected", action="store_true", help="try earlier rejections again")
     parser.epilog = "reason codes in rejected.jsonl: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
     return parser
@@ -75,6 +77,7 @@ def run_prep(args: argparse.Namespace) -> int:
         preview=args.preview,
         min_frames=args.min_frames,
         retry_rejected=args.retry_rejected,
+        crf=args.crf,
         crop=CropSettings(
             size=args.size,
             scale=args.scale,
@@ -84,7 +87,11 @@ def run_prep(args: argparse.Namespace) -> int:
             min_mouth_width=args.min_mouth_width,
         ),
     )
-    summary = build(options)
+    try:
+        summary = build(options)
+    except ValueError as err:  # e.g. continuing a dataset with other crop or codec settings
+        log.error("%s", err)
+        return 2
     for line in summary.lines():
         print(line, file=sys.stderr)
     if summary.interrupted:

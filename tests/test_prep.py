@@ -73,6 +73,22 @@ def test_grid_clip_becomes_75_frame_crop_with_align_words(grid_input: Path, tmp_
     assert (out / "rejected.jsonl").read_text() == ""
 
 
+def test_lossless_clips_are_reproducible_and_settings_are_kept(grid_input: Path, tmp_path: Path):
+    """--crf 0 clips decode to the same pixels on every run (crf 18 does not, on some inputs);
+    continuing a dataset with other crop or codec settings is refused, naming them."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        run_prep(grid_input, "--out", out, "--alignments", ALIGNMENTS, "--workers", "1", "--crf", "0")
+    clips = sorted(e["clip"] for e in manifest(a))
+    assert clips and all(np.array_equal(frames_of(a / c), frames_of(b / c)) for c in clips)
+    assert json.loads((a / "meta.json").read_text())["clip_codec"] == "h264 yuv444p crf 0"
+    result = run_prep(grid_input, "--out", a, "--alignments", ALIGNMENTS, "--workers", "1", check=False)
+    assert result.returncode == 2
+    assert "clip_codec: built with h264 yuv444p crf 0, asked for h264 yuv444p crf 18" in result.stderr
+    result = run_prep(grid_input, "--out", a, "--alignments", ALIGNMENTS, "--crf", "0", "--size", "64", check=False)
+    assert result.returncode == 2 and "crop: built with" in result.stderr
+
+
 def test_lips_land_in_the_centre_of_the_crop(tracker):
     """The warp is fixed by eyes and nose only; the detected lips must still fall mid-window."""
     settings = CropSettings()
