@@ -49,7 +49,8 @@ def fitted_epochs(run: Path, budget_s: float) -> int | None:
 def summary(run: Path, out: Path) -> str:
     from lipread.pretrained import export
 
-    rows = [r for r in csv.DictReader(open(run / "metrics.csv")) if r.get("val_wer")]
+    with open(run / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val_wer")]
     lines = [
         f"epoch {r['epoch']:>4} step {r['step']:>6} val_loss {float(r['val_loss']):.4f} "
         f"val_wer {float(r['val_wer']):.4f} val_cer {float(r['val_cer']):.4f}"

@@ -30,7 +30,7 @@ from data_prep.discover import SourceJob, Utterance, discover, shard_of
 from data_prep.landmarks import LANDMARK_MODEL, FaceTracker
 from data_prep.pipeline import extract_mouths
 from data_prep.rejections import PrepError, Rejection
-from data_prep.video import TARGET_FPS, write_clip
+from data_prep.video import CLIP_CRF, TARGET_FPS, write_clip
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,7 @@ class PrepOptions:
     min_frames: int = 10
     retry_rejected: bool = False
     crop: CropSettings = field(default_factory=CropSettings)
-    #: x264 quality of the clips: 18 is visually lossless; 0 is lossless (but for the RGB -> YUV
-    #: rounding, at most 2 levels), several times larger, and decodes to the same pixels every run.
-    crf: int = 18
+    crf: int = CLIP_CRF  # x264 quality of the clips (see data_prep.video.CLIP_CRF)
 
 
 @dataclass
@@ -83,7 +81,7 @@ def _init_worker() -> None:
 
 
 def process_job(
-    job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int, crf: int = 18
+    job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int, crf: int
 ) -> tuple[list[dict], list[dict], int]:
     """Cut every pending utterance of one video; returns manifest entries, rejections, frames."""
     assert _tracker is not None, "call _init_worker first"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from data_prep.crop import CropSettings
 from data_prep.rejections import REASONS
+from data_prep.video import CLIP_CRF
 
 log = logging.getLogger("data_prep")
 
@@ -46,7 +47,7 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
     parser.add_argument("--max-gap", type=int, default=CropSettings.max_gap, help="longest face-less run (frames) to interpolate")
     parser.add_argument("--max-missing", type=float, default=CropSettings.max_missing, help="most face-less frames (fraction)")
     parser.add_argument("--min-mouth-width", type=float, default=CropSettings.min_mouth_width, help="pixels")
-    parser.add_argument("--crf", type=int, default=18, choices=range(52), metavar="0-51",
+    parser.add_argument("--crf", type=int, default=CLIP_CRF, choices=range(52), metavar="0-51",
                         help="x264 quality of the clips: 18 visually lossless (default); 0 lossless and reproducible, larger")
     parser.add_argument("--retry-rejected", action="store_true", help="try earlier rejections again")
     parser.epilog = "reason codes in rejected.jsonl: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())

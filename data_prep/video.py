@@ -147,7 +147,12 @@ def resample(
     return out
 
 
-def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int = 18) -> None:
+#: x264 quality of dataset clips: 18 is visually lossless; 0 is lossless (but for the RGB -> YUV
+#: rounding, at most 2 levels), several times larger, and decodes to the same pixels every run.
+CLIP_CRF = 18
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int = CLIP_CRF) -> None:
     """Write ``frames`` (T, H, W, 3) uint8 RGB as H.264 mp4, atomically (temp name, then rename).
 
     An interrupted run therefore never leaves a truncated clip under a final name.
@@ -179,4 +184,3 @@ def read_clip(path: str | Path) -> np.ndarray:
     if not frames:
         raise PrepError("unreadable", f"{path}: no decodable frames")
     return np.stack(frames)
-
