@@ -4,6 +4,7 @@ horizontal flip, time masking, and optional speed perturbation."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
@@ -25,7 +26,9 @@ class Augment:
         self.fps = fps
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        rng = rng or np.random.default_rng()
+        # By default the draws come from torch's generator, which seed_everything seeds (and the
+        # DataLoader re-seeds per worker), so a seeded run augments the same way every time.
+        rng = rng or np.random.default_rng(int(torch.randint(0, 2**62, ())))
         t, h, w = frames.shape[:3]
         if self.speed_perturb:
             factor = rng.uniform(1 - self.speed_perturb, 1 + self.speed_perturb)
