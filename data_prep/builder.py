@@ -177,6 +177,8 @@ def build(options: PrepOptions) -> BuildSummary:
         if todo:
             pending.append(SourceJob(job.source, job.path, todo))
 
+    # Settings go down before the first clip, so a build killed half-way is still checked when continued.
+    _write_meta(dataset, log_dir, options, build_log, finished=False)
     total = sum(len(j.utterances) for j in pending)
     log.info("%d utterances to build in %d videos, %d already done", total, len(pending), summary.skipped)
     try:
@@ -187,7 +189,7 @@ def build(options: PrepOptions) -> BuildSummary:
         summary.seconds = time.perf_counter() - started
         return summary
     build_log.finish()
-    _write_meta(dataset, log_dir, options, build_log)
+    _write_meta(dataset, log_dir, options, build_log, finished=True)
     if options.preview:
         from data_prep.preview import write_preview
 
@@ -249,7 +251,8 @@ def _codec(options: PrepOptions) -> str:
     return f"h264 yuv444p crf {options.crf}"
 
 
-def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: BuildLog) -> None:
+def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: BuildLog, finished: bool) -> None:
+    """``finished`` is false from a build's start until its last input is done (counts so far)."""
     meta = {
         "tool": "lipread prep",
         "version": data_prep.__version__,
@@ -263,8 +266,14 @@ def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: B
         "counts": _counts(build_log.entries.values(), build_log.rejected.values()),
         "input": str(options.input_dir),
         "shard": None if options.shard is None else list(options.shard),
+        "finished": finished,
     }
     write_json(log_dir / META, meta)
+
+
+def _finished(meta_path: Path) -> bool:
+    """Whether the build that wrote ``meta_path`` ran to its end (folders from before the flag: yes)."""
+    return meta_path.is_file() and json.loads(meta_path.read_text()).get("finished", True)
 
 
 def merge_shards(dataset: Path) -> dict:
@@ -277,7 +286,7 @@ def merge_shards(dataset: Path) -> dict:
         raise ValueError(f"shards of different splits: {[d.name for d in shard_dirs]}")
     expected = int(counts.pop())
     missing = sorted(set(range(expected)) - {int(d.name.split("-of-")[0]) for d in shard_dirs})
-    unfinished = [d.name for d in shard_dirs if not (d / META).exists()]
+    unfinished = [d.name for d in shard_dirs if not _finished(d / META)]
     if missing or unfinished:
         raise ValueError(f"shards not finished: missing {missing}, unfinished {unfinished}")
     entries, rejected = {}, {}

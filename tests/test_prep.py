@@ -265,12 +265,19 @@ def test_interrupted_run_resumes_to_the_same_manifest(tmp_path: Path):
     with (broken / "manifest.jsonl").open("a") as fh:
         fh.write('{"id": "s1/bbal7s", "clip": "clips/s1/bbal7s.mp4", "te')
     (broken / "clips/s1/.bbal7s.tmp999.mp4").write_bytes(b"partial")
+    meta = json.loads((broken / "meta.json").read_text())  # written at the start, so ...
+    assert meta["finished"] is False and meta["crop_size"] == 96
+    torn = (broken / "manifest.jsonl").read_text()
+    result = run_prep(*args, "--out", broken, "--size", "64", check=False)  # ... other settings are refused
+    assert result.returncode == 2 and "crop: built with" in result.stderr
+    assert (broken / "manifest.jsonl").read_text() == torn  # and nothing was touched
     result = run_prep(*args, "--out", broken)
     assert f"skipped {done} already done" in result.stderr
     assert (broken / "manifest.jsonl").read_text() == (clean / "manifest.jsonl").read_text()
     assert not list((broken / "clips").rglob(".*tmp*"))
     for entry in manifest(broken):
         assert frames_of(broken / entry["clip"]).shape[0] == entry["num_frames"]
+    assert json.loads((broken / "meta.json").read_text())["finished"] is True
 
 
 def test_shards_cover_every_input_exactly_once(tmp_path: Path):
