@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
 
 #: Measured on s1_test when the model was shipped (RESULTS.md); a rise above these is a regression.
-SHIPPED_WER = {"greedy": 0.2575, "beam": 0.1752}
+SHIPPED_WER = {"greedy": 0.2516, "beam": 0.1595}
 #: Share of s1_test words whose force-aligned start and end both fall within 0.2 s of the .align
-#: times, measured at shipping (0.984; the plain-CTC model before it: 0.0).
+#: times, measured at shipping (0.984; the plain-CTC model of the first session: 0.0).
 SHIPPED_TIMING_WITHIN_0_2_S = 0.984
 #: The issue's floors, not met yet by the shipped model.
 FLOOR_WER = {"greedy": 0.08, "beam": 0.05}
@@ -32,7 +32,7 @@ def shipped() -> Transcriber:
 
 
 def test_example_clip_reads_right(shipped: Transcriber):
-    """With the default decoder (lexicon beam). Greedy reads "lay gen t four now": the model
+    """With the default decoder (lexicon beam). Greedy reads "lay geen n four now": the model
     trained with word windows often runs short words together without the lexicon (RESULTS.md)."""
     result = shipped.transcribe(EXAMPLE)
     assert result.text == "lay green at f four now"
@@ -47,7 +47,7 @@ def test_readme_main_command():
 
 
 #: Measured WER of the shipped model on the six s1 fixture clips (transcription is deterministic).
-SAMPLE_WER = {"greedy": 0.278, "beam": 0.056}
+SAMPLE_WER = {"greedy": 0.223, "beam": 0.056}
 
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
@@ -85,7 +85,9 @@ def s1_test_report(s1_test_dataset: Path) -> dict:
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
 def test_s1_test_wer_does_not_regress(s1_test_report: dict, decoder: str):
     assert s1_test_report["utterances"] == 255
-    assert s1_test_report["decoders"][decoder]["wer"] <= SHIPPED_WER[decoder] + 0.005
+    # x264 at crf 18 does not write the same pixels every prep: two preps of s1_test read 15.95% and
+    # 16.21% with beam (4 words apart), so the guard allows 1 point (15 of 1,530 words).
+    assert s1_test_report["decoders"][decoder]["wer"] <= SHIPPED_WER[decoder] + 0.01
 
 
 @requires_shared_grid
@@ -95,7 +97,7 @@ def test_s1_test_word_timings_hold(s1_test_report: dict):
 
 
 @requires_shared_grid
-@pytest.mark.xfail(reason="the shipped LipNet (one speaker, 694 clips) is at 25.8% greedy / 17.5% beam WER on "
+@pytest.mark.xfail(reason="the shipped LipNet (one speaker, 694 clips) is at 25.2% greedy / 15.9% beam WER on "
                    "s1_test; the issue's floors are 8% / 5%", strict=False)
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
 def test_s1_test_wer_meets_the_floor(s1_test_report: dict, decoder: str):
