@@ -51,7 +51,9 @@ def main() -> None:
         summary = build(PrepOptions(work / "in", out, alignments=args.alignments, workers=workers))
         rows.append((f"lipread prep, {workers} worker(s), end to end", summary.frames / summary.seconds))
     shutil.rmtree(work)
-    print(f"\n{len(videos)} clips, {frames} frames; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(
+        f"\n{len(videos)} clips, {frames} frames; {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
     print(f"| {'stage':<44} | frames/s | x real time |\n|{'-' * 46}|---------:|------------:|")
     for name, rate in rows:
         print(f"| {name:<44} | {rate:8.0f} | {rate / 25:11.1f} |")

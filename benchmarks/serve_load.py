@@ -49,8 +49,12 @@ def main() -> None:
             return r.status_code, time.perf_counter() - t
 
         one(0)  # warm-up
-        print(f"\n{platform.machine()}, {os.cpu_count()} cores; server workers {args.workers}; clip {args.clip} ({len(data)} bytes)")
-        print("| clients | requests | ok | requests/s | p50 latency (s) | p95 latency (s) |\n|---:|---:|---:|---:|---:|---:|")
+        print(
+            f"\n{platform.machine()}, {os.cpu_count()} cores; server workers {args.workers}; clip {args.clip} ({len(data)} bytes)"
+        )
+        print(
+            "| clients | requests | ok | requests/s | p50 latency (s) | p95 latency (s) |\n|---:|---:|---:|---:|---:|---:|"
+        )
         for clients in (1, 4, 16):
             start = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(clients) as pool:
@@ -58,7 +62,9 @@ def main() -> None:
             wall = time.perf_counter() - start
             latencies = np.array([t for code, t in results if code == 200])
             ok = len(latencies)
-            print(f"| {clients} | {args.requests} | {ok} | {ok / wall:.2f} | {np.percentile(latencies, 50):.2f} | {np.percentile(latencies, 95):.2f} |")
+            print(
+                f"| {clients} | {args.requests} | {ok} | {ok / wall:.2f} | {np.percentile(latencies, 50):.2f} | {np.percentile(latencies, 95):.2f} |"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

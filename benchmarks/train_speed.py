@@ -35,14 +35,14 @@ def main() -> None:
         if len(batches) == args.steps + 1:
             break
     load_rate = len(batches) * args.batch_size / (time.perf_counter() - t)
-    rows = [("data loading alone (decode + augment, %d workers)" % args.workers, load_rate)]
+    rows = [(f"data loading alone (decode + augment, {args.workers} workers)", load_rate)]
     for arch in ("lipnet", "conformer"):
         module = LipreadModule(arch=arch).to(device)
         optimiser = torch.optim.AdamW(module.parameters(), lr=1e-4)
         autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
 
         def step(batch):
-            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            batch = batch.to(device)
             with autocast:
                 loss, _ = module._loss(batch)
             loss.backward()
@@ -59,7 +59,9 @@ def main() -> None:
             torch.cuda.synchronize()
         rows.append((f"{arch} training step", args.steps * args.batch_size / (time.perf_counter() - t)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n{device}: {torch.cuda.get_device_name() if device == 'cuda' else platform.machine()}, {os.cpu_count()} cores, batch {args.batch_size}")
+    print(
+        f"\n{device}: {torch.cuda.get_device_name() if device == 'cuda' else platform.machine()}, {os.cpu_count()} cores, batch {args.batch_size}"
+    )
     print("| what | clips/s |\n|---|---:|")
     for name, rate in rows:
         print(f"| {name} | {rate:.1f} |")

@@ -36,7 +36,9 @@ def main() -> None:
         wall += time.perf_counter() - t
         for k, v in result.timings.items():
             stages[k] = stages.get(k, 0.0) + v
-    print(f"\nCPU: {platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; decoder {args.decoder}")
+    print(
+        f"\nCPU: {platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; decoder {args.decoder}"
+    )
     print("| stage | seconds per 3 s clip |\n|---|---:|")
     for k in ("decode", "landmarks", "crop", "model", "decoder"):
         print(f"| {k} | {stages.get(k, 0) / args.repeats:.3f} |")

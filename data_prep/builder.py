@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 import data_prep
 from data_prep import reference_face
-from data_prep.crop import CropSettings
+from data_prep.contracts import CropSettings, ManifestEntry, Word
 from data_prep.dataset_folder import (
     CLIPS,
     META,
@@ -100,7 +100,9 @@ def process_job(
             continue
         last_word = max((w["end"] for w in utt.words), default=0.0)
         if last_word > clip.num_frames / TARGET_FPS + 0.1:
-            detail = f"the transcript's words run to {last_word:.2f} s, the video to {clip.num_frames / TARGET_FPS:.2f} s"
+            detail = (
+                f"the transcript's words run to {last_word:.2f} s, the video to {clip.num_frames / TARGET_FPS:.2f} s"
+            )
             rejections.append(_reject(utt, job, "truncated", detail))
             continue
         relative = Path(CLIPS) / f"{utt.id}.mp4"
@@ -120,28 +122,27 @@ def _reject(utt: Utterance, job: SourceJob, reason: str, detail: str) -> dict:
 
 def _entry(utt: Utterance, job: SourceJob, clip, relative: str, source_fps: float) -> dict:
     duration = clip.num_frames / TARGET_FPS
-    words = [
-        {"word": w["word"], "start": round(max(0.0, w["start"]), 4), "end": round(min(duration, w["end"]), 4)}
+    words = tuple(
+        Word(w["word"], round(max(0.0, w["start"]), 4), round(min(duration, w["end"]), 4))
         for w in utt.words
         if w["start"] < duration
-    ]
-    entry = {
-        "id": utt.id,
-        "speaker": utt.speaker,
-        "text": utt.text,
-        "words": words,
-        "clip": relative,
-        "num_frames": clip.num_frames,
-        "fps": TARGET_FPS,
-        "source": job.source,
-        "source_start": round(clip.start, 4),
-        "source_end": round(clip.end, 4),
-        "source_fps": round(source_fps, 3),
-    }
-    if clip.num_faces > 1:
-        entry["faces"] = clip.num_faces
-        entry["note"] = f"{clip.num_faces} faces in view; the largest was followed"
-    return entry
+    )
+    several = clip.num_faces > 1
+    return ManifestEntry(
+        id=utt.id,
+        speaker=utt.speaker,
+        text=utt.text,
+        words=words,
+        clip=relative,
+        num_frames=clip.num_frames,
+        fps=TARGET_FPS,
+        source=job.source,
+        source_start=round(clip.start, 4),
+        source_end=round(clip.end, 4),
+        source_fps=round(source_fps, 3),
+        faces=clip.num_faces if several else None,
+        note=f"{clip.num_faces} faces in view; the largest was followed" if several else None,
+    ).to_json()
 
 
 # ---------------------------------------------------------------- orchestration
@@ -244,7 +245,9 @@ def _check_same_settings(meta_path: Path, options: PrepOptions) -> None:
     changed = [k for k in now if before[k] is not None and before[k] != now[k]]
     if changed:
         shown = "; ".join(f"{k}: built with {before[k]}, asked for {now[k]}" for k in changed)
-        raise ValueError(f"{meta_path.parent} was built with other settings ({shown}); use the same options or a new --out")
+        raise ValueError(
+            f"{meta_path.parent} was built with other settings ({shown}); use the same options or a new --out"
+        )
 
 
 def _codec(options: PrepOptions) -> str:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from data_prep.crop import CropSettings
+from data_prep.contracts import CropSettings
 from data_prep.rejections import REASONS
 from data_prep.video import CLIP_CRF
 
@@ -44,11 +44,21 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
     parser.add_argument("--color", choices=["rgb", "gray"], default=CropSettings.color)
     parser.add_argument("--scale", type=float, default=CropSettings.scale, help="crop side in inter-ocular distances")
     parser.add_argument("--min-frames", type=int, default=10, help="shorter utterances are rejected")
-    parser.add_argument("--max-gap", type=int, default=CropSettings.max_gap, help="longest face-less run (frames) to interpolate")
-    parser.add_argument("--max-missing", type=float, default=CropSettings.max_missing, help="most face-less frames (fraction)")
+    parser.add_argument(
+        "--max-gap", type=int, default=CropSettings.max_gap, help="longest face-less run (frames) to interpolate"
+    )
+    parser.add_argument(
+        "--max-missing", type=float, default=CropSettings.max_missing, help="most face-less frames (fraction)"
+    )
     parser.add_argument("--min-mouth-width", type=float, default=CropSettings.min_mouth_width, help="pixels")
-    parser.add_argument("--crf", type=int, default=CLIP_CRF, choices=range(52), metavar="0-51",
-                        help="x264 quality of the clips: 18 visually lossless (default); 0 lossless and reproducible, larger")
+    parser.add_argument(
+        "--crf",
+        type=int,
+        default=CLIP_CRF,
+        choices=range(52),
+        metavar="0-51",
+        help="x264 quality of the clips: 18 visually lossless (default); 0 lossless and reproducible, larger",
+    )
     parser.add_argument("--retry-rejected", action="store_true", help="try earlier rejections again")
     parser.epilog = "reason codes in rejected.jsonl: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
     return parser
@@ -98,8 +108,31 @@ def run_prep(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("interrupted: run the same command again to finish", file=sys.stderr)
         return 130
+    problem = _problem(summary, args)
+    if problem:
+        log.error("%s", problem)
+        return 1
     print(f"dataset: {args.out}", file=sys.stderr)
     return 0
+
+
+def _problem(summary, args: argparse.Namespace) -> str | None:
+    """Why a finished build is not a usable dataset, with what to do; None when it is."""
+    internal = summary.rejected.get("error", 0)
+    if internal:
+        return (f"{internal} input(s) failed with an internal error (a bug; the detail is in "
+                f"{args.out}/rejected.jsonl): please report it")  # fmt: skip
+    if summary.built or summary.skipped:
+        return None
+    if not summary.rejected:
+        return f"no videos found under {args.input_dir} (looked for: .mp4 .mpg .avi .mov .mkv .webm ...)"
+    if set(summary.rejected) == {"missing_transcript"}:
+        return (
+            f"none of the {summary.rejected['missing_transcript']} videos has a transcript: pass GRID "
+            "alignments with --alignments DIR, a CSV/JSONL with --manifest FILE, put .txt/.srt/.vtt "
+            "beside each video, or spell GRID file names with `python -m data_prep.grid_names DIR`"
+        )
+    return f"no clip was built: every input was rejected (see {args.out}/rejected.jsonl)"
 
 
 def merge_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -118,5 +151,8 @@ def run_merge(args: argparse.Namespace) -> int:
         log.error("%s", err)
         return 2
     counts = meta["counts"]
-    print(f"merged {meta['merged_shards']} shards: {counts['utterances']} clips, {counts['rejected']} rejected", file=sys.stderr)
+    print(
+        f"merged {meta['merged_shards']} shards: {counts['utterances']} clips, {counts['rejected']} rejected",
+        file=sys.stderr,
+    )
     return 0

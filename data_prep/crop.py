@@ -8,30 +8,15 @@ and transcription both call :func:`mouth_crops`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from data_prep import reference_face as ref
+from data_prep.contracts import CropSettings
 from data_prep.landmarks import FaceTrack
 from data_prep.rejections import PrepError
-
-
-@dataclass(frozen=True)
-class CropSettings:
-    """How crops are cut; stored in ``meta.json`` and in every checkpoint trained on them."""
-
-    size: int = 96  # output side in pixels
-    scale: float = 1.1  # output side in inter-ocular distances (the mouth spans about half)
-    color: str = "rgb"  # "rgb" or "gray"
-    max_gap: int = 12  # longest run of face-less frames (at 25 fps) that is interpolated
-    max_missing: float = 0.25  # most face-less frames, as a fraction of the clip
-    smooth: int = 5  # moving-average window (frames) over the rigid face points
-    min_mouth_width: float = 10.0  # pixels in the source; smaller faces are rejected
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

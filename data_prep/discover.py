@@ -15,6 +15,7 @@ from pathlib import Path
 from data_prep.rejections import Rejection
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.transcripts import (
+    TRANSCRIPT_ERRORS,
     Segment,
     read_grid_align,
     read_lrs_txt,
@@ -52,9 +53,7 @@ class SourceJob:
 
 def find_videos(root: Path) -> list[Path]:
     """Every video file below ``root``, sorted."""
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-    )
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
 def discover(
@@ -71,23 +70,23 @@ def discover(
         pairs = _pairs_from_files(input_dir, alignments, rejections)
 
     jobs: dict[str, SourceJob] = {}
-    seen_ids: set[str] = set()
+    first_source: dict[str, str] = {}
     for video, speaker, segment, given_id, index in pairs:
         source = _relative(video, input_dir)
         utt_id = _utterance_id(video, speaker, segment, given_id, index)
-        if utt_id in seen_ids:
-            rejections.append(Rejection(utt_id, source, "duplicate_id", "id already used"))
+        if utt_id in first_source:
+            # The rejection gets an id of its own, so the first input with that id is still built.
+            detail = f"id {utt_id} is already taken by {first_source[utt_id]}; give one of them another id or speaker"
+            rejections.append(Rejection(f"{utt_id}@{source}", source, "duplicate_id", detail))
             continue
-        seen_ids.add(utt_id)
+        first_source[utt_id] = source
         try:
             text = normalize_text(segment.text)
         except TranscriptError as err:
             rejections.append(Rejection(utt_id, source, err.code, err.detail))
             continue
         job = jobs.setdefault(source, SourceJob(source, str(video), []))
-        job.utterances.append(
-            Utterance(utt_id, speaker, text, segment.words, segment.start, segment.end)
-        )
+        job.utterances.append(Utterance(utt_id, speaker, text, segment.words, segment.start, segment.end))
     return [jobs[k] for k in sorted(jobs)], rejections
 
 
@@ -103,9 +102,7 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _utterance_id(
-    video: Path, speaker: str, segment: Segment, given_id: str | None, index: int | None
-) -> str:
+def _utterance_id(video: Path, speaker: str, segment: Segment, given_id: str | None, index: int | None) -> str:
     if given_id:
         return given_id if "/" in given_id else f"{speaker}/{given_id}"
     if index is None:
@@ -138,9 +135,7 @@ def _pairs_from_manifest(input_dir: Path, manifest: Path, rejections: list[Rejec
     return pairs
 
 
-def _pairs_from_files(
-    input_dir: Path, alignments: Path | None, rejections: list[Rejection]
-) -> list[Pair]:
+def _pairs_from_files(input_dir: Path, alignments: Path | None, rejections: list[Rejection]) -> list[Pair]:
     align_index: dict[str, list[Path]] = defaultdict(list)
     if alignments is not None:
         for path in alignments.rglob("*.align"):
@@ -153,7 +148,7 @@ def _pairs_from_files(
         whole_id = f"{speaker}/{video.stem}"
         try:
             found = _transcript_for(video, speaker, align_index)
-        except Exception as err:  # noqa: BLE001 - parsers raise their own types; record and go on
+        except TRANSCRIPT_ERRORS as err:
             detail = f"{type(err).__name__}: {err}"
             rejections.append(Rejection(whole_id, source, "unreadable_transcript", detail))
             continue
@@ -176,9 +171,7 @@ def _pairs_from_files(
     return pairs
 
 
-def _transcript_for(
-    video: Path, speaker: str, align_index: dict[str, list[Path]]
-) -> Segment | list[Segment] | None:
+def _transcript_for(video: Path, speaker: str, align_index: dict[str, list[Path]]) -> Segment | list[Segment] | None:
     """The transcript of one video: an alignment, an LRS text, or subtitle cues."""
     candidates = align_index.get(video.stem, [])
     if candidates:

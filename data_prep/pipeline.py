@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep.crop import Crops, CropSettings, mouth_crops
+from data_prep.contracts import CropSettings
+from data_prep.crop import Crops, mouth_crops
 from data_prep.landmarks import FaceTracker
 from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS, iter_frames, probe, resample
@@ -54,7 +55,7 @@ def extract_mouths(
     per_span = resample(iter_frames(path), requested, TARGET_FPS)
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock
     if not any(per_span) and all(e is None for _, e in requested):
-        raise PrepError("unreadable", f"{path}: no decodable video frames")
+        raise PrepError("unreadable", "no decodable video frames")
     _check_complete(path, info.duration, requested, per_span)
     clips = []
     for (start, end), frames in zip(requested, per_span):
@@ -64,9 +65,7 @@ def extract_mouths(
         try:
             _check_span(start, end, frames, path)
             if len(frames) < min_frames:
-                raise PrepError(
-                    "too_few_frames", f"{len(frames)} frames at 25 fps, fewer than {min_frames}"
-                )
+                raise PrepError("too_few_frames", f"{len(frames)} frames at 25 fps, fewer than {min_frames}")
             clock = time.perf_counter()
             track = tracker.track(frames)
             timings["landmarks"] = timings.get("landmarks", 0.0) + time.perf_counter() - clock
@@ -87,9 +86,7 @@ def _check_complete(path, duration, spans, per_span) -> None:
         if end is None and frames:
             decoded = start + len(frames) / TARGET_FPS
             if decoded < duration - 0.2:
-                raise PrepError(
-                    "truncated", f"{path}: decoded {decoded:.2f} s of its stated {duration:.2f} s"
-                )
+                raise PrepError("truncated", f"decoded {decoded:.2f} s of its stated {duration:.2f} s")
 
 
 def _check_span(start: float, end: float | None, frames: list[np.ndarray], path: str) -> None:
@@ -101,6 +98,4 @@ def _check_span(start: float, end: float | None, frames: list[np.ndarray], path:
     if len(frames) < expected - 1:
         video_end = start + len(frames) / TARGET_FPS if frames else None
         where = f"the video ends at {video_end:.2f} s" if frames else "the video ends before it"
-        raise PrepError(
-            "cue_outside_video", f"cue {start:.2f}-{end:.2f} s in {path}: {where}"
-        )
+        raise PrepError("cue_outside_video", f"cue {start:.2f}-{end:.2f} s: {where}")

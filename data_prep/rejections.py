@@ -38,7 +38,8 @@ class PrepError(Exception):
     """A per-utterance failure with a reason code from :data:`REASONS`."""
 
     def __init__(self, reason: str, detail: str):
-        assert reason in REASONS, reason
+        if reason not in REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}; add it to REASONS")
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

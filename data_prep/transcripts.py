@@ -14,6 +14,13 @@ from pathlib import Path
 
 import srt
 import webvtt
+import webvtt.errors
+
+#: What a reader raises for a transcript file it cannot parse (anything else is a bug in lipread).
+TRANSCRIPT_ERRORS = (
+    ValueError, UnicodeDecodeError, OSError, srt.SRTParseError,
+    webvtt.errors.MalformedFileError, webvtt.errors.MalformedCaptionError,
+)  # fmt: skip
 
 #: GRID alignment times are in 1/1000 of a frame at 25 fps.
 GRID_TIME_UNITS_PER_SECOND = 25_000
@@ -39,7 +46,10 @@ def read_grid_align(path: Path) -> Segment:
         parts = line.split()
         if len(parts) != 3:
             raise ValueError(f"{path}:{line_no}: expected 'start end word', got {line!r}")
-        start, end, word = int(parts[0]), int(parts[1]), parts[2]
+        try:
+            start, end, word = int(parts[0]), int(parts[1]), parts[2]
+        except ValueError:
+            raise ValueError(f"{path}:{line_no}: start and end must be whole numbers, got {line!r}") from None
         if word in GRID_SILENCES:
             continue
         words.append(
@@ -61,6 +71,8 @@ def read_lrs_txt(path: Path) -> Segment:
     words: list[dict] = []
     in_table = False
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
         if line.startswith("Text:"):
             text = line[len("Text:") :].strip()
         elif line.split()[:3] == ["WORD", "START", "END"]:
@@ -82,13 +94,9 @@ def read_subtitles(path: Path) -> list[Segment]:
     """``.srt`` or ``.vtt`` cues of a long video, one segment each."""
     if path.suffix.lower() == ".srt":
         cues = srt.parse(path.read_text(encoding="utf-8-sig", errors="replace"))
-        return [
-            Segment(text=c.content, start=c.start.total_seconds(), end=c.end.total_seconds())
-            for c in cues
-        ]
+        return [Segment(text=c.content, start=c.start.total_seconds(), end=c.end.total_seconds()) for c in cues]
     return [
-        Segment(text=c.text, start=_clock_seconds(c.start), end=_clock_seconds(c.end))
-        for c in webvtt.read(str(path))
+        Segment(text=c.text, start=_clock_seconds(c.start), end=_clock_seconds(c.end)) for c in webvtt.read(str(path))
     ]
 
 
@@ -113,11 +121,7 @@ class ManifestRow:
 def read_manifest(path: Path) -> list[ManifestRow]:
     """A CSV (with header) or JSONL manifest: ``path``, ``text``, optional start/end/speaker/id."""
     if path.suffix.lower() == ".jsonl":
-        records = [
-            json.loads(line)
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     elif path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
             records = list(csv.DictReader(fh))
@@ -128,13 +132,17 @@ def read_manifest(path: Path) -> list[ManifestRow]:
         video = record.get("path") or record.get("video")
         if not video or record.get("text") is None:
             raise ValueError(f"{path}: row {number} needs 'path' and 'text', got {record}")
+        try:
+            start, end = _optional_float(record.get("start")), _optional_float(record.get("end"))
+        except ValueError:
+            raise ValueError(f"{path}: row {number}: start and end must be numbers, got {record}") from None
         rows.append(
             ManifestRow(
                 path=str(video),
                 segment=Segment(
                     text=str(record["text"]),
-                    start=_optional_float(record.get("start")),
-                    end=_optional_float(record.get("end")),
+                    start=start,
+                    end=end,
                 ),
                 speaker=record.get("speaker") or None,
                 id=record.get("id") or None,

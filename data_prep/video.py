@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
-from fractions import Fraction
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -41,13 +41,18 @@ def probe(path: str | Path) -> VideoInfo:
 def _open(path: str | Path):
     try:
         return av.open(str(path))
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-        raise PrepError("unreadable", f"cannot open {path}: {err}") from err
+    except FileNotFoundError:
+        raise PrepError("unreadable", "no such file") from None
+    except av.error.FFmpegError as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise PrepError("unreadable", f"not a video ffmpeg can read ({reason})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PrepError("unreadable", f"cannot open it ({getattr(err, 'strerror', None) or err})") from None
 
 
 def _video_stream(container, path):
     if not container.streams.video:
-        raise PrepError("no_video_stream", f"{path} has no video stream")
+        raise PrepError("no_video_stream", "the file has no video stream")
     return container.streams.video[0]
 
 
@@ -98,7 +103,7 @@ def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
                     index += 1
                     yield t, frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as err:
-            raise PrepError("unreadable", f"decoding {path} failed: {err}") from err
+            raise PrepError("unreadable", f"decoding failed: {getattr(err, 'strerror', None) or err}") from err
 
 
 def resample_times(start: float, end: float, fps: float = TARGET_FPS) -> np.ndarray:

@@ -18,7 +18,14 @@ class Augment:
     second of video (filled with the clip's mean frame), and speed change by up to
     ``speed_perturb`` (0.1 = 0.9x..1.1x, by resampling frame indices)."""
 
-    def __init__(self, size: int = 88, flip: bool = True, time_mask_frames: int = 10, speed_perturb: float = 0.0, fps: float = 25.0):
+    def __init__(
+        self,
+        size: int = 88,
+        flip: bool = True,
+        time_mask_frames: int = 10,
+        speed_perturb: float = 0.0,
+        fps: float = 25.0,
+    ):
         self.size = size
         self.flip = flip
         self.time_mask_frames = time_mask_frames

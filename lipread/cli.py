@@ -1,4 +1,13 @@
-"""The ``lipread`` command: one sub-command per job."""
+"""The ``lipread`` command: one sub-command per job.
+
+Exit codes, the same for every command: 0 done; 1 some inputs failed (each is named, the others
+are done); 2 a usage error (bad option, missing file, a model or dataset that does not fit);
+130 interrupted (Ctrl-C). A user error is one line on stderr, never a traceback (``--verbose``
+adds the traceback and the native libraries' own log lines).
+
+Sub-commands import what they need only when they run, so ``--help`` and usage errors answer at
+once.
+"""
 
 from __future__ import annotations
 
@@ -8,62 +17,133 @@ import importlib.metadata
 import logging
 import sys
 
-import data_prep.cli as prep_cli
+from lipread import __version__
 
-USAGE = """lipread <command> [options]
+USAGE = """usage: lipread [--version] [--verbose] <command> [options]
 
 commands:
   prep        videos + transcripts -> mouth-crop dataset folder
   prep-merge  join the shards of a dataset built with --shard
   train       train a model (LightningCLI; --config configs/X.yaml)
-  evaluate    WER/CER of a checkpoint on a dataset
+  evaluate    WER/CER of a model on a dataset
   transcribe  silent video -> text with word timings
+  export      checkpoint -> slim model folder (config.json + safetensors)
   serve       HTTP API and web page (when the serve package is installed)
 
-`lipread <command> --help` tells more."""
+`lipread <command> --help` tells more. Exit codes: 0 done, 1 some inputs failed,
+2 usage error, 130 interrupted."""
+
+#: command -> module with ``build_parser(parser)`` and ``run(args) -> int``
+COMMANDS = {
+    "prep": "data_prep.cli:prep",
+    "prep-merge": "data_prep.cli:merge",
+    "evaluate": "lipread.evaluate_cli",
+    "transcribe": "lipread.transcribe_cli",
+    "export": "lipread.export_cli",
+}
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+log = logging.getLogger("lipread")
 
 
-def _setup_logging(verbose: bool = False) -> None:
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in ``--help``, descriptions kept as written."""
+
+
+def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
     )
-    # mediapipe/absl and TensorFlow Lite talk a lot on start-up
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.DEBUG if verbose else logging.ERROR)
     for name in ("lightning.pytorch", "lightning.fabric"):  # they print through their own handler
         logging.getLogger(name).propagate = False
+    if not verbose:
+        from data_prep.native_logs import quiet_native_stderr
+
+        quiet_native_stderr()
+
+
+def _command_module(command: str):
+    target = COMMANDS.get(command)
+    if target is None:
+        # Other packages add commands through the "lipread.commands" entry-point group (serve
+        # does), so lipread never imports them by name.
+        for entry in importlib.metadata.entry_points(group="lipread.commands"):
+            if entry.name == command:
+                return importlib.import_module(entry.value), ""
+        return None, ""
+    module, _, prefix = target.partition(":")
+    return importlib.import_module(module), prefix
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = False
+    while argv and argv[0] in ("-v", "--verbose", "--version"):
+        if argv.pop(0) == "--version":
+            print(f"lipread {__version__}")
+            return EXIT_OK
+        verbose = True
+    if "--verbose" in argv:
+        argv.remove("--verbose")
+        verbose = True
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
-        return 0 if argv else 2
+        return EXIT_OK if argv else EXIT_USAGE
     command, rest = argv[0], argv[1:]
-    _setup_logging()
     if command == "train":
-        from lipread.train import main as train_main
-
-        return train_main(rest)
-    commands = {
-        "prep": (prep_cli.prep_parser, prep_cli.run_prep),
-        "prep-merge": (prep_cli.merge_parser, prep_cli.run_merge),
-    }
-    for name, module in (("evaluate", "lipread.evaluate"), ("transcribe", "lipread.transcribe_cli")):
-        commands[name] = (module, None)
-    # Other packages add commands through the "lipread.commands" entry-point group (serve does),
-    # so lipread never imports them by name.
-    for entry in importlib.metadata.entry_points(group="lipread.commands"):
-        commands.setdefault(entry.name, (entry.value, None))
-    if command not in commands:
+        return _guarded(lambda: _train(rest, verbose), verbose)
+    module, prefix = _command_module(command)
+    if module is None:
         print(f"lipread: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-        return 2
-    make_parser, run = commands[command]
-    if isinstance(make_parser, str):
-        module = importlib.import_module(make_parser)
-        make_parser, run = module.build_parser, module.run
-    parser = make_parser(argparse.ArgumentParser(prog=f"lipread {command}"))
-    return run(parser.parse_args(rest))
+        return EXIT_USAGE
+    build = getattr(module, f"{prefix}_parser" if prefix else "build_parser")
+    run = getattr(module, f"run_{prefix}" if prefix else "run")
+    parser = build(argparse.ArgumentParser(prog=f"lipread {command}", formatter_class=HelpFormatter))
+    parser.add_argument("--verbose", action="store_true", help="debug logging, native library logs and tracebacks")
+    args = parser.parse_args(rest)  # exits 2 with a usage line on a bad option
+    return _guarded(lambda: run(args), verbose)
+
+
+def _train(rest: list[str], verbose: bool) -> int:
+    if not rest:
+        print("usage: lipread train --config configs/grid_lipnet.yaml [--data.root DATASET ...]\n"
+              "       lipread train --help   (every option)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    setup_logging(verbose)
+    from lipread.train import main as train_main
+
+    return train_main(rest)
+
+
+def _guarded(run, verbose: bool) -> int:
+    """Run a command; user errors become one line and an exit code, not a traceback."""
+    from data_prep.contracts import ContractError
+
+    setup_logging(verbose)
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ContractError, UserError) as err:
+        if verbose:
+            log.exception("lipread: error")
+        else:
+            log.error("lipread: %s", _plain(err))
+        return EXIT_USAGE
+
+
+class UserError(Exception):
+    """Something the user asked for that cannot be done (a missing GPU, an unwritable folder)."""
+
+
+def _plain(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
 
 
 if __name__ == "__main__":

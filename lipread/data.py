@@ -1,144 +1,33 @@
-"""Dataset folders (see DESIGN.md) as batches of mouth-crop videos and CTC labels."""
+"""The training data module: one or more dataset folders, split by id lists, as Lightning loaders.
+
+Reading, decoding and batching live in :mod:`lipread.clips` (no Lightning there); this module adds
+the splits, the CTC length check, augmentation and what a checkpoint must remember.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch.utils.data import DataLoader
 
-from data_prep.video import read_clip
-from lipread.augment import Augment, centre_crop
+from data_prep.contracts import ContractError, CropSettings, ModelCard
+from lipread.augment import Augment
+from lipread.clips import (
+    PIXEL_MEAN,
+    PIXEL_STD,
+    ClipDataset,
+    DatasetFolder,
+    Utterance,
+    collate,
+    read_dataset,
+    read_id_list,
+)
 from lipread.text import CharTokenizer, ctc_min_frames
-from lipread.word_windows import allowed_classes, word_frame_spans
 
 log = logging.getLogger(__name__)
-
-#: Grey-level normalisation (mean, std over GRID crops, 0-1 scale); RGB uses it per channel.
-PIXEL_MEAN, PIXEL_STD = 0.42, 0.17
-
-
-@dataclass
-class Utterance:
-    id: str
-    text: str
-    clip: Path
-    num_frames: int
-    speaker: str
-    labels: list[int]
-    #: (start, end) frame of each word when the manifest has word times, else None.
-    spans: list[tuple[float, float]] | None = None
-
-
-def read_dataset(root: Path) -> tuple[dict, list[dict]]:
-    """A dataset folder's ``meta.json`` and manifest lines."""
-    root = Path(root)
-    manifest = root / "manifest.jsonl"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{root} is not a dataset folder (no manifest.jsonl); build it with `lipread prep`")
-    meta_path = root / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    return meta, entries
-
-
-def read_id_list(path: str | Path) -> list[str]:
-    """A split file: one utterance id a line (``speaker/name``)."""
-    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
-
-
-def to_grey(frames: np.ndarray) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB -> (T, H, W, 1) uint8 luma."""
-    return np.round(frames @ GREY_WEIGHTS).astype(np.uint8)[..., None]
-
-
-def to_model_input(frames: np.ndarray, channels: int) -> torch.Tensor:
-    """(T, H, W, 1|3) uint8 -> (C, T, H, W) float, normalised (RGB becomes grey if C is 1)."""
-    if channels == 1 and frames.shape[-1] == 3:
-        frames = to_grey(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)
-    return ((x - PIXEL_MEAN) / PIXEL_STD).permute(3, 0, 1, 2)
-
-
-class ClipDataset(Dataset):
-    """Decoded, augmented clips with their label ids."""
-
-    def __init__(
-        self,
-        utterances: list[Utterance],
-        channels: int = 1,
-        input_size: int = 88,
-        augment: Augment | None = None,
-        cache: bool = False,
-        word_window_margin: float | None = None,
-    ):
-        self.utterances = utterances
-        self.channels = channels
-        self.input_size = input_size
-        self.augment = augment
-        self.word_window_margin = word_window_margin
-        self._tokenizer = CharTokenizer()
-        self._cache: list[np.ndarray] | None = None
-        if cache:
-            self._cache = [self._load(u) for u in tqdm(utterances, desc="caching clips", unit="clip")]
-
-    def _load(self, utt: Utterance) -> np.ndarray:
-        frames = read_clip(utt.clip)
-        return to_grey(frames) if self.channels == 1 else frames  # one uint8 plane: small cache
-
-    def __len__(self) -> int:
-        return len(self.utterances)
-
-    def __getitem__(self, index: int) -> dict:
-        utt = self.utterances[index]
-        frames = self._cache[index] if self._cache is not None else self._load(utt)
-        stored_length = len(frames)
-        if self.augment is not None:
-            frames = self.augment(frames)
-        else:
-            frames = centre_crop(frames, self.input_size)
-        x = to_model_input(frames, self.channels)
-        item = {"id": utt.id, "video": x, "labels": torch.tensor(utt.labels, dtype=torch.long), "text": utt.text}
-        if self.word_window_margin is not None and utt.spans is not None:
-            scale = len(frames) / stored_length  # speed perturbation stretches the word times too
-            spans = [(s * scale, e * scale) for s, e in utt.spans]
-            item["allowed"] = allowed_classes(utt.text, spans, len(frames), self._tokenizer, self.word_window_margin)
-        return item
-
-
-def collate(items: list[dict]) -> dict:
-    """Pad videos along time; keep lengths so padding never reaches the loss or the model."""
-    lengths = torch.tensor([it["video"].shape[1] for it in items])
-    c, _, h, w = items[0]["video"].shape
-    video = torch.zeros(len(items), c, int(lengths.max()), h, w)
-    for i, it in enumerate(items):
-        video[i, :, : it["video"].shape[1]] = it["video"]
-    labels = torch.nn.utils.rnn.pad_sequence([it["labels"] for it in items], batch_first=True)
-    batch = {
-        "ids": [it["id"] for it in items],
-        "texts": [it["text"] for it in items],
-        "video": video,
-        "lengths": lengths,
-        "labels": labels,
-        "label_lengths": torch.tensor([len(it["labels"]) for it in items]),
-    }
-    if any("allowed" in it for it in items):  # items without word times may emit anything anywhere
-        vocab = next(it["allowed"].shape[1] for it in items if "allowed" in it)
-        allowed = torch.ones(len(items), int(lengths.max()), vocab, dtype=torch.bool)
-        for i, it in enumerate(items):
-            if "allowed" in it:
-                allowed[i, : len(it["allowed"])] = it["allowed"]
-        batch["allowed"] = allowed
-    return batch
 
 
 class LipreadDataModule(L.LightningDataModule):
@@ -178,7 +67,8 @@ class LipreadDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.roots = [Path(r) for r in ([root] if isinstance(root, str) else root)]
         self.tokenizer = CharTokenizer()
-        self.meta: dict = {}
+        self.crop: CropSettings | None = None
+        self.fps = 25.0
         self.splits: dict[str, list[Utterance]] = {}
         self.datasets: dict[str, ClipDataset] = {}
 
@@ -187,27 +77,22 @@ class LipreadDataModule(L.LightningDataModule):
     def _all_utterances(self) -> dict[str, Utterance]:
         utterances: dict[str, Utterance] = {}
         for root in self.roots:
-            meta, entries = read_dataset(root)
-            self._check_meta(root, meta)
-            for e in entries:
-                utterances[e["id"]] = Utterance(
-                    id=e["id"],
-                    text=e["text"],
-                    clip=root / e["clip"],
-                    num_frames=int(e["num_frames"]),
-                    speaker=e.get("speaker", e["id"].split("/")[0]),
-                    labels=self.tokenizer.encode(e["text"]),
-                    spans=word_frame_spans(e.get("words") or [], e["text"], float(e.get("fps", 25.0))),
-                )
+            folder = read_dataset(root)
+            self._check_folder(folder)
+            for entry in folder.entries:
+                utterances[entry.id] = Utterance.from_entry(entry, root, self.tokenizer)
         return utterances
 
-    def _check_meta(self, root: Path, meta: dict) -> None:
-        crop = meta.get("crop", {})
-        if not self.meta:
-            self.meta = {"crop": crop, "fps": meta.get("fps", 25.0), "color": meta.get("color", "rgb")}
-        elif crop and crop != self.meta["crop"]:
-            raise ValueError(f"{root} was cropped differently ({crop}) from {self.roots[0]} ({self.meta['crop']})")
-        size = crop.get("size", 96)
+    def _check_folder(self, folder: DatasetFolder) -> None:
+        if folder.crop is not None:
+            if self.crop is None:
+                self.crop, self.fps = folder.crop, folder.fps
+            elif folder.crop.pixel_differences(self.crop):
+                raise ContractError(
+                    f"{folder.root} was cropped differently from {self.roots[0]}: "
+                    + "; ".join(folder.crop.pixel_differences(self.crop))
+                )
+        size = (folder.crop or CropSettings()).size
         if self.hparams.input_size > size:
             raise ValueError(f"input_size {self.hparams.input_size} is larger than the clips ({size})")
 
@@ -218,7 +103,9 @@ class LipreadDataModule(L.LightningDataModule):
             ids = read_id_list(id_list)
             missing = [i for i in ids if i not in utterances]
             if missing:
-                log.warning("%s: %d ids not in the dataset(s) (rejected in prep?), e.g. %s", name, len(missing), missing[:3])
+                log.warning(
+                    "%s: %d ids not in the dataset(s) (rejected in prep?), e.g. %s", name, len(missing), missing[:3]
+                )
             chosen = [utterances[i] for i in ids if i in utterances]
         return self._check_ctc(chosen, name)
 
@@ -226,7 +113,9 @@ class LipreadDataModule(L.LightningDataModule):
         """CTC needs at least one frame per label (two for repeats): fail loudly, naming the clip."""
         bad = [u for u in chosen if u.num_frames < ctc_min_frames(u.labels)]
         if bad and not self.hparams.drop_invalid:
-            shown = "; ".join(f"{u.id} ({u.num_frames} frames < {ctc_min_frames(u.labels)} needed for {u.text!r})" for u in bad[:5])
+            shown = "; ".join(
+                f"{u.id} ({u.num_frames} frames < {ctc_min_frames(u.labels)} needed for {u.text!r})" for u in bad[:5]
+            )
             raise ValueError(
                 f"{len(bad)} {name} utterance(s) are too short for their transcript under CTC: {shown}. "
                 "Set --data.drop_invalid true to skip them."
@@ -255,20 +144,23 @@ class LipreadDataModule(L.LightningDataModule):
 
     # -- what a checkpoint must remember
 
-    def info(self) -> dict:
+    def card(self, arch: str, arch_options: dict, training: dict) -> ModelCard:
         """Everything inference needs to feed a model like the one trained on this data."""
-        words = sorted({w for u in self.splits.get("train", []) for w in u.text.split()})
-        return {
-            "alphabet": self.tokenizer.alphabet,
-            "crop": self.meta.get("crop", {}),
-            "fps": self.meta.get("fps", 25.0),
-            "channels": self.hparams.channels,
-            "input_size": self.hparams.input_size,
-            "pixel_mean": PIXEL_MEAN,
-            "pixel_std": PIXEL_STD,
-            "train_words": words,
-            "train_texts": [u.text for u in self.splits.get("train", [])],
-        }
+        train = self.splits.get("train", [])
+        return ModelCard(
+            arch=arch,
+            arch_options=dict(arch_options),
+            crop=self.crop or CropSettings(),
+            channels=self.hparams.channels,
+            input_size=self.hparams.input_size,
+            fps=self.fps,
+            alphabet=self.tokenizer.alphabet,
+            pixel_mean=PIXEL_MEAN,
+            pixel_std=PIXEL_STD,
+            train_words=tuple(sorted({w for u in train for w in u.text.split()})),
+            train_texts=tuple(u.text for u in train),
+            training=dict(training),
+        )
 
     # -- loaders
 

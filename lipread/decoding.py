@@ -6,15 +6,13 @@ from __future__ import annotations
 import math
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
+from data_prep.contracts import DECODERS, DecoderSettings, ModelCard
 from lipread.text import CharTokenizer
-
-DECODERS = ("greedy", "beam", "beam-nolex")
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
@@ -96,14 +94,6 @@ class NGramLM(CTCDecoderLM):
         self._states.clear()
 
 
-@dataclass
-class BeamOptions:
-    beam_size: int = 50
-    lm_weight: float = 1.0
-    word_score: float = 0.0
-    lm_order: int = 3
-
-
 class BeamDecoder:
     """flashlight's CTC beam search over a word lexicon (with an n-gram LM), or lexicon-free."""
 
@@ -112,25 +102,33 @@ class BeamDecoder:
         tokenizer: CharTokenizer,
         words: list[str] | None,
         sentences: list[str] | None = None,
-        options: BeamOptions | None = None,
+        options: DecoderSettings | None = None,
     ):
         self.tokenizer = tokenizer
-        self.options = options or BeamOptions()
+        self.options = options or DecoderSettings()
         o = self.options
         self.lm = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="lipread-lexicon-")
         if words:
+            self._lexicon_decoder(words, sentences, o)
+        else:
+            self.decoder = ctc_decoder(
+                lexicon=None, tokens=tokenizer.tokens, beam_size=o.beam_size, word_score=o.word_score
+            )
+
+    def _lexicon_decoder(self, words: list[str], sentences: list[str] | None, o: DecoderSettings) -> None:
+        # flashlight reads the lexicon from files once, when the decoder is built; they go right after.
+        with tempfile.TemporaryDirectory(prefix="lipread-lexicon-") as tmp:
             words = sorted(set(words))
-            lexicon = Path(self._tmp.name) / "lexicon.txt"
+            lexicon = Path(tmp) / "lexicon.txt"
             lexicon.write_text("".join(f"{w} {' '.join(w)} |\n" for w in words))
-            lm_dict = Path(self._tmp.name) / "lm_dict.txt"
+            lm_dict = Path(tmp) / "lm_dict.txt"
             lm_dict.write_text("".join(f"{w}\n" for w in words) + "<unk>\n")
             self.lm = NGramLM(sentences or [], words, o.lm_order) if sentences else None
             if self.lm is not None:
                 self.lm.building_trie = True
             self.decoder = ctc_decoder(
                 lexicon=str(lexicon),
-                tokens=tokenizer.tokens,
+                tokens=self.tokenizer.tokens,
                 lm=self.lm,
                 lm_dict=str(lm_dict),
                 beam_size=o.beam_size,
@@ -140,10 +138,6 @@ class BeamDecoder:
             if self.lm is not None:
                 self.lm.building_trie = False
                 self.lm.reset()
-        else:
-            self.decoder = ctc_decoder(
-                lexicon=None, tokens=tokenizer.tokens, beam_size=o.beam_size, word_score=o.word_score
-            )
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         emissions = log_probs.detach().float().cpu()
@@ -164,7 +158,6 @@ class BeamDecoder:
             texts.append(" ".join(text.split()))
         return texts
 
-
     def _with_final_space(self, emissions: torch.Tensor) -> torch.Tensor:
         """Append one frame that is surely a word break.
 
@@ -177,19 +170,21 @@ class BeamDecoder:
         return torch.cat([emissions, space]).contiguous()
 
 
-def build_decoder(kind: str, tokenizer: CharTokenizer, data_info: dict, options: BeamOptions | None = None, words: list[str] | None = None):
+def build_decoder(kind: str, tokenizer: CharTokenizer, card: ModelCard, options: DecoderSettings | None = None,
+                  words: list[str] | None = None):  # fmt: skip
     """A callable ``(log_probs, lengths) -> texts`` for ``greedy``, ``beam`` or ``beam-nolex``.
 
-    ``beam`` uses the training-set words and sentences stored in the checkpoint (or ``words``, a
+    ``beam`` uses the training-set words and sentences of the model's card (or ``words``, a
     user word list, with the LM still estimated from the training sentences).
     """
+    options = options or card.decoder
     if kind == "greedy":
         return lambda log_probs, lengths: greedy_decode(log_probs, lengths, tokenizer)
     if kind == "beam":
-        vocabulary = words or data_info.get("train_words")
+        vocabulary = words or list(card.train_words)
         if not vocabulary:
-            raise ValueError("beam search needs a word list: the checkpoint has none, pass one")
-        return BeamDecoder(tokenizer, vocabulary, data_info.get("train_texts"), options)
+            raise ValueError("beam search needs a word list: the model card has none, pass one")
+        return BeamDecoder(tokenizer, vocabulary, list(card.train_texts), options)
     if kind == "beam-nolex":
         return BeamDecoder(tokenizer, None, None, options)
     raise ValueError(f"unknown decoder {kind!r}; choose from {', '.join(DECODERS)}")

@@ -1,10 +1,8 @@
-"""``lipread evaluate``: corpus-level WER/CER of a model on a dataset folder, per decoder and
+"""Corpus-level WER/CER of a model on a dataset folder, per decoder and
 per speaker, with the worst utterances, as terminal table, JSON, Markdown and a PNG chart."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import time
 from collections import defaultdict
@@ -12,34 +10,19 @@ from pathlib import Path
 
 import jiwer
 import torch
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from data_prep.contracts import ContractError
 from lipread.alignment import timing_errors, timing_summary
-from lipread.data import LipreadDataModule
-from lipread.decoding import DECODERS, BeamOptions, build_decoder
+from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
+from lipread.decoding import build_decoder
 from lipread.metrics import char_counts, word_counts
 from lipread.pretrained import load
+from lipread.text import CharTokenizer
 from lipread.transcribe import default_model_path
 
 log = logging.getLogger("lipread.evaluate")
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="lipread evaluate")
-    parser.description = "Word and character error rates of a model on a dataset folder (corpus-level, jiwer)."
-    parser.add_argument("--checkpoint", type=Path, help="model folder or .ckpt (default: the shipped GRID model)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder from `lipread prep`")
-    parser.add_argument("--split", type=Path, help="file of utterance ids (default: every utterance)")
-    parser.add_argument("--decoder", default="greedy,beam", help=f"comma-separated: {', '.join(DECODERS)}")
-    parser.add_argument("--output", type=Path, help="write report.json, report.md and report.png here")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
-    parser.add_argument("--beam-size", type=int)
-    parser.add_argument("--lm-weight", type=float)
-    parser.add_argument("--word-score", type=float)
-    parser.add_argument("--device")
-    return parser
 
 
 def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str], worst: int = 10) -> dict:
@@ -67,7 +50,9 @@ def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str],
     worst_list = []
     for n, i in errors[:worst]:
         aligned = jiwer.visualize_alignment(jiwer.process_words(refs[i], hyps[i]), show_measures=False)
-        worst_list.append({"id": ids[i], "errors": n, "reference": refs[i], "hypothesis": hyps[i], "alignment": aligned.strip()})
+        worst_list.append(
+            {"id": ids[i], "errors": n, "reference": refs[i], "hypothesis": hyps[i], "alignment": aligned.strip()}
+        )
     return {
         "wer": words.rate,
         "cer": chars.rate,
@@ -80,25 +65,21 @@ def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str],
 
 
 def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: list[str], batch_size: int = 16,
-             workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None) -> dict:
+             workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None) -> dict:  # fmt: skip
     model_path = checkpoint or default_model_path()
-    module = load(model_path)
+    model = load(model_path)
+    card = model.card
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    module.to(device)
-    info = module.data_info
-    dm = LipreadDataModule(root=str(data), train_list=None, test_list=str(split) if split else None,
-                           batch_size=batch_size, num_workers=workers,
-                           channels=int(info.get("channels", 1)), input_size=int(info.get("input_size", 88)),
-                           drop_invalid=True)
-    dm.setup()
-    name = "test" if split else "train"
-    dataset = dm.datasets[name]
-    dataset.augment = None
-    loader = dm._loader(name, shuffle=False)
-    options = BeamOptions(**{**info.get("decoder", {}), **(beam or {})})
-    built = {kind: build_decoder(kind, module.tokenizer, info, options) for kind in decoders}
-    spans = {u.id: u.spans for u in dataset.utterances}
-    fps = float(info.get("fps", 25.0))
+    model.to(device)
+    folder = read_dataset(data)
+    check_crop_matches(card.crop, folder, card.name)
+    utterances = select_utterances(folder, split)
+    dataset = ClipDataset(utterances, card.channels, card.input_size)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    options = card.decoder.replace(**(beam or {}))
+    built = {kind: build_decoder(kind, model.tokenizer, card, options) for kind in decoders}
+    spans = {u.id: u.spans for u in utterances}
+    speaker_of = {u.id: u.speaker for u in utterances}
     ids, speakers, refs, timing = [], [], [], []
     hyps: dict[str, list[str]] = {k: [] for k in decoders}
     seconds = {k: 0.0 for k in decoders}
@@ -107,28 +88,31 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     with torch.no_grad():
         for batch in tqdm(loader, desc="evaluate", unit="batch"):
             clock = time.perf_counter()
-            log_probs = module(batch["video"].to(device), batch["lengths"].to(device)).cpu()
+            log_probs = model(batch.video.to(device), batch.lengths.to(device)).cpu()
             model_seconds += time.perf_counter() - clock
             for kind, decode in built.items():
                 clock = time.perf_counter()
-                hyps[kind] += decode(log_probs, batch["lengths"])
+                hyps[kind] += decode(log_probs, batch.lengths)
                 seconds[kind] += time.perf_counter() - clock
-            for i, (uid, text) in enumerate(zip(batch["ids"], batch["texts"])):
+            for i, (uid, text) in enumerate(zip(batch.ids, batch.texts)):
                 if spans[uid]:  # the reference transcript force-aligned, against the manifest's word times
-                    timing += timing_errors(log_probs[i, : batch["lengths"][i]], text, spans[uid], module.tokenizer, fps)
-            ids += batch["ids"]
-            refs += batch["texts"]
-            speakers += [u.split("/")[0] for u in batch["ids"]]
+                    timing += timing_errors(
+                        log_probs[i, : batch.lengths[i]], text, spans[uid], model.tokenizer, card.fps
+                    )
+            ids += batch.ids
+            refs += batch.texts
+            speakers += [speaker_of[u] for u in batch.ids]
     total = time.perf_counter() - start
     report = {
         "model": str(model_path),
+        "model_name": card.name,
         "data": str(data),
         "split": str(split) if split else None,
         "utterances": len(ids),
         "seconds": round(total, 2),
         "utterances_per_second": round(len(ids) / total, 2) if total else None,
         "device": str(device),
-        "beam_options": vars(options),
+        "beam_options": options.to_json(),
         "timing": timing_summary(timing),
         "decoders": {},
         "hypotheses": {k: dict(zip(ids, v)) for k, v in hyps.items()},
@@ -137,6 +121,22 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
         report["decoders"][kind] = score(ids, speakers, refs, hyps[kind], worst)
         report["decoders"][kind]["decode_seconds"] = round(seconds[kind] + model_seconds, 2)
     return report
+
+
+def select_utterances(folder: DatasetFolder, split: Path | None) -> list[Utterance]:
+    """The split's utterances (all without one) that CTC can score; the others are named in a warning."""
+    tokenizer = CharTokenizer()
+    by_id = {e.id: e for e in folder.entries}
+    ids = read_id_list(split) if split else list(by_id)
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        log.warning(
+            "%d ids of %s are not in %s (rejected in prep?), e.g. %s", len(missing), split, folder.root, missing[:3]
+        )
+    chosen = [Utterance.from_entry(by_id[i], folder.root, tokenizer) for i in ids if i in by_id]
+    if not chosen:
+        raise ContractError(f"no utterances of {split or folder.root} to evaluate in {folder.root}")
+    return chosen
 
 
 def markdown(report: dict) -> str:
@@ -156,11 +156,21 @@ def markdown(report: dict) -> str:
         )
     t = report.get("timing", {})
     if t.get("words"):
-        lines += ["", (f"Word timings (reference force-aligned, {t['words']} words against the manifest's times): "
-                       f"{t['within_0_1_s']:.1%} within 0.1 s, {t['within_0_2_s']:.1%} within 0.2 s (start and end); "
-                       f"median error: start {t['median_start_error_s']} s, end {t['median_end_error_s']} s.")]
-    lines += ["", "## Per speaker (WER)", "", "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
-              "|---|---|" + "---|" * len(report["decoders"])]
+        lines += [
+            "",
+            (
+                f"Word timings (reference force-aligned, {t['words']} words against the manifest's times): "
+                f"{t['within_0_1_s']:.1%} within 0.1 s, {t['within_0_2_s']:.1%} within 0.2 s (start and end); "
+                f"median error: start {t['median_start_error_s']} s, end {t['median_end_error_s']} s."
+            ),
+        ]
+    lines += [
+        "",
+        "## Per speaker (WER)",
+        "",
+        "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
+        "|---|---|" + "---|" * len(report["decoders"]),
+    ]
     first = next(iter(report["decoders"].values()))
     for spk, row in first["per_speaker"].items():
         rates = " | ".join(f"{r['per_speaker'][spk]['wer']:.2%}" for r in report["decoders"].values())
@@ -207,32 +217,14 @@ def table(report: dict) -> str:
     rows = [f"{'decoder':<12}{'WER':>9}{'CER':>9}{'sent.acc':>10}{'S':>6}{'D':>6}{'I':>6}"]
     for kind, r in report["decoders"].items():
         w = r["words"]
-        rows.append(f"{kind:<12}{r['wer']:>9.2%}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
-                    f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}")
+        rows.append(
+            f"{kind:<12}{r['wer']:>9.2%}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
+            f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
+        )
     t = report.get("timing", {})
     if t.get("words"):
-        rows.append(f"word timings: {t['within_0_2_s']:.1%} of {t['words']} words within 0.2 s of the manifest's times "
-                    f"(median start error {t['median_start_error_s']} s, end {t['median_end_error_s']} s)")
+        rows.append(
+            f"word timings: {t['within_0_2_s']:.1%} of {t['words']} words within 0.2 s of the manifest's times "
+            f"(median start error {t['median_start_error_s']} s, end {t['median_end_error_s']} s)"
+        )
     return "\n".join(rows)
-
-
-def run(args: argparse.Namespace) -> int:
-    decoders = [d.strip() for d in args.decoder.split(",") if d.strip()]
-    unknown = [d for d in decoders if d not in DECODERS]
-    if unknown:
-        log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
-        return 2
-    beam = {k: getattr(args, k) for k in ("beam_size", "lm_weight", "word_score") if getattr(args, k) is not None}
-    try:
-        report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst, beam, args.device)
-    except FileNotFoundError as err:
-        log.error("%s", err)
-        return 2
-    print(table(report))
-    if args.output:
-        args.output.mkdir(parents=True, exist_ok=True)
-        (args.output / "report.json").write_text(json.dumps(report, indent=2))
-        (args.output / "report.md").write_text(markdown(report))
-        chart(report, args.output / "report.png")
-        print(f"report: {args.output}/report.{{json,md,png}}")
-    return 0

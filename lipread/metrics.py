@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import jiwer
-import torch
-from torchmetrics import Metric
 
 
 @dataclass
@@ -43,23 +41,3 @@ def char_counts(references: list[str], hypotheses: list[str]) -> ErrorCounts:
 
 def _counts(output) -> ErrorCounts:
     return ErrorCounts(output.substitutions, output.deletions, output.insertions, output.hits)
-
-
-class ErrorRate(Metric):
-    """A torchmetrics wrapper over jiwer's counts, so DDP ranks add their errors up correctly."""
-
-    full_state_update = False
-
-    def __init__(self, unit: str = "word"):
-        super().__init__()
-        self.count = word_counts if unit == "word" else char_counts
-        self.add_state("errors", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, hypotheses: list[str], references: list[str]) -> None:
-        c = self.count(references, hypotheses)
-        self.errors += c.substitutions + c.deletions + c.insertions
-        self.total += c.reference_length
-
-    def compute(self) -> torch.Tensor:
-        return self.errors.float() / self.total.clamp(min=1).float()

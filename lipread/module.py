@@ -8,12 +8,34 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics import Metric
 
+from data_prep.contracts import ARCH_KEYS, Batch, ModelCard
 from lipread.decoding import greedy_decode
-from lipread.metrics import ErrorRate
-from lipread.models import build_model
+from lipread.metrics import char_counts, word_counts
+from lipread.models import build_model, ctc_log_probs
 from lipread.text import CharTokenizer
 from lipread.word_windows import MASKED, mask_log_probs
+
+
+class ErrorRate(Metric):
+    """A torchmetrics wrapper over jiwer's counts, so DDP ranks add their errors up correctly."""
+
+    full_state_update = False
+
+    def __init__(self, unit: str = "word"):
+        super().__init__()
+        self.count = word_counts if unit == "word" else char_counts
+        self.add_state("errors", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, hypotheses: list[str], references: list[str]) -> None:
+        c = self.count(references, hypotheses)
+        self.errors += c.substitutions + c.deletions + c.insertions
+        self.total += c.reference_length
+
+    def compute(self) -> torch.Tensor:
+        return self.errors.float() / self.total.clamp(min=1).float()
 
 
 class LipreadModule(L.LightningModule):
@@ -53,7 +75,8 @@ class LipreadModule(L.LightningModule):
         self.ctc = nn.CTCLoss(blank=self.tokenizer.blank, reduction="none", zero_infinity=False)
         self.val_wer = ErrorRate("word")
         self.val_cer = ErrorRate("char")
-        self.data_info: dict = {}
+        #: Set from the data module at setup; stored in every checkpoint (see on_save_checkpoint).
+        self.card: ModelCard | None = None
         self.frozen = tuple(frozen or ())
         for name, p in self.named_parameters():
             if name.startswith(self.frozen):
@@ -64,34 +87,37 @@ class LipreadModule(L.LightningModule):
             if self.frozen and name.startswith(self.frozen):
                 module.eval()
 
+    def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
+        return batch.to(device, non_blocking=True)
+
     def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Log-probabilities (B, T, V) in float32."""
-        return self.model(video, lengths).float().log_softmax(dim=-1)
+        return ctc_log_probs(self.model, video, lengths)
 
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        log_probs = self(batch["video"], batch["lengths"])
-        targets = (batch["labels"], batch["lengths"], batch["label_lengths"])
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs = self(batch.video, batch.lengths)
+        targets = (batch.labels, batch.lengths, batch.label_lengths)
         losses = self.ctc(log_probs.transpose(0, 1), *targets)
-        if self.training and "allowed" in batch:
-            masked = self.ctc(mask_log_probs(log_probs, batch["allowed"]).transpose(0, 1), *targets)
+        if self.training and batch.allowed is not None:
+            masked = self.ctc(mask_log_probs(log_probs, batch.allowed).transpose(0, 1), *targets)
             # A window set no CTC path fits (times that disagree with the video) costs at least
             # -MASKED: such an utterance falls back to plain CTC rather than blowing up the step.
             losses = torch.where(masked < -MASKED / 2, masked, losses)
-        return (losses / batch["label_lengths"].clamp(min=1)).mean(), log_probs  # CTCLoss's "mean"
+        return (losses / batch.label_lengths.clamp(min=1)).mean(), log_probs  # CTCLoss's "mean"
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite CTC loss on batch {batch['ids']}")
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+            raise FloatingPointError(f"non-finite CTC loss on batch {batch.ids}")
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch))
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, log_probs = self._loss(batch)
-        hyps = greedy_decode(log_probs, batch["lengths"], self.tokenizer)
-        self.val_wer.update(hyps, batch["texts"])
-        self.val_cer.update(hyps, batch["texts"])
-        n = len(batch["ids"])
+        hyps = greedy_decode(log_probs, batch.lengths, self.tokenizer)
+        self.val_wer.update(hyps, batch.texts)
+        self.val_cer.update(hyps, batch.texts)
+        n = len(batch)
         self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val_wer", self.val_wer, prog_bar=True, batch_size=n)
         self.log("val_cer", self.val_cer, prog_bar=True, batch_size=n)
@@ -127,12 +153,18 @@ class LipreadModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and hasattr(datamodule, "info"):
+        if datamodule is not None and hasattr(datamodule, "card"):
             datamodule.setup(stage)
-            self.data_info = datamodule.info()
+            hp = self.hparams
+            training = {k: v for k, v in hp.items() if k not in ARCH_KEYS}
+            self.card = datamodule.card(hp.arch, hp.arch_options or {}, training)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["lipread"] = self.data_info
+        if self.card is not None:
+            checkpoint["lipread"] = self.card.to_json()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.data_info = checkpoint.get("lipread", {})
+        from lipread.pretrained import card_from_checkpoint
+
+        if checkpoint.get("lipread"):
+            self.card = card_from_checkpoint(checkpoint, "checkpoint")

@@ -1,8 +1,10 @@
-"""Slim, shareable model files: a folder with ``config.json`` and safetensors weights.
+"""Model folders: ``config.json`` (a :class:`~data_prep.contracts.ModelCard`) and safetensors weights.
 
 A Lightning checkpoint holds optimiser state and pickled objects (tens of MB, and unpickling is
-unsafe for files from strangers); inference needs only the weights, the model's settings and the
-data settings it was trained on. ``export`` writes that; ``load`` reads it back (float32).
+unsafe for files from strangers); inference needs only the weights and the card. :func:`export`
+writes a folder; :func:`load` reads a folder or a ``.ckpt`` into a :class:`Model`, checking the
+card and that every weight is there (a missing tensor would leave a layer random). Nothing here
+imports Lightning, so commands that only run a model start fast.
 """
 
 from __future__ import annotations
@@ -12,20 +14,106 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
-from lipread.module import LipreadModule
+from data_prep.contracts import ContractError, ModelCard
+from lipread.models import build_model, ctc_log_probs
+from lipread.text import CharTokenizer
 
 CONFIG = "config.json"
-FORMAT = "lipread-model/1"
 
 
-def export(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype = torch.float16, max_shard_mb: float = 15.0) -> Path:
-    """Write a checkpoint's weights (``dtype``) and settings to ``out_dir``."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return save(ckpt["hyper_parameters"], ckpt.get("lipread", {}), ckpt["state_dict"], out_dir, dtype, max_shard_mb)
+class Model(nn.Module):
+    """A network with its card and tokenizer: what transcription and evaluation run.
+
+    Parameter names match :class:`lipread.module.LipreadModule`'s (``model.*``), so weights move
+    between training and inference unchanged.
+    """
+
+    def __init__(self, card: ModelCard):
+        super().__init__()
+        self.card = card
+        self.tokenizer = CharTokenizer(card.alphabet)
+        self.model = build_model(
+            card.arch, card.channels, self.tokenizer.vocab_size, input_size=card.input_size, **card.arch_options
+        )
+
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (B, T, V) in float32."""
+        return ctc_log_probs(self.model, video, lengths)
 
 
-def save(hparams: dict, data_info: dict, state_dict: dict, out_dir: str | Path, dtype=torch.float16, max_shard_mb: float = 15.0) -> Path:
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> Model:
+    """A model folder (from :func:`export`) or a Lightning ``.ckpt``, ready for inference."""
+    path = Path(path)
+    if path.is_dir():
+        card, state = _read_folder(path)
+    elif path.is_file():
+        card, state = _read_checkpoint(path)
+    else:
+        raise FileNotFoundError(f"no model at {path}: give a model folder (with {CONFIG}) or a .ckpt file")
+    model = Model(card)
+    _load_weights(model, state, path)
+    return model.to(map_location).eval()
+
+
+def _read_folder(path: Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
+    config_path = path / CONFIG
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{path} is not a model folder (no {CONFIG})")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ContractError(f"{config_path}: not JSON ({err.msg}, line {err.lineno})") from None
+    card = ModelCard.from_json(config, str(config_path))
+    state: dict[str, torch.Tensor] = {}
+    for name in config.get("weights") or []:
+        if not (path / name).is_file():
+            raise ContractError(f"{path}: weight file {name} named in {CONFIG} is missing")
+        state.update(load_file(path / name))
+    return card, state
+
+
+def card_from_checkpoint(ckpt: dict, where: str) -> ModelCard:
+    """The card a training run stored in its checkpoint (older runs stored loose data settings)."""
+    stored = ckpt.get("lipread") or {}
+    if "format" in stored:
+        return ModelCard.from_json(stored, where)
+    hparams = {k: v for k, v in dict(ckpt.get("hyper_parameters") or {}).items() if not k.startswith("_")}
+    return ModelCard.from_json({"format": "lipread-model/1", "hyper_parameters": hparams, "data": stored}, where)
+
+
+def _read_checkpoint(path: Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a file that is not a checkpoint
+        raise ContractError(
+            f"{path} is not a lipread checkpoint or model folder ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ContractError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    return card_from_checkpoint(ckpt, str(path)), state
+
+
+def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Every parameter and buffer, no more, no fewer, each of the right shape."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong)):
+            if names:
+                parts.append(f"{len(names)} {label} (e.g. {', '.join(names[:3])})")
+        raise ContractError(f"{where}: the weights do not fit the model its card describes: {'; '.join(parts)}")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+def save(card: ModelCard, state_dict: dict[str, torch.Tensor], out_dir: str | Path,
+         dtype: torch.dtype = torch.float16, max_shard_mb: float = 15.0) -> Path:  # fmt: skip
+    """Write ``card`` and the ``model.*`` tensors of ``state_dict`` (floats as ``dtype``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {
@@ -45,25 +133,24 @@ def save(hparams: dict, data_info: dict, state_dict: dict, out_dir: str | Path, 
     files = [f"model-{i + 1:02d}-of-{len(shards):02d}.safetensors" for i in range(len(shards))]
     for shard, name in zip(shards, files):
         save_file(shard, out / name)
-    hp = {k: v for k, v in hparams.items() if not k.startswith("_")}
-    config = {"format": FORMAT, "hyper_parameters": hp, "data": data_info, "weights": files}
+    config = {**card.to_json(), "weights": files}
     (out / CONFIG).write_text(json.dumps(config, indent=1))
     return out
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> LipreadModule:
-    """A model folder (from :func:`export`) or a Lightning ``.ckpt``, ready for inference."""
-    path = Path(path)
-    if path.is_dir():
-        config = json.loads((path / CONFIG).read_text())
-        module = LipreadModule(**config["hyper_parameters"])
-        state: dict = {}
-        for name in config["weights"]:
-            state.update(load_file(path / name))
-        module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
-        module.data_info = config.get("data", {})
-    elif path.is_file():
-        module = LipreadModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
-    else:
-        raise FileNotFoundError(f"no model at {path}: give a model folder (config.json) or a .ckpt file")
-    return module.to(map_location).eval()
+def export(
+    source: str | Path,
+    out_dir: str | Path,
+    name: str | None = None,
+    decoder_options: dict | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write a checkpoint or model folder as a slim model folder, optionally renamed and with other
+    decoder defaults (``{"lm_weight": 0.25}``; the others are kept)."""
+    model = load(source)
+    card = model.card
+    if decoder_options:
+        card = card.replace(decoder=card.decoder.replace(**decoder_options))
+    if name or card.name == "lipread-model":
+        card = card.replace(name=name or Path(out_dir).name)
+    return save(card, model.state_dict(), out_dir, dtype)

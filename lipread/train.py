@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from data_prep.contracts import ContractError
 from lipread.data import LipreadDataModule
 from lipread.module import LipreadModule
 from lipread.pretrained import load
@@ -25,8 +26,15 @@ log = logging.getLogger(__name__)
 
 class LipreadCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--init_from", type=str | None, default=None, help="checkpoint or model folder to fine-tune from (weights only)")
-        parser.add_argument("--resume", type=bool, default=True, help="continue from last.ckpt in the run folder if there is one")
+        parser.add_argument(
+            "--init_from",
+            type=str | None,
+            default=None,
+            help="checkpoint or model folder to fine-tune from (weights only)",
+        )
+        parser.add_argument(
+            "--resume", type=bool, default=True, help="continue from last.ckpt in the run folder if there is one"
+        )
         parser.add_argument("--early_stopping_patience", type=int, default=30, help="epochs without a better val_wer")
         parser.link_arguments("data.channels", "model.in_channels")
         parser.link_arguments("data.input_size", "model.input_size")
@@ -79,14 +87,36 @@ def make_cli(args: list[str]) -> LipreadCLI:
     )
 
 
+def start_from(model: LipreadModule, datamodule: LipreadDataModule, source: str) -> None:
+    """Fine-tuning: every weight from ``source`` (a .ckpt or model folder), which must be the same
+    network and must have seen crops cut like this data's."""
+    pretrained = load(source)
+    datamodule.setup("fit")
+    if datamodule.crop is not None:
+        differences = pretrained.card.crop.pixel_differences(datamodule.crop)
+        if differences:
+            raise ContractError(
+                f"--init_from {source} was trained on crops cut otherwise than {datamodule.roots[0]} "
+                f"({'; '.join(differences)}, model vs data); prep the data with the model's settings"
+            )
+    own = model.state_dict()
+    if set(own) != set(pretrained.state_dict()) or any(
+        own[k].shape != v.shape for k, v in pretrained.state_dict().items()
+    ):
+        raise ContractError(
+            f"--init_from {source} is a {pretrained.card.arch} {pretrained.card.arch_options} network, not the "
+            f"{model.hparams.arch} {model.hparams.arch_options or {}} this config builds"
+        )
+    model.load_state_dict(pretrained.state_dict())
+    log.info("initialised from %s (%s)", source, pretrained.card.name)
+
+
 def main(args: list[str]) -> int:
     cli = make_cli(args)
     trainer, model = cli.trainer, cli.model
     init_from = cli.config["init_from"]
     if init_from:
-        state = load(init_from).state_dict()  # a .ckpt or an exported model folder (e.g. the shipped one)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        log.info("initialised from %s (missing %d, unexpected %d keys)", init_from, len(missing), len(unexpected))
+        start_from(model, cli.datamodule, init_from)
     last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if cli.config["resume"] and last.is_file() else None
     if ckpt_path:

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_prep.crop import CropSettings
+from data_prep.contracts import DecoderSettings
 from data_prep.rejections import PrepError
 from lipread.alignment import word_timings
-from lipread.data import collate, to_model_input
 from lipread.augment import centre_crop
-from lipread.decoding import BeamOptions, build_decoder
-from lipread.pretrained import load
+from lipread.clips import Item, collate, to_model_input
+from lipread.decoding import build_decoder
+from lipread.pretrained import Model, load
 from lipread.segmentation import pause_cuts
 
 log = logging.getLogger(__name__)
@@ -71,26 +71,24 @@ def default_model_path() -> Path:
 class Transcriber:
     """A loaded model, its decoders and a face tracker, reused across videos."""
 
-    def __init__(self, module, name: str, device: str | torch.device = "cpu", beam: BeamOptions | None = None,
-                 max_segment: int = 100, min_segment: int = 40):
-        self.module = module.to(device).eval()
+    def __init__(self, model: Model, device: str | torch.device = "cpu", beam: DecoderSettings | None = None,
+                 max_segment: int = 100, min_segment: int = 40):  # fmt: skip
+        self.model = model.to(device).eval()
         self.device = torch.device(device)
-        self.name = name
-        self.info = module.data_info
-        self.crop = CropSettings(**self.info.get("crop", {})) if self.info.get("crop") else CropSettings()
-        self.fps = float(self.info.get("fps", 25.0))
-        self.beam = beam or BeamOptions(**self.info.get("decoder", {}))
+        self.card = model.card
+        self.name = self.card.name
+        self.crop = self.card.crop
+        self.fps = self.card.fps
+        self.beam = beam or self.card.decoder
         self.max_segment, self.min_segment = max_segment, min_segment
         self._decoders: dict[str, object] = {}
         self._tracker = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, **kwargs) -> "Transcriber":
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, **kwargs) -> Transcriber:
         path = Path(path) if path else default_model_path()
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        module = load(path)
-        name = module.data_info.get("name", path.name) if path.is_dir() else path.stem
-        return cls(module, name, device, **kwargs)
+        return cls(load(path), device, **kwargs)
 
     @property
     def tracker(self):
@@ -102,7 +100,7 @@ class Transcriber:
 
     def decoder(self, kind: str):
         if kind not in self._decoders:
-            self._decoders[kind] = build_decoder(kind, self.module.tokenizer, self.info, self.beam)
+            self._decoders[kind] = build_decoder(kind, self.model.tokenizer, self.card, self.beam)
         return self._decoders[kind]
 
     # -- stages
@@ -113,7 +111,7 @@ class Transcriber:
 
         path = str(path)
         if not Path(path).is_file():
-            raise TranscriptionError(path, "unreadable", f"no such file: {path}")
+            raise TranscriptionError(path, "unreadable", "no such file")
         try:
             (clip,), _ = extract_mouths(path, [(None, None)], self.tracker, self.crop, min_frames=10, timings=timings)
         except PrepError as err:
@@ -128,18 +126,17 @@ class Transcriber:
     @torch.no_grad()
     def log_probs(self, clips: list[np.ndarray], batch_size: int = 16) -> list[torch.Tensor]:
         """Model outputs (T, V) for each crop sequence, batched."""
-        size = int(self.info.get("input_size", 88))
-        channels = int(self.info.get("channels", 1))
+        card = self.card
         out: list[torch.Tensor] = []
         for i in range(0, len(clips), batch_size):
             items = [
-                {"id": "", "text": "", "labels": torch.zeros(0, dtype=torch.long),
-                 "video": to_model_input(centre_crop(c, size), channels)}
+                Item("", "", to_model_input(centre_crop(c, card.input_size), card.channels, card.pixel_mean, card.pixel_std),
+                     torch.zeros(0, dtype=torch.long))
                 for c in clips[i : i + batch_size]
-            ]
+            ]  # fmt: skip
             batch = collate(items)
-            lp = self.module(batch["video"].to(self.device), batch["lengths"].to(self.device)).cpu()
-            out.extend(lp[j, :n] for j, n in enumerate(batch["lengths"].tolist()))
+            lp = self.model(batch.video.to(self.device), batch.lengths.to(self.device)).cpu()
+            out.extend(lp[j, :n] for j, n in enumerate(batch.lengths.tolist()))
         return out
 
     def transcribe(self, path: str | Path, decoder: str = "beam") -> Transcript:
@@ -181,7 +178,7 @@ class Transcriber:
             words = []
             for s, e, lp in mine:
                 text = decode(lp[None], torch.tensor([len(lp)]))[0]
-                piece = word_timings(lp, text, self.module.tokenizer, self.fps, offset=s / self.fps)
+                piece = word_timings(lp, text, self.model.tokenizer, self.fps, offset=s / self.fps)
                 words += piece or (_even_words(text, s / self.fps, e / self.fps) if text else [])
             timings["decoder"] = time.perf_counter() - clock
             results.append(

@@ -1,36 +1,45 @@
-"""``lipread transcribe VIDEO...``: text, JSON with word timings, SRT or VTT."""
+"""``lipread transcribe VIDEO...``: text, JSON with word timings, SRT or VTT.
+
+Printed output stays machine-readable with several files: JSON is one array, text one
+``file<TAB>text`` line per file, SRT/VTT each under a ``==> file <==`` line. With ``-o DIR`` each
+video gets its own file; videos from different folders keep their folders under DIR, so two
+``clip.mp4`` never overwrite each other.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
-from lipread.decoding import DECODERS
-from lipread.subtitles import to_srt, to_vtt
-from lipread.transcribe import Transcriber, TranscriptionError
+from data_prep.contracts import DECODERS
+from lipread.cli_options import add_beam_options, add_model_options, beam_changes, resolve_device
 
 log = logging.getLogger("lipread.transcribe")
 
+EXTENSIONS = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt"}
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="lipread transcribe")
+
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.description = "Read the lips in silent videos: print or write text, JSON with word timings, SRT or VTT."
-    parser.add_argument("videos", nargs="+", type=Path)
-    parser.add_argument("--checkpoint", type=Path, help="model folder or .ckpt (default: the shipped GRID model)")
-    parser.add_argument("--decoder", choices=DECODERS, default="beam")
-    parser.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text")
-    parser.add_argument("--cues", choices=["phrase", "word"], default="phrase", help="SRT/VTT: a cue per phrase or per word")
-    parser.add_argument("-o", "--output-dir", type=Path, help="write <video>.<format> files here instead of printing")
-    parser.add_argument("--beam-size", type=int)
-    parser.add_argument("--lm-weight", type=float)
-    parser.add_argument("--word-score", type=float)
-    parser.add_argument("--device", help="cpu, cuda (default: cuda when present)")
+    parser.add_argument("videos", nargs="+", type=Path, help="video files (any container, frame rate and size)")
+    parser.add_argument("--decoder", choices=DECODERS, default="beam", help="how outputs become words")
+    parser.add_argument("-f", "--format", choices=list(EXTENSIONS), default="text", help="output format")
+    parser.add_argument(
+        "--cues", choices=["phrase", "word"], default="phrase", help="SRT/VTT: a cue per phrase or per word"
+    )
+    parser.add_argument("-o", "--output", "--output-dir", dest="output", type=Path,
+                        help="write <video>.<format> files into this folder instead of printing")  # fmt: skip
+    add_model_options(parser)
+    add_beam_options(parser)
     return parser
 
 
 def render(result, fmt: str, per: str) -> str:
+    from lipread.subtitles import to_srt, to_vtt
+
     if fmt == "json":
         return json.dumps(result.to_json(), indent=2)
     if fmt == "srt":
@@ -40,33 +49,61 @@ def render(result, fmt: str, per: str) -> str:
     return result.text
 
 
-def run(args: argparse.Namespace) -> int:
+def output_paths(videos: list[Path], folder: Path, extension: str) -> dict[str, Path]:
+    """Where each video's output goes: ``folder/<name>.<ext>``, below the videos' shared parent."""
+    parents = [os.path.abspath(v.parent) for v in videos]
+    common = Path(os.path.commonpath(parents)) if parents else Path(".")
+    return {str(v): folder / Path(os.path.abspath(v)).relative_to(common).with_suffix(f".{extension}") for v in videos}
+
+
+def prepare_output(folder: Path) -> None:
+    """Make the output folder now, so an unusable one fails before the work, not after it."""
+    from lipread.cli import UserError
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"-o {folder}: exists and is not a folder")
     try:
-        transcriber = Transcriber.from_checkpoint(args.checkpoint, args.device)
-    except FileNotFoundError as err:
-        log.error("%s", err)
-        return 2
-    beam = transcriber.beam
-    for name in ("beam_size", "lm_weight", "word_score"):
-        if getattr(args, name) is not None:
-            setattr(beam, name, getattr(args, name))
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"-o {folder}: cannot create it ({err.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"-o {folder}: not writable")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lipread.transcribe import Transcriber, TranscriptionError
+
+    if args.output:
+        prepare_output(args.output)
+    transcriber = Transcriber.from_checkpoint(args.checkpoint, resolve_device(args.device))
+    transcriber.beam = transcriber.beam.replace(**beam_changes(args))
     failures: list[TranscriptionError] = []
 
     def on_error(err: TranscriptionError) -> None:
         failures.append(err)
-        log.error("%s [%s]", err, err.code)
+        log.error("%s: %s [%s]", err.path, err.detail, err.code)
 
     results = transcriber.transcribe_many([str(v) for v in args.videos], args.decoder, on_error=on_error)
-    extension = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt"}[args.format]
-    for result in results:
-        body = render(result, args.format, args.cues)
-        if args.output_dir:
-            args.output_dir.mkdir(parents=True, exist_ok=True)
-            target = args.output_dir / f"{Path(result.file).stem}.{extension}"
-            target.write_text(body + ("\n" if not body.endswith("\n") else ""))
+    several = len(args.videos) > 1
+    if args.output:
+        targets = output_paths(args.videos, args.output, EXTENSIONS[args.format])
+        for result in results:
+            body = render(result, args.format, args.cues)
+            target = targets[result.file]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body if body.endswith("\n") else body + "\n")
             log.info("%s -> %s", result.file, target)
-        elif len(args.videos) > 1 and args.format == "text":
-            print(f"{result.file}\t{body}")
-        else:
-            print(body)
+    elif args.format == "json":
+        bodies = [result.to_json() for result in results]
+        if several or bodies:
+            print(json.dumps(bodies if several else bodies[0], indent=2))
+    else:
+        for result in results:
+            body = render(result, args.format, args.cues)
+            if several and args.format == "text":
+                print(f"{result.file}\t{body}")
+            elif several:
+                print(f"==> {result.file} <==\n{body}")
+            else:
+                print(body)
     return 1 if failures else 0

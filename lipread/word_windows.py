@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import torch
 
+from data_prep.contracts import Word
 from lipread.text import CharTokenizer
 
 #: Value given to a disallowed (frame, class) log-probability; finite so gradients stay finite.
 MASKED = -1e4
 
 
-def word_frame_spans(words: list[dict], text: str, fps: float) -> list[tuple[float, float]] | None:
+def word_frame_spans(words: list[Word], text: str, fps: float) -> list[tuple[float, float]] | None:
     """Manifest word times as frame spans, or None when they are missing or don't match ``text``."""
-    if not words or [w.get("word") for w in words] != text.split():
+    if not words or [w.word for w in words] != text.split():
         return None
-    try:
-        return [(float(w["start"]) * fps, float(w["end"]) * fps) for w in words]
-    except (KeyError, TypeError, ValueError):
-        return None
+    return [(w.start * fps, w.end * fps) for w in words]
 
 
 def allowed_classes(

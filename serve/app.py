@@ -31,9 +31,11 @@ log = logging.getLogger("lipread.serve")
 access_log = logging.getLogger("lipread.serve.access")
 STATIC = Path(__file__).with_name("static")
 CHUNK = 1 << 20
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
 
 
 def create_app(checkpoint: str | Path | None = None, limits: Limits | None = None, device: str = "cpu") -> FastAPI:
+    """The service; each upload goes to a private folder under the system's temporary folder."""
     limits = limits or Limits()
     state: dict = {"ready": False, "pending": 0}
 
@@ -55,7 +57,19 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         yield
         state["executor"].shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="lipread", description="Visual speech recognition: silent video in, text with word timings out.", lifespan=lifespan)
+    app = FastAPI(
+        title="lipread",
+        description="Visual speech recognition: silent video in, text with word timings out.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def refuse_large_uploads(request: Request, call_next):
+        # Checked before the body is read: FastAPI parses a whole multipart body before the handler runs.
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > limits.max_upload_mb * 2**20 + FORM_OVERHEAD:
+            return error(413, "too_large", f"upload exceeds {limits.max_upload_mb:g} MB")
+        return await call_next(request)
 
     @app.middleware("http")
     async def access(request: Request, call_next):
@@ -84,18 +98,19 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     @app.get("/v1/models")
     async def models():
         transcriber: Transcriber = state["first"]  # the model is the same in every worker
-        info = transcriber.info
+        card = transcriber.card
         return {
-            "name": transcriber.name,
+            "name": card.name,
             "path": str(state["model_path"]),
-            "arch": transcriber.module.hparams.arch,
-            "alphabet": info.get("alphabet"),
-            "crop": info.get("crop"),
-            "channels": info.get("channels"),
-            "input_size": info.get("input_size"),
-            "fps": transcriber.fps,
+            "arch": card.arch,
+            "alphabet": card.alphabet,
+            "crop": card.crop.to_json(),
+            "channels": card.channels,
+            "input_size": card.input_size,
+            "fps": card.fps,
             "decoders": list(DECODERS),
-            "vocabulary_size": len(info.get("train_words", [])),
+            "decoder_defaults": card.decoder.to_json(),
+            "vocabulary_size": len(card.train_words),
         }
 
     @app.post("/v1/transcriptions")
@@ -115,6 +130,12 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
         state["pending"] += 1
         workdir = Path(tempfile.mkdtemp(prefix="lipread-upload-"))
+        job = None
+
+        def release() -> None:
+            state["pending"] -= 1
+            shutil.rmtree(workdir, ignore_errors=True)
+
         try:
             upload = workdir / "upload"  # never a client-given name or path
             size = 0
@@ -129,13 +150,21 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             try:
                 info = probe(upload)
             except PrepError as err:
-                return error(STATUS.get(err.reason, 422), err.reason, "not a readable video" if err.reason == "unreadable" else err.detail)
+                return error(
+                    STATUS.get(err.reason, 422),
+                    err.reason,
+                    "not a readable video" if err.reason == "unreadable" else err.detail,
+                )
             if info.duration is not None and info.duration > limits.max_duration_s:
-                return error(422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s")
+                return error(
+                    422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s"
+                )
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder)
             try:
-                result = await asyncio.wait_for(job, timeout=limits.timeout_s)
+                # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
+                # job keeps its queue place and its upload until it really ends (release() below).
+                result = await asyncio.wait_for(asyncio.shield(job), timeout=limits.timeout_s)
             except asyncio.TimeoutError:
                 return error(504, "timeout", f"transcription took longer than {limits.timeout_s:g} s")
             except TranscriptionError as err:
@@ -151,9 +180,11 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 body["crops_png"] = _strip(result.mouth_frames)
             return JSONResponse(body)
         finally:
-            state["pending"] -= 1
             await file.close()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if job is not None and not job.done():
+                job.add_done_callback(lambda _: release())
+            else:
+                release()
 
     @app.get("/")
     async def page():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from data_prep.transcripts import read_grid_align
 from data_prep.video import iter_frames, write_clip
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 GRID = DATA / "grid"
 ALIGNMENTS = GRID / "alignments"
@@ -39,6 +41,19 @@ def frames_of(path: Path) -> np.ndarray:
 def write_video(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     write_clip(path, frames, fps)
     return path
+
+
+TINY = ROOT / "configs" / "tiny.yaml"
+
+
+def train_cmd(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
+    ids = run_dir.parent / "train_ids.txt"
+    ids.write_text("".join(f"{i}\n" for i in TINY_TRAIN_IDS))
+    return [
+        sys.executable, "-m", "lipread.cli", "train", "--config", str(TINY),
+        "--data.root", str(dataset), "--data.train_list", str(ids), "--data.val_list", str(ids),
+        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false", *extra,
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -71,8 +86,6 @@ def tiny_dataset(tmp_path_factory) -> Path:
 def _train_tiny(tiny_dataset: Path, run_dir: Path, *extra: str) -> Path:
     """configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS (about two minutes on 2 CPU cores)."""
     import subprocess
-
-    from test_train import ROOT, train_cmd
 
     cmd = train_cmd(tiny_dataset, run_dir, "--trainer.max_epochs", "600", "--model.lr", "0.01", *extra)
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)

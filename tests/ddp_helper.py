@@ -30,7 +30,9 @@ def _weights(module) -> dict:
 def main() -> None:
     dataset, out = Path(sys.argv[1]), Path(sys.argv[2])
     L.seed_everything(7)
-    model = LipreadModule(arch="lipnet", arch_options={"channels": [4, 8, 8], "hidden_size": 16, "num_layers": 1, "dropout": 0.0})
+    model = LipreadModule(
+        arch="lipnet", arch_options={"channels": [4, 8, 8], "hidden_size": 16, "num_layers": 1, "dropout": 0.0}
+    )
     data = LipreadDataModule(root=str(dataset), batch_size=2, num_workers=0)
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, limit_train_batches=3, limit_val_batches=0,

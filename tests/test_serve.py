@@ -56,7 +56,9 @@ def server():
     proc.wait(timeout=30)
 
 
-def post(base: str, path: Path | None = None, content: bytes | None = None, name: str = "clip.mp4", **form) -> httpx.Response:
+def post(
+    base: str, path: Path | None = None, content: bytes | None = None, name: str = "clip.mp4", **form
+) -> httpx.Response:
     data = content if content is not None else path.read_bytes()
     return httpx.post(f"{base}/v1/transcriptions", files={"file": (name, data)}, data=form, timeout=120)
 
@@ -152,8 +154,15 @@ def test_web_page_in_a_real_browser(server):
     base, _ = server
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:

@@ -37,11 +37,15 @@ def test_example_clip_reads_right(shipped: Transcriber):
     result = shipped.transcribe(EXAMPLE)
     assert result.text == "lay green at f four now"
     align = [(0.4, 0.92), (0.92, 1.12), (1.12, 1.17), (1.17, 1.37), (1.37, 1.6), (1.6, 1.84)]  # lgaf4n.align
-    assert all(abs(w["start"] - a) <= 0.2 + 1e-6 and abs(w["end"] - b) <= 0.2 + 1e-6 for w, (a, b) in zip(result.words, align))
+    assert all(
+        abs(w["start"] - a) <= 0.2 + 1e-6 and abs(w["end"] - b) <= 0.2 + 1e-6 for w, (a, b) in zip(result.words, align)
+    )
 
 
 def test_readme_main_command():
-    result = subprocess.run([sys.executable, "-m", "lipread.cli", "transcribe", str(EXAMPLE)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "lipread.cli", "transcribe", str(EXAMPLE)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "lay green at f four now"
 
@@ -97,8 +101,11 @@ def test_s1_test_word_timings_hold(s1_test_report: dict):
 
 
 @requires_shared_grid
-@pytest.mark.xfail(reason="the shipped LipNet (one speaker, 694 clips) is at 25.2% greedy / 15.9% beam WER on "
-                   "s1_test; the issue's floors are 8% / 5%", strict=False)
+@pytest.mark.xfail(
+    reason="the shipped LipNet (one speaker, 694 clips) is at 25.2% greedy / 15.9% beam WER on "
+    "s1_test; the issue's floors are 8% / 5%",
+    strict=False,
+)
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
 def test_s1_test_wer_meets_the_floor(s1_test_report: dict, decoder: str):
     assert s1_test_report["decoders"][decoder]["wer"] <= FLOOR_WER[decoder]

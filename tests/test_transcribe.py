@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def lipread(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lipread.cli", *map(str, args)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "lipread.cli", *map(str, args)], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +50,22 @@ def test_corpus_level_rates_are_jiwers():
 
 
 def test_evaluate_cli_reports_match_jiwer(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):
-    result = lipread("evaluate", "--checkpoint", trained_tiny, "--data", tiny_dataset, "--decoder", "greedy,beam", "--output", tmp_path)
+    result = lipread(
+        "evaluate",
+        "--checkpoint",
+        trained_tiny,
+        "--data",
+        tiny_dataset,
+        "--decoder",
+        "greedy,beam",
+        "--output",
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
-    manifest = {json.loads(l)["id"]: json.loads(l)["text"] for l in (tiny_dataset / "manifest.jsonl").read_text().splitlines()}
+    manifest = {
+        json.loads(l)["id"]: json.loads(l)["text"] for l in (tiny_dataset / "manifest.jsonl").read_text().splitlines()
+    }
     for kind in ("greedy", "beam"):
         hyps = report["hypotheses"][kind]
         ids = sorted(hyps)
@@ -82,7 +96,13 @@ def test_tiny_model_transcribes_raw_video(tiny: Transcriber, decoder: str):
         hyps.append(result.text)
         assert all(0 <= w["confidence"] <= 1 for w in result.words)
         assert all(0 <= w["start"] <= w["end"] <= result.duration for w in result.words)
-        assert result.duration in (2.96, 3.0) and set(result.timings) >= {"decode", "landmarks", "crop", "model", "decoder"}
+        assert result.duration in (2.96, 3.0) and set(result.timings) >= {
+            "decode",
+            "landmarks",
+            "crop",
+            "model",
+            "decoder",
+        }
     if decoder == "beam":  # the lexicon + LM spell every word right
         assert hyps == refs
     else:  # greedy: at most one wrong word in 30 (see test_tiny_model_learns_its_clips)
@@ -98,7 +118,17 @@ def test_word_timings_within_0_2_s_of_the_alignments(trained_tiny_windowed: Path
         for s, n in TINY_SOURCES
     ])  # fmt: skip
     assert np.mean(errors <= 0.2) >= 0.8, errors.round(2)  # measured: 30 of 30
-    result = lipread("evaluate", "--checkpoint", trained_tiny_windowed, "--data", tiny_dataset, "--decoder", "beam", "--output", tmp_path)
+    result = lipread(
+        "evaluate",
+        "--checkpoint",
+        trained_tiny_windowed,
+        "--data",
+        tiny_dataset,
+        "--decoder",
+        "beam",
+        "--output",
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     timing = json.loads((tmp_path / "report.json").read_text())["timing"]  # references force-aligned
     assert timing["words"] == 6 * 7 and timing["within_0_2_s"] >= 0.7, timing
@@ -122,7 +152,19 @@ def test_cli_formats_and_failures(trained_tiny: Path, tmp_path: Path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 5000)
     good = clip_path(TRAIN_CLIPS[0])
-    result = lipread("transcribe", good, bad, "--checkpoint", trained_tiny, "--decoder", "beam", "--format", "srt", "-o", tmp_path / "out")
+    result = lipread(
+        "transcribe",
+        good,
+        bad,
+        "--checkpoint",
+        trained_tiny,
+        "--decoder",
+        "beam",
+        "--format",
+        "srt",
+        "-o",
+        tmp_path / "out",
+    )
     assert result.returncode == 1  # one file failed ...
     assert "broken.mp4" in result.stderr and "[unreadable]" in result.stderr
     subs = list(srt.parse((tmp_path / "out" / f"{good.stem}.srt").read_text()))  # ... the other is done
@@ -145,7 +187,7 @@ def test_face_too_small(tiny: Transcriber, tmp_path: Path):
     frames = frames_of(clip_path(TRAIN_CLIPS[0]))[:30]
     small = np.zeros_like(frames)
     small[:, 72:216, 90:270] = frames[:, ::2, ::2]  # half size, mouth about 20 px
-    strict = Transcriber(tiny.module, "tiny")
+    strict = Transcriber(tiny.model)
     strict.crop = dataclasses.replace(strict.crop, min_mouth_width=30)
     with pytest.raises(TranscriptionError, match="px wide") as err:
         strict.transcribe(write_video(tmp_path / "small.mp4", small))

@@ -1,0 +1,206 @@
+"""Dataset folders (see DESIGN.md) as model inputs: reading manifests, decoding and normalising
+clips, and padding them into a :class:`~data_prep.contracts.Batch`.
+
+Nothing here imports Lightning, so transcription and evaluation start quickly; the training
+data module (:mod:`lipread.data`) builds on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from data_prep.contracts import Batch, ContractError, CropSettings, ManifestEntry
+from data_prep.video import read_clip
+from lipread.augment import Augment, centre_crop
+from lipread.text import CharTokenizer
+from lipread.word_windows import allowed_classes, word_frame_spans
+
+log = logging.getLogger(__name__)
+
+#: Grey-level normalisation (mean, std over GRID crops, 0-1 scale); RGB uses it per channel.
+PIXEL_MEAN, PIXEL_STD = 0.42, 0.17
+
+
+@dataclass
+class Utterance:
+    """A manifest entry resolved against its dataset folder, with its CTC labels."""
+
+    id: str
+    text: str
+    clip: Path
+    num_frames: int
+    speaker: str
+    labels: list[int]
+    #: (start, end) frame of each word when the manifest has word times, else None.
+    spans: list[tuple[float, float]] | None = None
+
+    @classmethod
+    def from_entry(cls, entry: ManifestEntry, root: Path, tokenizer: CharTokenizer) -> Utterance:
+        return cls(
+            id=entry.id,
+            text=entry.text,
+            clip=root / entry.clip,
+            num_frames=entry.num_frames,
+            speaker=entry.speaker,
+            labels=tokenizer.encode(entry.text),
+            spans=word_frame_spans(list(entry.words), entry.text, entry.fps),
+        )
+
+
+@dataclass(frozen=True)
+class DatasetFolder:
+    """A dataset folder's settings (``meta.json``) and its manifest entries."""
+
+    root: Path
+    crop: CropSettings | None  # None for folders whose meta.json does not say
+    fps: float
+    entries: list[ManifestEntry]
+
+
+def read_dataset(root: str | Path) -> DatasetFolder:
+    """Read and check a dataset folder written by ``lipread prep``."""
+    root = Path(root)
+    manifest = root / "manifest.jsonl"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{root} is not a dataset folder (no manifest.jsonl); build it with `lipread prep`")
+    meta_path = root / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    crop = CropSettings.from_json(meta["crop"], f"{meta_path} crop") if meta.get("crop") else None
+    entries = []
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ContractError(f"{manifest}:{number}: not JSON ({err.msg})") from None
+        entries.append(ManifestEntry.from_json(record, f"{manifest}:{number}"))
+    return DatasetFolder(root, crop, float(meta.get("fps", 25.0)), entries)
+
+
+def check_crop_matches(model_crop: CropSettings, dataset: DatasetFolder, model_name: str) -> None:
+    """Refuse data cut differently from what the model was trained on: its WER would be wrong."""
+    if dataset.crop is None:
+        return
+    differences = model_crop.pixel_differences(dataset.crop)
+    if differences:
+        raise ContractError(
+            f"{dataset.root} was cropped with other settings than the model {model_name} "
+            f"({'; '.join(differences)}, model vs dataset); prep it again with the model's settings "
+            f"(lipread prep ... {' '.join(_prep_options(model_crop))})"
+        )
+
+
+def _prep_options(crop: CropSettings) -> list[str]:
+    return [f"--size {crop.size}", f"--scale {crop.scale:g}", f"--color {crop.color}"]
+
+
+def read_id_list(path: str | Path) -> list[str]:
+    """A split file: one utterance id a line (``speaker/name``)."""
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+
+def to_grey(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB -> (T, H, W, 1) uint8 luma."""
+    return np.round(frames @ GREY_WEIGHTS).astype(np.uint8)[..., None]
+
+
+def to_model_input(frames: np.ndarray, channels: int, mean: float = PIXEL_MEAN, std: float = PIXEL_STD) -> torch.Tensor:
+    """(T, H, W, 1|3) uint8 -> (C, T, H, W) float, normalised (RGB becomes grey if C is 1)."""
+    if channels == 1 and frames.shape[-1] == 3:
+        frames = to_grey(frames)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)
+    return ((x - mean) / std).permute(3, 0, 1, 2)
+
+
+@dataclass
+class Item:
+    """One decoded (and maybe augmented) clip with its labels, before padding."""
+
+    id: str
+    text: str
+    video: torch.Tensor  # (C, T, H, W)
+    labels: torch.Tensor
+    allowed: torch.Tensor | None = None  # (T, V) word windows
+
+
+class ClipDataset(Dataset):
+    """Decoded, augmented clips with their label ids."""
+
+    def __init__(
+        self,
+        utterances: list[Utterance],
+        channels: int = 1,
+        input_size: int = 88,
+        augment: Augment | None = None,
+        cache: bool = False,
+        word_window_margin: float | None = None,
+    ):
+        self.utterances = utterances
+        self.channels = channels
+        self.input_size = input_size
+        self.augment = augment
+        self.word_window_margin = word_window_margin
+        self._tokenizer = CharTokenizer()
+        self._cache: list[np.ndarray] | None = None
+        if cache:
+            self._cache = [self._load(u) for u in tqdm(utterances, desc="caching clips", unit="clip")]
+
+    def _load(self, utt: Utterance) -> np.ndarray:
+        frames = read_clip(utt.clip)
+        return to_grey(frames) if self.channels == 1 else frames  # one uint8 plane: small cache
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> Item:
+        utt = self.utterances[index]
+        frames = self._cache[index] if self._cache is not None else self._load(utt)
+        stored_length = len(frames)
+        if self.augment is not None:
+            frames = self.augment(frames)
+        else:
+            frames = centre_crop(frames, self.input_size)
+        item = Item(utt.id, utt.text, to_model_input(frames, self.channels), torch.tensor(utt.labels, dtype=torch.long))
+        if self.word_window_margin is not None and utt.spans is not None:
+            scale = len(frames) / stored_length  # speed perturbation stretches the word times too
+            spans = [(s * scale, e * scale) for s, e in utt.spans]
+            item.allowed = allowed_classes(utt.text, spans, len(frames), self._tokenizer, self.word_window_margin)
+        return item
+
+
+def collate(items: list[Item]) -> Batch:
+    """Pad videos along time; keep lengths so padding never reaches the loss or the model."""
+    lengths = torch.tensor([it.video.shape[1] for it in items])
+    c, _, h, w = items[0].video.shape
+    video = torch.zeros(len(items), c, int(lengths.max()), h, w)
+    for i, it in enumerate(items):
+        video[i, :, : it.video.shape[1]] = it.video
+    labels = torch.nn.utils.rnn.pad_sequence([it.labels for it in items], batch_first=True)
+    allowed = None
+    windowed = [it.allowed for it in items if it.allowed is not None]
+    if windowed:  # items without word times may emit anything anywhere
+        allowed = torch.ones(len(items), int(lengths.max()), windowed[0].shape[1], dtype=torch.bool)
+        for i, it in enumerate(items):
+            if it.allowed is not None:
+                allowed[i, : len(it.allowed)] = it.allowed
+    return Batch(
+        ids=[it.id for it in items],
+        texts=[it.text for it in items],
+        video=video,
+        lengths=lengths,
+        labels=labels,
+        label_lengths=torch.tensor([len(it.labels) for it in items]),
+        allowed=allowed,
+    )

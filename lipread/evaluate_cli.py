@@ -1,0 +1,49 @@
+"""``lipread evaluate``: the command line over :mod:`lipread.evaluate` (light to import, so
+``--help`` answers at once)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from data_prep.contracts import DECODERS
+from lipread.cli_options import add_beam_options, add_model_options, beam_changes, positive_int, resolve_device
+
+log = logging.getLogger("lipread.evaluate")
+
+
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.description = "Word and character error rates of a model on a dataset folder (corpus-level, jiwer)."
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder from `lipread prep`")
+    parser.add_argument("--split", type=Path, help="file of utterance ids (default: every utterance)")
+    parser.add_argument("--decoder", default="greedy,beam", help=f"comma-separated, of: {', '.join(DECODERS)}")
+    parser.add_argument("-o", "--output", type=Path, help="write report.json, report.md and report.png here")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="clips per model call")
+    parser.add_argument("--workers", type=int, default=2, help="clip-decoding processes")
+    parser.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
+    add_model_options(parser)
+    add_beam_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    decoders = [d.strip() for d in args.decoder.split(",") if d.strip()]
+    unknown = [d for d in decoders if d not in DECODERS]
+    if unknown:
+        log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
+        return 2
+    from lipread.evaluate import chart, evaluate, markdown, table
+
+    device = resolve_device(args.device)
+    report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,
+                      beam_changes(args), device)  # fmt: skip
+    print(table(report))
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "report.json").write_text(json.dumps(report, indent=2))
+        (args.output / "report.md").write_text(markdown(report))
+        chart(report, args.output / "report.png")
+        print(f"report: {args.output}/report.{{json,md,png}}")
+    return 0

@@ -1,0 +1,228 @@
+"""The fast tier's pure parts: text normalisation, transcript readers and their errors, frame-rate
+resampling, the n-gram LM, pause cuts and the similarity warp. No model, no face tracker."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import srt
+
+from data_prep import reference_face as ref
+from data_prep.contracts import CropSettings
+from data_prep.crop import project, transforms
+from data_prep.text import TranscriptError, normalize_text
+from data_prep.transcripts import read_grid_align, read_lrs_txt, read_manifest, read_subtitles
+from data_prep.video import iter_frames, resample
+
+# ---------------------------------------------------------------- text
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("Bin BLUE at F two now.", "bin blue at f two now"),
+        ("<i>Hello</i>, world! [music] (laughs)", "hello world"),
+        ("Café – naïve’s well-known", "cafe naive's well known"),
+        ("  'quoted'  words  ", "quoted words"),
+    ],
+)
+def test_normalisation(raw: str, expected: str):
+    assert normalize_text(raw) == expected
+
+
+@pytest.mark.parametrize("raw,code", [("bin blue 4 now", "bad_characters"), ("日本", "bad_characters"), (" ... ", "empty_transcript")])
+def test_normalisation_refuses_what_it_cannot_spell(raw: str, code: str):
+    with pytest.raises(TranscriptError) as err:
+        normalize_text(raw)
+    assert err.value.code == code
+
+
+# ---------------------------------------------------------------- transcript readers
+
+
+def test_grid_align(tmp_path: Path):
+    path = tmp_path / "bbaf2n.align"
+    path.write_text("0 23750 sil\n23750 29500 bin\n29500 34000 blue\n34000 35500 sp\n35500 41000 at\n41000 74500 sil\n")
+    segment = read_grid_align(path)
+    assert segment.text == "bin blue at"
+    assert segment.words[0] == {"word": "bin", "start": 0.95, "end": 1.18}
+
+
+@pytest.mark.parametrize("body,message", [("0 100\n", r"bad\.align:1: expected 'start end word'"),
+                                          ("0 100 sil\nzero 100 bin\n", r"bad\.align:2: start and end must be whole")])  # fmt: skip
+def test_grid_align_errors_name_the_line(tmp_path: Path, body: str, message: str):
+    (tmp_path / "bad.align").write_text(body)
+    with pytest.raises(ValueError, match=message):
+        read_grid_align(tmp_path / "bad.align")
+
+
+def test_lrs_txt(tmp_path: Path):
+    path = tmp_path / "00001.txt"
+    path.write_text("Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\nHELLO 0.10 0.40 1.2\nTHERE 0.45 0.80 2.1\n")
+    segment = read_lrs_txt(path)
+    assert segment.text == "HELLO THERE"
+    assert segment.words == [{"word": "hello", "start": 0.1, "end": 0.4}, {"word": "there", "start": 0.45, "end": 0.8}]
+    (tmp_path / "none.txt").write_text("Conf: 4\n")
+    with pytest.raises(ValueError, match="no 'Text:' line"):
+        read_lrs_txt(tmp_path / "none.txt")
+
+
+def test_subtitles_and_their_errors(tmp_path: Path):
+    (tmp_path / "a.srt").write_text("1\n00:00:01,000 --> 00:00:02,500\nbin blue\n\n2\n00:01:00,000 --> 00:01:01,000\nat f\n")
+    (tmp_path / "a.vtt").write_text("WEBVTT\n\n00:01.000 --> 00:02.500\nbin blue\n\n01:00:00.000 --> 01:00:01.000\nat f\n")
+    srt_cues = read_subtitles(tmp_path / "a.srt")
+    vtt_cues = read_subtitles(tmp_path / "a.vtt")
+    assert [(c.text, c.start, c.end) for c in srt_cues] == [("bin blue", 1.0, 2.5), ("at f", 60.0, 61.0)]
+    assert [(c.text, c.start, c.end) for c in vtt_cues] == [("bin blue", 1.0, 2.5), ("at f", 3600.0, 3601.0)]
+    (tmp_path / "bad.srt").write_text("1\nthis is not a time line\nhello\n")
+    with pytest.raises(srt.SRTParseError):
+        read_subtitles(tmp_path / "bad.srt")
+
+
+def test_manifests_and_their_errors(tmp_path: Path):
+    (tmp_path / "m.csv").write_text("path,text,start,end,speaker\na.mp4,hello there,1.5,3,alice\nb.mp4,bye,,,\n")
+    rows = read_manifest(tmp_path / "m.csv")
+    assert [(r.path, r.segment.text, r.segment.start, r.segment.end, r.speaker) for r in rows] == [
+        ("a.mp4", "hello there", 1.5, 3.0, "alice"),
+        ("b.mp4", "bye", None, None, None),
+    ]
+    (tmp_path / "m.jsonl").write_text('{"video": "a.mp4", "text": "hi", "id": "x1"}\n\n')
+    assert read_manifest(tmp_path / "m.jsonl")[0].id == "x1"
+    (tmp_path / "no_text.csv").write_text("path\na.mp4\n")
+    with pytest.raises(ValueError, match="row 1 needs 'path' and 'text'"):
+        read_manifest(tmp_path / "no_text.csv")
+    (tmp_path / "bad_time.csv").write_text("path,text,start\na.mp4,hi,soon\n")
+    with pytest.raises(ValueError, match="row 1: start and end must be numbers"):
+        read_manifest(tmp_path / "bad_time.csv")
+    with pytest.raises(ValueError, match="must be .csv or .jsonl"):
+        read_manifest(tmp_path / "m.txt")
+
+
+# ---------------------------------------------------------------- frame rates
+
+
+def numbered(times: list[float]):
+    """Frames whose single pixel holds their index, at the given presentation times."""
+    return ((t, np.full((1, 1, 3), i, np.uint8)) for i, t in enumerate(times))
+
+
+def indices(frames: list[np.ndarray]) -> list[int]:
+    return [int(f[0, 0, 0]) for f in frames]
+
+
+def test_ntsc_29_97_fps_to_25():
+    source = [i * 1001 / 30000 for i in range(90)]  # 3.003 s at 29.97 fps
+    (out,) = resample(numbered(source), [(0.0, None)])
+    assert len(out) == 76  # 3.003 s: the 76th output time (3.00 s) still shows the last frame
+    # each output frame at k/25 s shows the latest source frame at or before it
+    expected = [max(i for i, t in enumerate(source) if t <= k / 25 + 1e-6) for k in range(76)]
+    assert indices(out) == expected
+
+
+def test_variable_frame_rate_and_spans():
+    rng = np.random.default_rng(1)
+    source = np.cumsum(rng.uniform(0.01, 0.08, 120)).tolist()  # 12-100 fps, jittering
+    spans = [(1.0, 2.0), (0.5, None)]
+    cue, rest = resample(numbered(source), spans)
+    assert len(cue) == 25
+    for k, idx in enumerate(indices(cue)):
+        t = 1.0 + k / 25
+        assert source[idx] <= t + 1e-6 and (idx + 1 == len(source) or source[idx + 1] > t - 1e-6)
+    assert indices(rest)[0] == max(i for i, t in enumerate(source) if t <= 0.5)
+
+
+def test_a_stream_that_starts_late_is_timed_from_its_first_frame(tmp_path: Path):
+    """Containers often start the video at a non-zero time (edited or cut files): times count from it."""
+    path = tmp_path / "late.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, 25)
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts = 50 + i  # the first frame is shown at 2 s
+            frame.time_base = Fraction(1, 25)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    times = [t for t, _ in iter_frames(path)]
+    assert times[0] == pytest.approx(0.0) and times[-1] == pytest.approx(9 / 25)
+
+
+# ---------------------------------------------------------------- n-gram LM
+
+
+def test_ngram_probabilities_sum_to_one():
+    from lipread.decoding import NGramLM
+
+    sentences = ["bin blue at f two now", "bin red by a one soon", "lay green at f two please", "set white in b nine again"]
+    words = sorted({w for s in sentences for w in s.split()})
+    lm = NGramLM(sentences, words, order=3)
+    outcomes = words + [NGramLM.EOS]
+    for history in [(NGramLM.BOS, NGramLM.BOS), (NGramLM.BOS, "bin"), ("at", "f"), ("two", "now"), ("zebra", "bin"), ()]:
+        total = sum(math.exp(lm.log_prob(history, w)) for w in outcomes)
+        assert total == pytest.approx(1.0, abs=1e-9), history
+    assert lm.log_prob((NGramLM.BOS, "bin"), "blue") > lm.log_prob((NGramLM.BOS, "bin"), "green")
+
+
+# ---------------------------------------------------------------- pause cuts
+
+
+def lips(opening: np.ndarray) -> np.ndarray:
+    """(T, 468, 2) landmarks whose inner lips are ``opening`` apart, mouth 40 px wide."""
+    points = np.zeros((len(opening), 468, 2))
+    points[:, 61], points[:, 291] = (0, 0), (40, 0)
+    points[:, 13], points[:, 14] = (20, 0), np.stack([np.full_like(opening, 20), 40 * opening], axis=1)
+    return points
+
+
+def test_pause_cuts_fall_where_the_lips_rest():
+    from lipread.segmentation import pause_cuts
+
+    t = np.arange(250)
+    opening = 0.3 + 0.2 * np.sin(t / 2.0)  # talking
+    for rest in (80, 170):
+        opening[rest - 6 : rest + 6] = 0.0  # two pauses
+    cuts = pause_cuts(lips(opening), max_len=100, min_len=40)
+    assert cuts[0][0] == 0 and cuts[-1][1] == 250
+    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))  # contiguous
+    assert all(e - s <= 100 for s, e in cuts)
+    assert [abs(e - r) <= 6 for (_, e), r in zip(cuts, (80, 170))] == [True, True]
+    assert pause_cuts(lips(opening[:90]), max_len=100) == [(0, 90)]
+
+
+# ---------------------------------------------------------------- similarity warp
+
+
+def test_similarity_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (12, 2))
+    angle, scale, shift = 0.3, 1.7, np.array([12.0, -5.0])
+    rotation = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    dst = src @ rotation.T + shift
+    matrix = ref.similarity(src, dst)
+    assert np.allclose(matrix[:, :2], rotation, atol=1e-6) and np.allclose(matrix[:, 2], shift, atol=1e-6)
+
+
+def test_warp_puts_the_reference_mouth_in_the_window_centre():
+    """A face anywhere, at any size and roll: its mouth lands mid-window, its size fixed."""
+    reference = ref.load()
+    settings = CropSettings(size=96, smooth=1)
+    angle = 0.25
+    rotation = 180 * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    face = reference @ rotation.T + np.array([300.0, 200.0])
+    points = np.repeat(face[None], 3, axis=0).astype(np.float32)
+    matrices = transforms(points, settings)
+    mouth = project(points[:, ref.OUTER_LIPS], matrices).mean(axis=1)
+    assert np.allclose(mouth, 48, atol=0.5)
+    corners = project(points[:, list(ref.MOUTH_CORNERS)], matrices)
+    width = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)
+    expected = np.linalg.norm(reference[ref.MOUTH_CORNERS[0]] - reference[ref.MOUTH_CORNERS[1]]) * 96 / settings.scale
+    assert np.allclose(width, expected, rtol=0.02)
