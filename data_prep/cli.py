@@ -34,7 +34,7 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
         "--manifest. Run the same command again to resume an interrupted build."
     )
     parser.add_argument("input_dir", type=Path, help="folder of videos, searched recursively")
-    parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    parser.add_argument("-o", "--output", "--out", dest="out", type=Path, required=True, help="dataset folder to write")
     parser.add_argument("--alignments", type=Path, help="folder of GRID .align files (matched by name)")
     parser.add_argument("--manifest", type=Path, help="CSV or JSONL: path,text[,start,end,speaker,id]")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")

@@ -47,8 +47,18 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger("lipread")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Every option's default in ``--help``, descriptions kept as written."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's default in ``--help`` (where it has one), descriptions kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            action.option_strings
+            and action.default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -121,6 +131,7 @@ def _train(rest: list[str], verbose: bool) -> int:
 def _guarded(run, verbose: bool) -> int:
     """Run a command; user errors become one line and an exit code, not a traceback."""
     from data_prep.contracts import ContractError
+    from lipread.errors import UserError
 
     setup_logging(verbose)
     try:
@@ -134,10 +145,6 @@ def _guarded(run, verbose: bool) -> int:
         else:
             log.error("lipread: %s", _plain(err))
         return EXIT_USAGE
-
-
-class UserError(Exception):
-    """Something the user asked for that cannot be done (a missing GPU, an unwritable folder)."""
 
 
 def _plain(err: BaseException) -> str:

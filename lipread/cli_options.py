@@ -51,7 +51,7 @@ def resolve_device(requested: str | None) -> str:
     import torch
 
     if requested == "cuda" and not torch.cuda.is_available():
-        from lipread.cli import UserError
+        from lipread.errors import UserError
 
         raise UserError("--device cuda: no CUDA GPU is available here; use --device cpu (or leave it out)")
     return requested or ("cuda" if torch.cuda.is_available() else "cpu")

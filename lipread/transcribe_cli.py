@@ -58,7 +58,7 @@ def output_paths(videos: list[Path], folder: Path, extension: str) -> dict[str, 
 
 def prepare_output(folder: Path) -> None:
     """Make the output folder now, so an unusable one fails before the work, not after it."""
-    from lipread.cli import UserError
+    from lipread.errors import UserError
 
     if folder.exists() and not folder.is_dir():
         raise UserError(f"-o {folder}: exists and is not a folder")

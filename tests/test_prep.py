@@ -25,6 +25,8 @@ from data_prep.discover import discover, shard_of
 from data_prep.landmarks import FaceTracker
 from data_prep.pipeline import extract_mouths
 
+pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
+
 
 def run_prep(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(

@@ -19,6 +19,8 @@ import pytest
 
 from conftest import clip_path, frames_of, write_video
 
+pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
 EXAMPLE_TEXT = "lay green at f four now"

@@ -14,6 +14,8 @@ from conftest import SHARED_GRID, align_text, clip_path, requires_shared_grid
 from lipread.evaluate import evaluate
 from lipread.transcribe import Transcriber
 
+pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
 

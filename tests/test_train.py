@@ -24,6 +24,8 @@ from lipread.decoding import greedy_decode
 from lipread.models import build_model
 from lipread.pretrained import load
 
+pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
+
 
 def test_tiny_model_learns_its_clips(trained_tiny: Path, tiny_dataset: Path):
     """configs/tiny.yaml on 5 real GRID clips (two speakers) learns to read them (greedy)."""

@@ -20,6 +20,8 @@ from lipread.evaluate import score
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import Transcriber, TranscriptionError
 
+pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -35,7 +35,9 @@ def test_normalisation(raw: str, expected: str):
     assert normalize_text(raw) == expected
 
 
-@pytest.mark.parametrize("raw,code", [("bin blue 4 now", "bad_characters"), ("日本", "bad_characters"), (" ... ", "empty_transcript")])
+@pytest.mark.parametrize(
+    "raw,code", [("bin blue 4 now", "bad_characters"), ("日本", "bad_characters"), (" ... ", "empty_transcript")]
+)
 def test_normalisation_refuses_what_it_cannot_spell(raw: str, code: str):
     with pytest.raises(TranscriptError) as err:
         normalize_text(raw)
@@ -63,7 +65,9 @@ def test_grid_align_errors_name_the_line(tmp_path: Path, body: str, message: str
 
 def test_lrs_txt(tmp_path: Path):
     path = tmp_path / "00001.txt"
-    path.write_text("Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\nHELLO 0.10 0.40 1.2\nTHERE 0.45 0.80 2.1\n")
+    path.write_text(
+        "Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\nHELLO 0.10 0.40 1.2\nTHERE 0.45 0.80 2.1\n"
+    )
     segment = read_lrs_txt(path)
     assert segment.text == "HELLO THERE"
     assert segment.words == [{"word": "hello", "start": 0.1, "end": 0.4}, {"word": "there", "start": 0.45, "end": 0.8}]
@@ -73,8 +77,12 @@ def test_lrs_txt(tmp_path: Path):
 
 
 def test_subtitles_and_their_errors(tmp_path: Path):
-    (tmp_path / "a.srt").write_text("1\n00:00:01,000 --> 00:00:02,500\nbin blue\n\n2\n00:01:00,000 --> 00:01:01,000\nat f\n")
-    (tmp_path / "a.vtt").write_text("WEBVTT\n\n00:01.000 --> 00:02.500\nbin blue\n\n01:00:00.000 --> 01:00:01.000\nat f\n")
+    (tmp_path / "a.srt").write_text(
+        "1\n00:00:01,000 --> 00:00:02,500\nbin blue\n\n2\n00:01:00,000 --> 00:01:01,000\nat f\n"
+    )
+    (tmp_path / "a.vtt").write_text(
+        "WEBVTT\n\n00:01.000 --> 00:02.500\nbin blue\n\n01:00:00.000 --> 01:00:01.000\nat f\n"
+    )
     srt_cues = read_subtitles(tmp_path / "a.srt")
     vtt_cues = read_subtitles(tmp_path / "a.vtt")
     assert [(c.text, c.start, c.end) for c in srt_cues] == [("bin blue", 1.0, 2.5), ("at f", 60.0, 61.0)]
@@ -162,11 +170,23 @@ def test_a_stream_that_starts_late_is_timed_from_its_first_frame(tmp_path: Path)
 def test_ngram_probabilities_sum_to_one():
     from lipread.decoding import NGramLM
 
-    sentences = ["bin blue at f two now", "bin red by a one soon", "lay green at f two please", "set white in b nine again"]
+    sentences = [
+        "bin blue at f two now",
+        "bin red by a one soon",
+        "lay green at f two please",
+        "set white in b nine again",
+    ]
     words = sorted({w for s in sentences for w in s.split()})
     lm = NGramLM(sentences, words, order=3)
     outcomes = words + [NGramLM.EOS]
-    for history in [(NGramLM.BOS, NGramLM.BOS), (NGramLM.BOS, "bin"), ("at", "f"), ("two", "now"), ("zebra", "bin"), ()]:
+    for history in [
+        (NGramLM.BOS, NGramLM.BOS),
+        (NGramLM.BOS, "bin"),
+        ("at", "f"),
+        ("two", "now"),
+        ("zebra", "bin"),
+        (),
+    ]:
         total = sum(math.exp(lm.log_prob(history, w)) for w in outcomes)
         assert total == pytest.approx(1.0, abs=1e-9), history
     assert lm.log_prob((NGramLM.BOS, "bin"), "blue") > lm.log_prob((NGramLM.BOS, "bin"), "green")

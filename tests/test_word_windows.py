@@ -15,6 +15,8 @@ from lipread.module import LipreadModule
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes, word_frame_spans
 
+pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
+
 TOK = CharTokenizer()
 
 

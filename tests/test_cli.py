@@ -1,0 +1,134 @@
+"""The command line as a user meets it: exit codes (0 done, 1 some inputs failed, 2 usage,
+130 interrupted), one-line errors instead of tracebacks, and no native log noise."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, TRAIN_CLIPS, clip_path
+
+EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
+
+
+def lipread(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lipread.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)  # fmt: skip
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,code,says",
+    [
+        ((), 2, "usage: lipread"),
+        (("--version",), 0, "lipread 0."),
+        (("--help",), 0, "transcribe"),
+        (("frobnicate",), 2, "unknown command 'frobnicate'"),
+        (("transcribe", "x.mp4", "--beam-size", "0"), 2, "--beam-size: must be at least 1"),
+        (("transcribe", "x.mp4", "--word-score", "nan"), 2, "--word-score: must be a finite number"),
+        (("transcribe", "x.mp4", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
+        (("evaluate", "--data", "/missing/data"), 2, "/missing/data is not a dataset folder"),
+        (("serve", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
+        (("export", "/missing.ckpt", "out", "--decoder-options", "beam=3"), 2, "expected NAME=VALUE"),
+    ],
+)
+def test_usage_errors_are_one_line(args: tuple, code: int, says: str):
+    result = lipread(*args)
+    assert result.returncode == code, result.stderr
+    assert says in result.stdout + result.stderr
+    assert_no_traceback(result)
+
+
+def test_train_without_arguments_says_how_and_creates_nothing(tmp_path: Path):
+    result = lipread("train", cwd=tmp_path)
+    assert result.returncode == 2 and "--config configs/grid_lipnet.yaml" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    assert_no_traceback(result)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu():
+    result = lipread("transcribe", str(EXAMPLE), "--device", "cuda")
+    assert result.returncode == 2 and "no CUDA GPU is available here" in result.stderr
+    assert_no_traceback(result)
+
+
+def test_output_folder_that_is_a_file_fails_before_the_work(tmp_path: Path):
+    (tmp_path / "taken").write_text("")
+    result = lipread("transcribe", str(EXAMPLE), "-o", str(tmp_path / "taken"))
+    assert result.returncode == 2 and "exists and is not a folder" in result.stderr
+    assert "model" not in result.stderr.lower()  # refused before the model was loaded
+
+
+def test_several_files_quiet_json_array_and_failures(tmp_path: Path):
+    """Two videos of the same name in two folders, a text file named .mp4, a missing file: valid JSON
+    for the good ones, one line per bad one, exit 1, no native log line."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(EXAMPLE, tmp_path / folder / "clip.mp4")
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    videos = [
+        str(tmp_path / "a" / "clip.mp4"),
+        str(tmp_path / "b" / "clip.mp4"),
+        str(tmp_path / "notes.mp4"),
+        "gone.mp4",
+    ]
+    result = lipread("transcribe", *videos, "-f", "json", "--decoder", "greedy")
+    assert result.returncode == 1, result.stderr
+    bodies = json.loads(result.stdout)
+    assert [Path(b["file"]).parent.name for b in bodies] == ["a", "b"]
+    errors = result.stderr.strip().splitlines()
+    assert errors == [
+        f"{tmp_path / 'notes.mp4'}: not a video ffmpeg can read (Invalid data found when processing input) [unreadable]",
+        "gone.mp4: no such file [unreadable]",
+    ]
+    out = tmp_path / "out"
+    result = lipread("transcribe", *videos[:2], "-o", str(out), "--decoder", "greedy")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["a/clip.txt", "b/clip.txt"]
+
+
+def test_prep_says_why_a_build_is_empty(tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = lipread("prep", str(empty), "--out", str(tmp_path / "d1"))
+    assert result.returncode == 1 and "no videos found" in result.stderr
+    videos = tmp_path / "videos" / "s1"
+    videos.mkdir(parents=True)
+    for name in TRAIN_CLIPS[:2]:
+        shutil.copy(clip_path(name), videos)
+    result = lipread("prep", str(videos.parent), "--out", str(tmp_path / "d2"), "--workers", "1")
+    assert result.returncode == 1
+    assert "none of the 2 videos has a transcript" in result.stderr and "--alignments" in result.stderr
+    assert_no_traceback(result)
+
+
+def test_help_shows_defaults():
+    text = " ".join(lipread("transcribe", "--help").stdout.split())
+    for shown in ("(default: beam)", "(default: text)", "(default: phrase)"):
+        assert shown in text
+    assert "(default: None)" not in text
+
+
+def test_interrupted_transcription_exits_130(tmp_path: Path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", *[str(EXAMPLE)] * 40],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err

@@ -1,0 +1,123 @@
+"""The typed contracts: manifest lines, model cards and model folders are read strictly, and what
+does not fit is refused with the file and the field named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from conftest import ROOT
+from data_prep.contracts import (
+    MODEL_FORMAT,
+    ContractError,
+    CropSettings,
+    DecoderSettings,
+    ManifestEntry,
+    ModelCard,
+    Word,
+)
+from lipread.clips import check_crop_matches, read_dataset
+from lipread.pretrained import load
+
+SHIPPED = ROOT / "lipread" / "pretrained"
+
+LINE = {
+    "id": "s1/bbaf2n", "speaker": "s1", "text": "bin blue", "clip": "clips/s1/bbaf2n.mp4", "num_frames": 75,
+    "fps": 25.0, "words": [{"word": "bin", "start": 0.95, "end": 1.18}, {"word": "blue", "start": 1.18, "end": 1.36}],
+    "source": "s1/bbaf2n.mpg", "source_start": 0.0, "source_end": 3.0,
+}  # fmt: skip
+
+
+def test_manifest_line_round_trip():
+    entry = ManifestEntry.from_json(LINE)
+    assert entry.words[1] == Word("blue", 1.18, 1.36)
+    again = entry.to_json()
+    assert again["v"] == 1 and {k: again[k] for k in LINE} == LINE
+    assert ManifestEntry.from_json(again) == entry
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"num_frames": "75"}, r"manifest\.jsonl:3 \(s1/bbaf2n\): field 'num_frames' should be int"),
+        ({"clip": None}, r"\(s1/bbaf2n\): field 'clip' should be str"),
+        ({"words": [{"word": "bin", "start": 1.2, "end": 1.0}]}, r"word 1: 'bin' ends \(1\.0\) before it starts"),
+        ({"v": 7}, r"version 7 is newer than this lipread reads"),
+    ],
+)
+def test_bad_manifest_lines_are_named(change: dict, message: str):
+    with pytest.raises(ContractError, match=message):
+        ManifestEntry.from_json({**LINE, **change}, "manifest.jsonl:3")
+    with pytest.raises(ContractError, match="missing field 'text'"):
+        ManifestEntry.from_json({k: v for k, v in LINE.items() if k != "text"})
+
+
+def test_shipped_v1_folder_upgrades_to_a_card():
+    card = load(SHIPPED).card
+    assert card.format == MODEL_FORMAT and card.name == "lipnet-grid-s1" and card.arch == "lipnet"
+    assert card.crop == CropSettings() and card.channels == 1 and card.input_size == 88
+    assert card.decoder == DecoderSettings(beam_size=50, lm_weight=0.25, word_score=2.0)
+    assert len(card.train_words) == 51 and card.training["lr"] == 1e-4
+
+
+def copy_model(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return folder
+
+
+def test_a_missing_tensor_is_refused(tmp_path: Path):
+    folder = copy_model(tmp_path)
+    weights = folder / "model-01-of-01.safetensors"
+    tensors = load_file(weights)
+    gone = next(k for k in tensors if k.endswith("weight_ih_l0"))
+    del tensors[gone]
+    save_file(tensors, weights)
+    with pytest.raises(ContractError, match=rf"1 missing \(e\.g\. {gone}\)"):
+        load(folder)
+
+
+def test_newer_and_foreign_formats_are_refused(tmp_path: Path):
+    folder = copy_model(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "format": "lipread-model/9"}))
+    with pytest.raises(ContractError, match="newer than this lipread reads; upgrade lipread"):
+        load(folder)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ContractError, match="is not a lipread model folder"):
+        load(folder)
+
+
+def test_export_names_and_decoder_defaults(tmp_path: Path):
+    from lipread.pretrained import export
+
+    out = export(SHIPPED, tmp_path / "mine", name="my-lips", decoder_options={"lm_weight": 0.5})
+    card = load(out).card
+    assert card.name == "my-lips" and card.decoder.lm_weight == 0.5 and card.decoder.word_score == 2.0
+    assert json.loads((out / "config.json").read_text())["format"] == MODEL_FORMAT
+    with pytest.raises(ContractError, match="beam size must be a whole number of at least 1"):
+        DecoderSettings(beam_size=0)
+    with pytest.raises(ContractError, match="lm weight must be a finite number"):
+        card.decoder.replace(lm_weight=float("nan"))
+
+
+def test_card_checks_its_settings():
+    with pytest.raises(ContractError, match="input size 112 is larger than the crops"):
+        ModelCard(arch="lipnet", input_size=112)
+    with pytest.raises(ContractError, match="unknown crop setting"):
+        ModelCard.from_json({"format": MODEL_FORMAT, "arch": "lipnet", "alphabet": "ab", "crop": {"zoom": 2}})
+
+
+def test_a_dataset_cut_otherwise_is_refused(tmp_path: Path):
+    data = tmp_path / "ds"
+    data.mkdir()
+    (data / "manifest.jsonl").write_text(json.dumps(LINE) + "\n")
+    (data / "meta.json").write_text(json.dumps({"crop": {**CropSettings().to_json(), "scale": 1.3, "color": "gray"}}))
+    with pytest.raises(ContractError, match=r"scale 1\.1 vs 1\.3; color rgb vs gray.*--scale 1\.1 --color rgb"):
+        check_crop_matches(CropSettings(), read_dataset(data), "lipnet-grid-s1")
+    (data / "meta.json").write_text(json.dumps({"crop": {**CropSettings().to_json(), "max_gap": 30}}))
+    check_crop_matches(CropSettings(), read_dataset(data), "lipnet-grid-s1")  # rejection thresholds only: fine
