@@ -50,6 +50,15 @@ def _optional(record: dict, name: str, kind: type, where: str, default: Any = No
     return _require(record, name, kind, where)
 
 
+def _check_settings(cls: type, record: Any, where: str, what: str) -> None:
+    """A settings object: a JSON object naming only fields ``cls`` has."""
+    if not isinstance(record, dict):
+        raise ContractError(f"{where}: expected an object, got {record!r}")
+    unknown = sorted(set(record) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ContractError(f"{where}: unknown {what} setting(s) {unknown}")
+
+
 # ---------------------------------------------------------------- the dataset folder
 
 
@@ -162,11 +171,7 @@ class CropSettings:
 
     @classmethod
     def from_json(cls, record: dict, where: str = "crop settings") -> CropSettings:
-        if not isinstance(record, dict):
-            raise ContractError(f"{where}: expected an object, got {record!r}")
-        unknown = sorted(set(record) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ContractError(f"{where}: unknown crop setting(s) {unknown}")
+        _check_settings(cls, record, where, "crop")
         defaults = cls()
         values = {f.name: _optional(record, f.name, type(getattr(defaults, f.name)), where, getattr(defaults, f.name))
                   for f in fields(cls)}  # fmt: skip
@@ -214,11 +219,7 @@ class DecoderSettings:
 
     @classmethod
     def from_json(cls, record: dict, where: str = "decoder settings") -> DecoderSettings:
-        if not isinstance(record, dict):
-            raise ContractError(f"{where}: expected an object, got {record!r}")
-        unknown = sorted(set(record) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ContractError(f"{where}: unknown decoder setting(s) {unknown}")
+        _check_settings(cls, record, where, "decoder")
         return cls(**record)
 
     def replace(self, **changes: Any) -> DecoderSettings:

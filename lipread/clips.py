@@ -146,8 +146,11 @@ class ClipDataset(Dataset):
         augment: Augment | None = None,
         cache: bool = False,
         word_window_margin: float | None = None,
+        pixel_mean: float = PIXEL_MEAN,
+        pixel_std: float = PIXEL_STD,
     ):
         self.utterances = utterances
+        self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
         self.channels = channels
         self.input_size = input_size
         self.augment = augment
@@ -172,7 +175,12 @@ class ClipDataset(Dataset):
             frames = self.augment(frames)
         else:
             frames = centre_crop(frames, self.input_size)
-        item = Item(utt.id, utt.text, to_model_input(frames, self.channels), torch.tensor(utt.labels, dtype=torch.long))
+        item = Item(
+            utt.id,
+            utt.text,
+            to_model_input(frames, self.channels, self.pixel_mean, self.pixel_std),
+            torch.tensor(utt.labels, dtype=torch.long),
+        )
         if self.word_window_margin is not None and utt.spans is not None:
             scale = len(frames) / stored_length  # speed perturbation stretches the word times too
             spans = [(s * scale, e * scale) for s, e in utt.spans]

@@ -74,7 +74,9 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     folder = read_dataset(data)
     check_crop_matches(card.crop, folder, card.name)
     utterances = select_utterances(folder, split)
-    dataset = ClipDataset(utterances, card.channels, card.input_size)
+    dataset = ClipDataset(
+        utterances, card.channels, card.input_size, pixel_mean=card.pixel_mean, pixel_std=card.pixel_std
+    )
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     options = card.decoder.replace(**(beam or {}))
     built = {kind: build_decoder(kind, model.tokenizer, card, options) for kind in decoders}

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
 from data_prep.contracts import DECODERS
@@ -50,10 +51,17 @@ def render(result, fmt: str, per: str) -> str:
 
 
 def output_paths(videos: list[Path], folder: Path, extension: str) -> dict[str, Path]:
-    """Where each video's output goes: ``folder/<name>.<ext>``, below the videos' shared parent."""
-    parents = [os.path.abspath(v.parent) for v in videos]
-    common = Path(os.path.commonpath(parents)) if parents else Path(".")
-    return {str(v): folder / Path(os.path.abspath(v)).relative_to(common).with_suffix(f".{extension}") for v in videos}
+    """Where each video's output goes: ``folder/<name>.<ext>``; videos that share a name keep the
+    folders that tell them apart (``a/clip.mp4`` -> ``folder/a/clip.<ext>``)."""
+    names = Counter(v.stem for v in videos)
+    targets = {}
+    for video in videos:
+        if names[video.stem] == 1:
+            targets[str(video)] = folder / f"{video.stem}.{extension}"
+            continue
+        common = os.path.commonpath([os.path.abspath(v.parent) for v in videos if v.stem == video.stem])
+        targets[str(video)] = folder / Path(os.path.abspath(video)).relative_to(common).with_suffix(f".{extension}")
+    return targets
 
 
 def prepare_output(folder: Path) -> None:

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import cv2
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi_offline import FastAPIOffline
 
+from data_prep.contracts import DECODERS
 from data_prep.preview import contact_sheet
 from data_prep.rejections import PrepError
 from data_prep.video import probe
-from lipread.decoding import DECODERS
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import Transcriber, TranscriptionError, default_model_path
 from serve.errors import STATUS, error
@@ -57,11 +59,19 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         yield
         state["executor"].shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    # FastAPIOffline serves the /docs page's Swagger UI files from the installed package: no CDN.
+    app = FastAPIOffline(
         title="lipread",
         description="Visual speech recognition: silent video in, text with word timings out.",
         lifespan=lifespan,
+        favicon_url="/favicon.ico",
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        # the same {"error", "detail"} shape as every other error, naming the fields
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return error(422, "bad_request", problems)
 
     @app.middleware("http")
     async def refuse_large_uploads(request: Request, call_next):
@@ -189,6 +199,10 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     @app.get("/")
     async def page():
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(STATIC / "favicon.png", media_type="image/png")
 
     @app.get("/static/{name}")
     async def static(name: str):

@@ -33,26 +33,35 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def uploads_tmp(tmp_path_factory) -> Path:
+    """The server's temporary folder (TMPDIR): where its private upload folders go."""
+    return tmp_path_factory.mktemp("server_tmp")
+
+
+def start_server(tmp: Path, *options: str):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lipread.cli", "serve", "--port", str(port), "--workers", "1",
-         "--queue-size", "8", "--max-upload-mb", "2", "--max-duration", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        [sys.executable, "-m", "lipread.cli", "serve", "--port", str(port), *options],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
+                return base, proc
         except httpx.HTTPError:
             pass
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("server did not become ready")
+    proc.kill()
+    pytest.fail("server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def server(uploads_tmp: Path):
+    base, proc = start_server(uploads_tmp, "--workers", "1", "--queue-size", "8", "--max-upload-mb", "2",
+                              "--max-duration", "20")  # fmt: skip
     yield base, proc
     proc.terminate()
     proc.wait(timeout=30)
@@ -86,7 +95,7 @@ def test_health_readiness_models_docs(server):
     assert "/v1/transcriptions" in httpx.get(f"{base}/openapi.json").json()["paths"]
 
 
-def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path: Path):
+def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path: Path, uploads_tmp: Path):
     base, proc = server
     truncated = EXAMPLE.read_bytes()[:30_000]
     import cv2
@@ -111,7 +120,7 @@ def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path:
     assert post(base, EXAMPLE, format="bogus").status_code == 400
     assert proc.poll() is None
     assert post(base, EXAMPLE).json()["text"] == EXAMPLE_TEXT
-    assert not list(Path("/tmp").glob("lipread-upload-*")), "uploads must be removed"
+    assert not list(uploads_tmp.glob("lipread-upload-*")), "uploads must be removed"
 
 
 def test_too_long_video_is_refused(server, tmp_path: Path):
@@ -178,3 +187,52 @@ def test_web_page_in_a_real_browser(server):
         assert len(spans) == 6
     finally:
         driver.quit()
+
+
+def test_an_oversized_upload_is_refused_before_its_body_arrives(server):
+    """The declared size is checked first: a 500 MB upload is answered 413 after its headers alone."""
+    base, proc = server
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 500000000\r\n\r\n--b\r\n"
+        )
+        reply = conn.recv(4096).decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 413") and '"error":"too_large"' in reply, reply
+    assert proc.poll() is None
+
+
+def test_errors_have_one_shape_and_docs_work_offline(server):
+    base, _ = server
+    wrong_field = httpx.post(f"{base}/v1/transcriptions", files={"video": ("a.mp4", b"x")}, timeout=30)
+    assert wrong_field.status_code == 422
+    assert wrong_field.json() == {"error": "bad_request", "detail": "file: Field required"}
+    docs = httpx.get(f"{base}/docs").text
+    assert "cdn.jsdelivr" not in docs and "unpkg" not in docs
+    asset = next(part.split('"')[0] for part in docs.split('src="')[1:] if "swagger-ui-bundle" in part)
+    assert httpx.get(base + asset if asset.startswith("/") else asset).status_code == 200
+    assert httpx.get(f"{base}/favicon.ico").headers["content-type"] == "image/png"
+
+
+def test_a_timed_out_job_keeps_its_place_and_its_upload_until_it_ends(tmp_path: Path):
+    """After a 504 the worker thread still runs: the queue counts it (503 for the next upload with no
+    room) and its upload stays until it ends, then goes."""
+    uploads = tmp_path / "tmp"
+    uploads.mkdir()
+    base, proc = start_server(uploads, "--workers", "1", "--queue-size", "0", "--timeout", "0.5")
+    try:
+        frames = frames_of(clip_path("bbaf4p"))
+        long = write_video(tmp_path / "long.mp4", np.concatenate([frames] * 4)).read_bytes()  # 12 s
+        assert post(base, content=long).status_code == 504
+        assert list(uploads.glob("lipread-upload-*")), "the running job's upload was deleted under it"
+        busy = post(base, EXAMPLE)
+        assert busy.status_code == 503 and busy.json()["error"] == "busy"
+        deadline = time.time() + 60
+        while list(uploads.glob("lipread-upload-*")) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not list(uploads.glob("lipread-upload-*")), "the upload outlived its job"
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
