@@ -84,7 +84,8 @@ def process_job(
     job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int, crf: int
 ) -> tuple[list[dict], list[dict], int]:
     """Cut every pending utterance of one video; returns manifest entries, rejections, frames."""
-    assert _tracker is not None, "call _init_worker first"
+    if _tracker is None:
+        raise RuntimeError("process_job runs in a worker: call _init_worker first")
     entries, rejections, frames = [], [], 0
     try:
         spans = [(u.start, u.end) for u in job.utterances]
