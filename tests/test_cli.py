@@ -132,3 +132,16 @@ def test_interrupted_transcription_exits_130(tmp_path: Path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_prep_fails_when_inputs_hit_internal_errors():
+    """Before, a build whose every clip failed with an internal error (a bug) exited 0."""
+    import argparse
+    from collections import Counter
+
+    from data_prep.builder import BuildSummary
+    from data_prep.cli import _problem
+
+    args = argparse.Namespace(out=Path("ds"), input_dir=Path("videos"))
+    assert "2 input(s) failed with an internal error" in _problem(BuildSummary(rejected=Counter(error=2)), args)
+    assert _problem(BuildSummary(built=3, rejected=Counter(no_face=1)), args) is None
