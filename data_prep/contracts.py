@@ -311,6 +311,11 @@ class ModelCard:
 ARCH_KEYS = ("arch", "arch_options", "in_channels", "input_size")
 
 
+def training_settings(hparams: dict) -> dict:
+    """The hyper-parameters a card keeps as ``training``: those that do not define the network."""
+    return {k: v for k, v in hparams.items() if k not in ARCH_KEYS and not k.startswith("_")}
+
+
 def _upgrade_v1(record: dict, where: str) -> dict:
     """``lipread-model/1`` kept Lightning's hyper-parameters and the data settings apart."""
     hp = _require(record, "hyper_parameters", dict, where)
@@ -322,7 +327,7 @@ def _upgrade_v1(record: dict, where: str) -> dict:
         "crop": data.pop("crop", {}),
         "channels": data.pop("channels", hp.get("in_channels", 1)),
         "input_size": data.pop("input_size", hp.get("input_size", 88)),
-        "training": {k: v for k, v in hp.items() if k not in ARCH_KEYS},
+        "training": training_settings(hp),
         **data,
     }
 

@@ -86,14 +86,15 @@ def read_dataset(root: str | Path) -> DatasetFolder:
     return DatasetFolder(root, crop, float(meta.get("fps", 25.0)), entries)
 
 
-def check_crop_matches(model_crop: CropSettings, dataset: DatasetFolder, model_name: str) -> None:
-    """Refuse data cut differently from what the model was trained on: its WER would be wrong."""
-    if dataset.crop is None:
+def check_crop_matches(model_crop: CropSettings, data_crop: CropSettings | None, data: str, model: str) -> None:
+    """Refuse data cut differently from what the model was trained on: its WER (or its fine-tuning)
+    would be wrong. ``data`` and ``model`` name them in the message."""
+    if data_crop is None:
         return
-    differences = model_crop.pixel_differences(dataset.crop)
+    differences = model_crop.pixel_differences(data_crop)
     if differences:
         raise ContractError(
-            f"{dataset.root} was cropped with other settings than the model {model_name} "
+            f"{data} was cropped with other settings than the model {model} "
             f"({'; '.join(differences)}, model vs dataset); prep it again with the model's settings "
             f"(lipread prep ... {' '.join(_prep_options(model_crop))})"
         )

@@ -87,10 +87,9 @@ class LipreadDataModule(L.LightningDataModule):
         if folder.crop is not None:
             if self.crop is None:
                 self.crop, self.fps = folder.crop, folder.fps
-            elif folder.crop.pixel_differences(self.crop):
+            elif differences := folder.crop.pixel_differences(self.crop):
                 raise ContractError(
-                    f"{folder.root} was cropped differently from {self.roots[0]}: "
-                    + "; ".join(folder.crop.pixel_differences(self.crop))
+                    f"{folder.root} was cropped differently from {self.roots[0]}: {'; '.join(differences)}"
                 )
         size = (folder.crop or CropSettings()).size
         if self.hparams.input_size > size:

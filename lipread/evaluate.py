@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from data_prep.contracts import ContractError
 from lipread.alignment import timing_errors, timing_summary
+from lipread.cli_options import resolve_device
 from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
 from lipread.decoding import build_decoder
 from lipread.metrics import char_counts, word_counts
@@ -69,10 +70,10 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     model_path = checkpoint or default_model_path()
     model = load(model_path)
     card = model.card
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     model.to(device)
     folder = read_dataset(data)
-    check_crop_matches(card.crop, folder, card.name)
+    check_crop_matches(card.crop, folder.crop, str(folder.root), card.name)
     utterances = select_utterances(folder, split)
     dataset = ClipDataset(
         utterances, card.channels, card.input_size, pixel_mean=card.pixel_mean, pixel_std=card.pixel_std

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-from data_prep.contracts import ARCH_KEYS, Batch, ModelCard
+from data_prep.contracts import Batch, ModelCard, training_settings
 from lipread.decoding import greedy_decode
 from lipread.metrics import char_counts, word_counts
 from lipread.models import build_model, ctc_log_probs
@@ -156,7 +156,7 @@ class LipreadModule(L.LightningModule):
         if datamodule is not None and hasattr(datamodule, "card"):
             datamodule.setup(stage)
             hp = self.hparams
-            training = {k: v for k, v in hp.items() if k not in ARCH_KEYS}
+            training = training_settings(hp)
             self.card = datamodule.card(hp.arch, hp.arch_options or {}, training)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -96,18 +96,25 @@ def _read_checkpoint(path: Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
     return card_from_checkpoint(ckpt, str(path)), state
 
 
-def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
-    """Every parameter and buffer, no more, no fewer, each of the right shape."""
+def weight_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """What keeps ``state`` from filling ``model`` exactly (missing, unexpected or wrong-shaped
+    tensors), or None when every parameter and buffer is there, no more, no fewer."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = []
-        for label, names in (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong)):
-            if names:
-                parts.append(f"{len(names)} {label} (e.g. {', '.join(names[:3])})")
-        raise ContractError(f"{where}: the weights do not fit the model its card describes: {'; '.join(parts)}")
+    parts = [
+        f"{len(names)} {label} (e.g. {', '.join(names[:3])})"
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong))
+        if names
+    ]
+    return "; ".join(parts) or None
+
+
+def _load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    problem = weight_mismatch(model, state)
+    if problem:
+        raise ContractError(f"{where}: the weights do not fit the model its card describes: {problem}")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 

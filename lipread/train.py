@@ -17,9 +17,10 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from data_prep.contracts import ContractError
+from lipread.clips import check_crop_matches
 from lipread.data import LipreadDataModule
 from lipread.module import LipreadModule
-from lipread.pretrained import load
+from lipread.pretrained import load, weight_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +93,12 @@ def start_from(model: LipreadModule, datamodule: LipreadDataModule, source: str)
     network and must have seen crops cut like this data's."""
     pretrained = load(source)
     datamodule.setup("fit")
-    if datamodule.crop is not None:
-        differences = pretrained.card.crop.pixel_differences(datamodule.crop)
-        if differences:
-            raise ContractError(
-                f"--init_from {source} was trained on crops cut otherwise than {datamodule.roots[0]} "
-                f"({'; '.join(differences)}, model vs data); prep the data with the model's settings"
-            )
-    own = model.state_dict()
-    if set(own) != set(pretrained.state_dict()) or any(
-        own[k].shape != v.shape for k, v in pretrained.state_dict().items()
-    ):
+    check_crop_matches(pretrained.card.crop, datamodule.crop, str(datamodule.roots[0]), f"--init_from {source}")
+    problem = weight_mismatch(model, pretrained.state_dict())
+    if problem:
         raise ContractError(
             f"--init_from {source} is a {pretrained.card.arch} {pretrained.card.arch_options} network, not the "
-            f"{model.hparams.arch} {model.hparams.arch_options or {}} this config builds"
+            f"{model.hparams.arch} {model.hparams.arch_options or {}} this config builds ({problem})"
         )
     model.load_state_dict(pretrained.state_dict())
     log.info("initialised from %s (%s)", source, pretrained.card.name)

@@ -22,6 +22,7 @@ from data_prep.contracts import DecoderSettings
 from data_prep.rejections import PrepError
 from lipread.alignment import word_timings
 from lipread.augment import centre_crop
+from lipread.cli_options import resolve_device
 from lipread.clips import Item, collate, to_model_input
 from lipread.decoding import build_decoder
 from lipread.pretrained import Model, load
@@ -87,7 +88,7 @@ class Transcriber:
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, **kwargs) -> Transcriber:
         path = Path(path) if path else default_model_path()
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
         return cls(load(path), device, **kwargs)
 
     @property

@@ -118,6 +118,8 @@ def test_a_dataset_cut_otherwise_is_refused(tmp_path: Path):
     (data / "manifest.jsonl").write_text(json.dumps(LINE) + "\n")
     (data / "meta.json").write_text(json.dumps({"crop": {**CropSettings().to_json(), "scale": 1.3, "color": "gray"}}))
     with pytest.raises(ContractError, match=r"scale 1\.1 vs 1\.3; color rgb vs gray.*--scale 1\.1 --color rgb"):
-        check_crop_matches(CropSettings(), read_dataset(data), "lipnet-grid-s1")
+        check_crop_matches(CropSettings(), read_dataset(data).crop, str(data), "lipnet-grid-s1")
     (data / "meta.json").write_text(json.dumps({"crop": {**CropSettings().to_json(), "max_gap": 30}}))
-    check_crop_matches(CropSettings(), read_dataset(data), "lipnet-grid-s1")  # rejection thresholds only: fine
+    check_crop_matches(
+        CropSettings(), read_dataset(data).crop, str(data), "lipnet-grid-s1"
+    )  # rejection thresholds only: fine
