@@ -6,20 +6,21 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
-import jiwer
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data_prep.contracts import ContractError
+from lipread import __version__
 from lipread.alignment import timing_errors, timing_summary
 from lipread.cli_options import resolve_device
 from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
 from lipread.decoding import build_decoder
-from lipread.metrics import char_counts, word_counts
-from lipread.pretrained import load
+from lipread.metrics import bootstrap_interval, char_counts, word_alignment, word_counts
+from lipread.pretrained import load, weights_digest
 from lipread.text import CharTokenizer
 from lipread.transcribe import default_model_path
 
@@ -41,22 +42,24 @@ def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str],
             "wer": word_counts(r, h).rate,
             "cer": char_counts(r, h).rate,
         }
-    errors = []
-    for i, (r, h) in enumerate(zip(refs, hyps)):
-        c = word_counts([r], [h])
-        n = c.substitutions + c.deletions + c.insertions
-        if n:
-            errors.append((n, i))
-    errors.sort(key=lambda x: (-x[0], ids[x[1]]))
-    worst_list = []
-    for n, i in errors[:worst]:
-        aligned = jiwer.visualize_alignment(jiwer.process_words(refs[i], hyps[i]), show_measures=False)
-        worst_list.append(
-            {"id": ids[i], "errors": n, "reference": refs[i], "hypothesis": hyps[i], "alignment": aligned.strip()}
-        )
+    per_words = [word_counts([r], [h]) for r, h in zip(refs, hyps)]
+    per_chars = [char_counts([r], [h]) for r, h in zip(refs, hyps)]
+    ranked = sorted((-c.errors, ids[i], i) for i, c in enumerate(per_words) if c.errors)
+    worst_list = [
+        {
+            "id": ids[i],
+            "errors": per_words[i].errors,
+            "reference": refs[i],
+            "hypothesis": hyps[i],
+            "alignment": word_alignment(refs[i], hyps[i]),
+        }
+        for _, _, i in ranked[:worst]
+    ]
     return {
         "wer": words.rate,
+        "wer_ci95": bootstrap_interval([c.errors for c in per_words], [c.reference_length for c in per_words]),
         "cer": chars.rate,
+        "cer_ci95": bootstrap_interval([c.errors for c in per_chars], [c.reference_length for c in per_chars]),
         "sentence_accuracy": sum(r == h for r, h in zip(refs, hyps)) / max(1, len(refs)),
         "words": words.to_json(),
         "chars": chars.to_json(),
@@ -109,6 +112,9 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     report = {
         "model": str(model_path),
         "model_name": card.name,
+        "model_digest": weights_digest(Path(model_path)),
+        "lipread_version": __version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": str(data),
         "split": str(split) if split else None,
         "utterances": len(ids),
@@ -140,94 +146,3 @@ def select_utterances(folder: DatasetFolder, split: Path | None) -> list[Utteran
     if not chosen:
         raise ContractError(f"no utterances of {split or folder.root} to evaluate in {folder.root}")
     return chosen
-
-
-def markdown(report: dict) -> str:
-    lines = [
-        f"# Evaluation: {Path(report['model']).name} on {report['data']}",
-        "",
-        f"Split: `{report['split'] or 'all'}`, {report['utterances']} utterances, corpus-level rates (jiwer).",
-        "",
-        "| decoder | WER | CER | sentence acc. | subs | dels | ins | words |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for kind, r in report["decoders"].items():
-        w = r["words"]
-        lines.append(
-            f"| {kind} | {r['wer']:.2%} | {r['cer']:.2%} | {r['sentence_accuracy']:.2%} | "
-            f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
-        )
-    t = report.get("timing", {})
-    if t.get("words"):
-        lines += [
-            "",
-            (
-                f"Word timings (reference force-aligned, {t['words']} words against the manifest's times): "
-                f"{t['within_0_1_s']:.1%} within 0.1 s, {t['within_0_2_s']:.1%} within 0.2 s (start and end); "
-                f"median error: start {t['median_start_error_s']} s, end {t['median_end_error_s']} s."
-            ),
-        ]
-    lines += [
-        "",
-        "## Per speaker (WER)",
-        "",
-        "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
-        "|---|---|" + "---|" * len(report["decoders"]),
-    ]
-    first = next(iter(report["decoders"].values()))
-    for spk, row in first["per_speaker"].items():
-        rates = " | ".join(f"{r['per_speaker'][spk]['wer']:.2%}" for r in report["decoders"].values())
-        lines.append(f"| {spk} | {row['utterances']} | {rates} |")
-    for kind, r in report["decoders"].items():
-        lines += ["", f"## Worst utterances ({kind})", ""]
-        for item in r["worst"]:
-            lines += [f"`{item['id']}` ({item['errors']} errors)", "```", item["alignment"], "```"]
-    return "\n".join(lines) + "\n"
-
-
-def chart(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    decoders = list(report["decoders"])
-    speakers = list(report["decoders"][decoders[0]]["per_speaker"])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.8 / len(decoders)
-    for k, kind in enumerate(decoders):
-        values = [100 * report["decoders"][kind]["per_speaker"][s]["wer"] for s in speakers]
-        ax1.bar([i + k * width for i in range(len(speakers))], values, width, label=kind)
-    ax1.set_xticks([i + width * (len(decoders) - 1) / 2 for i in range(len(speakers))], speakers, rotation=45)
-    ax1.set_ylabel("WER (%)")
-    ax1.set_title("WER per speaker")
-    ax1.legend()
-    bottom = [0.0] * len(decoders)
-    for kind_of_error in ("substitutions", "deletions", "insertions"):
-        values = [report["decoders"][d]["words"][kind_of_error] for d in decoders]
-        ax2.bar(decoders, values, bottom=bottom, label=kind_of_error)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    ax2.set_ylabel("word errors")
-    ax2.set_title("Error types")
-    ax2.legend()
-    fig.suptitle(f"{Path(report['model']).name}: {report['utterances']} utterances")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def table(report: dict) -> str:
-    rows = [f"{'decoder':<12}{'WER':>9}{'CER':>9}{'sent.acc':>10}{'S':>6}{'D':>6}{'I':>6}"]
-    for kind, r in report["decoders"].items():
-        w = r["words"]
-        rows.append(
-            f"{kind:<12}{r['wer']:>9.2%}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
-            f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
-        )
-    t = report.get("timing", {})
-    if t.get("words"):
-        rows.append(
-            f"word timings: {t['within_0_2_s']:.1%} of {t['words']} words within 0.2 s of the manifest's times "
-            f"(median start error {t['median_start_error_s']} s, end {t['median_end_error_s']} s)"
-        )
-    return "\n".join(rows)

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
         return 2
-    from lipread.evaluate import chart, evaluate, markdown, table
+    from lipread.evaluate import evaluate
+    from lipread.report import chart, markdown, table
 
     device = resolve_device(args.device)
     report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,

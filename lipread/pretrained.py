@@ -9,6 +9,7 @@ imports Lightning, so commands that only run a model start fast.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -94,6 +95,18 @@ def _read_checkpoint(path: Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
         raise ContractError(f"{path} is not a Lightning checkpoint (no state_dict)")
     state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     return card_from_checkpoint(ckpt, str(path)), state
+
+
+def weights_digest(path: Path) -> str:
+    """The first 12 hex digits of the SHA-256 of a model's weights: which model a report is about,
+    whatever its folder is called. A checkpoint is hashed whole; a folder, its weight files in order."""
+    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 def weight_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:

@@ -1,0 +1,132 @@
+"""An evaluation report as people read it: a terminal table, Markdown and a PNG chart.
+
+Every rate carries its 95% bootstrap interval, and the Markdown names what produced it (model,
+weights digest, decoder settings, lipread version, date), so a number can be traced and compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _rate(r: dict, key: str) -> str:
+    low, high = r[f"{key}_ci95"]
+    return f"{r[key]:.2%} ({low:.1%}-{high:.1%})"
+
+
+def markdown(report: dict) -> str:
+    settings = ", ".join(f"{k} {v}" for k, v in report["beam_options"].items())
+    lines = [
+        f"# Evaluation: {report['model_name']} on {report['data']}",
+        "",
+        f"- model: `{report['model']}` (weights sha256 `{report['model_digest']}`)",
+        f"- data: split `{report['split'] or 'all'}`, {report['utterances']} utterances",
+        f"- decoder settings (beam): {settings}",
+        f"- lipread {report['lipread_version']}, {report['date']}, on {report['device']}",
+        "",
+        "Corpus-level rates (jiwer): errors summed over the split over reference words summed. "
+        "In brackets, 95% bootstrap intervals (1000 resamples of utterances).",
+        "",
+        "| decoder | WER | CER | sentence acc. | subs | dels | ins | words |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, r in report["decoders"].items():
+        w = r["words"]
+        lines.append(
+            f"| {kind} | {_rate(r, 'wer')} | {_rate(r, 'cer')} | {r['sentence_accuracy']:.2%} | "
+            f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
+        )
+    t = report.get("timing", {})
+    if t.get("words"):
+        lines += [
+            "",
+            (
+                f"Word timings (reference force-aligned, {t['words']} words against the manifest's times): "
+                f"{t['within_0_1_s']:.1%} within 0.1 s, {t['within_0_2_s']:.1%} within 0.2 s (start and end); "
+                f"median error: start {t['median_start_error_s']} s, end {t['median_end_error_s']} s."
+            ),
+        ]
+    lines += [
+        "",
+        "## Per speaker (WER)",
+        "",
+        "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
+        "|---|---|" + "---|" * len(report["decoders"]),
+    ]
+    first = next(iter(report["decoders"].values()))
+    for spk, row in first["per_speaker"].items():
+        rates = " | ".join(f"{r['per_speaker'][spk]['wer']:.2%}" for r in report["decoders"].values())
+        lines.append(f"| {spk} | {row['utterances']} | {rates} |")
+    for kind, r in report["decoders"].items():
+        lines += ["", f"## Worst utterances ({kind})", ""]
+        if not r["worst"]:
+            lines.append("Every utterance is right.")
+        for item in r["worst"]:
+            count = f"{item['errors']} error" + ("s" if item["errors"] != 1 else "")
+            lines += [f"`{item['id']}`: {count}", "```", item["alignment"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict, path: Path) -> None:
+    """WER per decoder with its interval, per speaker when there are several, and error types."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    decoders = list(report["decoders"])
+    results = [report["decoders"][d] for d in decoders]
+    speakers = list(results[0]["per_speaker"])
+    panels = 3 if len(speakers) > 1 else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4))
+
+    wer = [100 * r["wer"] for r in results]
+    below = [w - 100 * r["wer_ci95"][0] for w, r in zip(wer, results)]
+    above = [100 * r["wer_ci95"][1] - w for w, r in zip(wer, results)]
+    names = [f"{d}\n{_rate(r, 'wer')}" for d, r in zip(decoders, results)]
+    axes[0].bar(names, wer, yerr=[below, above], capsize=6, color="tab:blue", ecolor="dimgray")
+    axes[0].set_ylabel("WER (%)")
+    axes[0].set_title("WER, 95% bootstrap interval")
+
+    if len(speakers) > 1:
+        width = 0.8 / len(decoders)
+        for k, (kind, r) in enumerate(zip(decoders, results)):
+            values = [100 * r["per_speaker"][s]["wer"] for s in speakers]
+            bars = axes[1].bar([i + k * width for i in range(len(speakers))], values, width, label=kind)
+            axes[1].bar_label(bars, fmt="%.0f", fontsize=7)
+        axes[1].set_xticks([i + width * (len(decoders) - 1) / 2 for i in range(len(speakers))], speakers, rotation=45)
+        axes[1].set_ylabel("WER (%)")
+        axes[1].set_title("WER per speaker")
+        axes[1].legend()
+
+    types = axes[-1]
+    bottom = [0] * len(decoders)
+    for kind_of_error in ("substitutions", "deletions", "insertions"):
+        values = [r["words"][kind_of_error] for r in results]
+        bars = types.bar(decoders, values, bottom=bottom, label=kind_of_error)
+        types.bar_label(bars, labels=[str(v) if v else "" for v in values], label_type="center")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    types.set_ylabel("word errors")
+    types.set_title("Error types")
+    types.legend()
+    fig.suptitle(f"{report['model_name']}: {report['utterances']} utterances of {Path(report['data']).name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(report: dict) -> str:
+    rows = [f"{'decoder':<10}{'WER (95% interval)':>26}{'CER':>9}{'sent.acc':>10}{'S':>6}{'D':>6}{'I':>6}"]
+    for kind, r in report["decoders"].items():
+        w = r["words"]
+        rows.append(
+            f"{kind:<10}{_rate(r, 'wer'):>26}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
+            f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
+        )
+    t = report.get("timing", {})
+    if t.get("words"):
+        rows.append(
+            f"word timings: {t['within_0_2_s']:.1%} of {t['words']} words within 0.2 s of the manifest's times "
+            f"(median start error {t['median_start_error_s']} s, end {t['median_end_error_s']} s)"
+        )
+    return "\n".join(rows)
