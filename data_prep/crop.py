@@ -39,17 +39,18 @@ def mouth_crops(frames: list[np.ndarray], track: FaceTrack, settings: CropSettin
     matrices = transforms(points, settings)
     out = np.empty((len(frames), settings.size, settings.size, 3), dtype=np.uint8)
     for i, (frame, matrix) in enumerate(zip(frames, matrices)):
-        out[i] = cv2.warpAffine(
-            frame,
-            matrix,
-            (settings.size, settings.size),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-    if settings.color == "gray":
-        grey = cv2.cvtColor(out.reshape(-1, settings.size, 3), cv2.COLOR_RGB2GRAY)
-        out = np.repeat(grey.reshape(out.shape[:3])[..., None], 3, axis=-1)
+        out[i] = warp(frame, matrix, settings)
     return Crops(frames=out, transforms=matrices, points=points)
+
+
+def warp(frame: np.ndarray, matrix: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """One frame's mouth window (size, size, 3), grey replicated to three channels when asked."""
+    out = cv2.warpAffine(
+        frame, matrix, (settings.size, settings.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    if settings.color == "gray":
+        out = np.repeat(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=-1)
+    return out
 
 
 def fill_gaps(points: np.ndarray, settings: CropSettings) -> np.ndarray:
@@ -68,10 +69,16 @@ def fill_gaps(points: np.ndarray, settings: CropSettings) -> np.ndarray:
             f"no face in {missing} of {total} frames (frames {described}); "
             f"limits: {settings.max_missing:.0%} of the clip, runs of {settings.max_gap}",
         )
-    if not missing:
+    return interpolate(points)
+
+
+def interpolate(points: np.ndarray) -> np.ndarray:
+    """(T, N, 2) landmarks with NaN frames filled linearly (held at the ends)."""
+    found = ~np.isnan(points[:, 0, 0])
+    if found.all():
         return points
-    t = np.arange(total)
-    flat = points.reshape(total, -1)
+    t = np.arange(len(points))
+    flat = points.reshape(len(points), -1)
     filled = np.empty_like(flat)
     for j in range(flat.shape[1]):
         filled[:, j] = np.interp(t, t[found], flat[found, j])

@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 
 NUM_LANDMARKS = 468
 LANDMARK_MODEL = "mediapipe FaceMesh 468 (solutions.face_mesh, 0.10.x)"
+#: Side (pixels) of the window a small face is enlarged into before FaceMesh reads it again.
+ZOOM_SIDE = 256
 
 
 @dataclass
@@ -39,6 +41,8 @@ class FaceTracker:
         self._mp = mp
         self.max_faces = max_faces
         self._meshes: dict[int, object] = {}
+        self._current = None
+        self._static = None
         self._min_confidence = min_confidence
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence
@@ -71,24 +75,72 @@ class FaceTracker:
     def track(self, frames: list[np.ndarray]) -> FaceTrack:
         """Landmarks of the followed face in every frame."""
         faces = max(1, self.count_faces(frames))
-        mesh = self._mesh(faces)
+        self.start_video(faces)
         points = np.full((len(frames), NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
         most = 0
         previous_centre = None
         for i, frame in enumerate(frames):
-            h, w = frame.shape[:2]
-            result = mesh.process(frame)
-            found = result.multi_face_landmarks or []
-            most = max(most, len(found))
-            if not found:
+            candidates = self.faces(frame)
+            most = max(most, len(candidates))
+            if not candidates:
                 continue
-            candidates = [_to_pixels(face, w, h) for face in found]
             points[i] = _choose(candidates, previous_centre)
             previous_centre = points[i].mean(axis=0)
         return FaceTrack(points=points, num_faces=max(most, faces if most else 0))
 
+    def start_video(self, max_faces: int | None = None) -> None:
+        """Forget the faces followed so far (a new video, or a shot change) and follow up to ``max_faces``."""
+        self._current = self._mesh(max_faces or self.max_faces)
+
+    def faces(self, frame: np.ndarray, scale: float = 1.0, zoom: bool = True) -> list[np.ndarray]:
+        """Landmarks (468, 2) of every face in this frame of the current video, in pixels times ``scale``.
+
+        FaceMesh finds faces on a 128 px copy of the whole frame, so in a wide shot a face of a
+        tenth of the frame's width is missed. With ``zoom``, the long-range detector's faces that
+        FaceMesh missed are looked at again in a window around each (:meth:`_zoomed`).
+        """
+        h, w = frame.shape[:2]
+        found = [_to_pixels(face, w, h) for face in self._current.process(frame).multi_face_landmarks or []]
+        if zoom:
+            for x, y, bw, bh in self._boxes(frame):
+                if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found):
+                    found += self._zoomed(frame, x, y, bw, bh)
+        return [f * scale for f in found]
+
+    def _boxes(self, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
+        h, w = frame.shape[:2]
+        result = self._detector.process(frame)
+        return [(b.xmin * w, b.ymin * h, b.width * w, b.height * h)
+                for b in (d.location_data.relative_bounding_box for d in result.detections or [])]  # fmt: skip
+
+    def _zoomed(self, frame: np.ndarray, x: float, y: float, bw: float, bh: float) -> list[np.ndarray]:
+        """Landmarks of the face in a square window of twice its size, enlarged to ZOOM_SIDE pixels."""
+        import cv2
+
+        side = 2.0 * max(bw, bh)
+        x0, y0 = x + bw / 2 - side / 2, y + bh / 2 - side / 2
+        matrix = np.array(
+            [[ZOOM_SIDE / side, 0, -x0 * ZOOM_SIDE / side], [0, ZOOM_SIDE / side, -y0 * ZOOM_SIDE / side]]
+        )
+        window = cv2.warpAffine(frame, matrix, (ZOOM_SIDE, ZOOM_SIDE), flags=cv2.INTER_LINEAR)
+        if self._static is None:
+            self._static = self._mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                min_detection_confidence=self._min_confidence,
+            )  # fmt: skip
+        found = self._static.process(window).multi_face_landmarks or []
+        return [_to_pixels(face, ZOOM_SIDE, ZOOM_SIDE) * (side / ZOOM_SIDE) + np.array([x0, y0], np.float32)
+                for face in found]  # fmt: skip
+
+    def face_widths(self, frame: np.ndarray) -> list[float]:
+        """Widths in pixels of the faces the long-range detector sees: it finds faces too small for
+        the landmark model, so a face-less answer can say that a face was there but too small."""
+        h, w = frame.shape[:2]
+        result = self._detector.process(frame)
+        return [d.location_data.relative_bounding_box.width * w for d in result.detections or []]
+
     def close(self) -> None:
-        for mesh in self._meshes.values():
+        for mesh in [*self._meshes.values(), *([self._static] if self._static else [])]:
             mesh.close()
         self._detector.close()
 

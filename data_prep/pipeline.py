@@ -12,10 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_prep.contracts import CropSettings
-from data_prep.crop import Crops, mouth_crops
+from data_prep.crop import Crops, interpolate, mouth_crops, transforms, warp
+from data_prep.face_tracks import Segment, TrackBuilder, segments
 from data_prep.landmarks import FaceTracker
 from data_prep.rejections import PrepError
-from data_prep.video import TARGET_FPS, iter_frames, probe, resample
+from data_prep.video import TARGET_FPS, VideoInfo, fitted_size, iter_frames, probe, resample, resampled
+
+#: Long side (pixels) of the frames landmarks are found on. FaceMesh looks for faces in a 128 px
+#: copy of the frame and reads each in a 192 px window, so a larger frame only costs time.
+LANDMARK_SIDE = 640
 
 
 @dataclass
@@ -99,3 +104,83 @@ def _check_span(start: float, end: float | None, frames: list[np.ndarray], path:
         video_end = start + len(frames) / TARGET_FPS if frames else None
         where = f"the video ends at {video_end:.2f} s" if frames else "the video ends before it"
         raise PrepError("cue_outside_video", f"cue {start:.2f}-{end:.2f} s: {where}")
+
+
+@dataclass
+class VideoScan:
+    """What one pass over a whole video found: every face's segments and the video's extent."""
+
+    info: VideoInfo
+    num_frames: int  # at TARGET_FPS
+    segments: list[Segment]
+    shot_changes: list[int]
+    small_faces: list[tuple[float, float]]  # (seconds, face width in pixels) where no landmarks were found
+
+    @property
+    def readable(self) -> list[Segment]:
+        return [s for s in self.segments if s.problem is None]
+
+
+def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_frames: int,
+               timings: dict[str, float] | None = None) -> VideoScan:  # fmt: skip
+    """First pass: follow every face through the video at 25 fps, on small frames, keeping landmarks only.
+
+    Raises :class:`PrepError` when the file is bad (unreadable, no video stream, no frame).
+    """
+    timings = {} if timings is None else timings
+    info = probe(path)
+    display = info.display_size
+    size = fitted_size(*display, LANDMARK_SIDE)
+    scale = display[0] / size[0]
+    builder = TrackBuilder(settings.max_gap)
+    tracker.start_video()
+    small_faces: list[tuple[float, float]] = []
+    count = 0
+    clock = time.perf_counter()
+    landmark_seconds = 0.0
+    for index, (_, frame) in enumerate(resampled(iter_frames(path, LANDMARK_SIDE), [(0.0, None)])):
+        count = index + 1
+        tick = time.perf_counter()
+        if builder.shot_changed(index, frame):
+            tracker.start_video()
+        faces = tracker.faces(frame, scale)
+        builder.add(index, faces)
+        if not faces and (not small_faces or index / TARGET_FPS - small_faces[-1][0] >= 1.0):
+            widths = tracker.face_widths(frame)
+            if widths:
+                small_faces.append((index / TARGET_FPS, max(widths) * scale))
+        landmark_seconds += time.perf_counter() - tick
+    if not count:
+        raise PrepError("unreadable", "no decodable video frames")
+    _check_complete(path, info.duration, [(0.0, None)], [range(count)])
+    timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
+    found = segments(builder.tracks, settings, min_frames) if builder.tracks else []
+    return VideoScan(info, count, found, builder.shot_changes, small_faces)
+
+
+def crop_segments(path: str, chosen: list[Segment], settings: CropSettings,
+                  timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
+    """Second pass: decode again and cut each segment's mouth crops, holding only the crops.
+
+    The transforms come from the segment's whole (gap-filled, smoothed) track, exactly as
+    :func:`data_prep.crop.mouth_crops` computes them for prep.
+    """
+    timings = {} if timings is None else timings
+    filled = [interpolate(s.points) for s in chosen]
+    matrices = [transforms(p, settings) for p in filled]
+    out = [np.empty((s.end - s.start, settings.size, settings.size, 3), dtype=np.uint8) for s in chosen]
+    last = max((s.end for s in chosen), default=0)
+    clock = time.perf_counter()
+    crop_seconds = 0.0
+    for index, (_, frame) in enumerate(resampled(iter_frames(path), [(0.0, None)])):
+        if index >= last:
+            break
+        tick = time.perf_counter()
+        for k, s in enumerate(chosen):
+            if s.start <= index < s.end:
+                out[k][index - s.start] = warp(frame, matrices[k][index - s.start], settings)
+        crop_seconds += time.perf_counter() - tick
+    timings["crop"] = timings.get("crop", 0.0) + crop_seconds
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - crop_seconds
+    return [Crops(frames=o, transforms=m, points=p) for o, m, p in zip(out, matrices, filled)]

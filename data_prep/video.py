@@ -29,6 +29,24 @@ class VideoInfo:
     duration: float | None  # seconds; None when the container does not say
     width: int
     height: int
+    sar: Fraction = Fraction(1)  # sample (pixel) aspect ratio; frames are shown sar times wider
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown: non-square pixels stretched to square ones."""
+        return _even(self.width * self.sar), self.height
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def fitted_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """The size that keeps the aspect ratio with the long side at most ``max_side``."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return _even(width * scale), _even(height * scale)
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -64,12 +82,17 @@ def _info(container, stream) -> VideoInfo:
         duration = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration = container.duration / 1_000_000
-    return VideoInfo(fps=fps, duration=duration, width=stream.width, height=stream.height)
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
+    return VideoInfo(fps=fps, duration=duration, width=stream.width, height=stream.height, sar=sar)
 
 
-def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(seconds, RGB frame)`` in presentation order, skipping undecodable packets.
 
+    Frames come at their display shape (non-square pixels made square, so a face is not stretched)
+    and, with ``max_side``, shrunk in the same conversion so that the long side fits: landmarks need
+    a small image, and converting a 1080p frame at full size costs more than decoding it.
     Damaged packets (GRID has some) are logged and skipped rather than failing the clip; a file
     whose every packet fails yields nothing, which callers report as ``unreadable``.
     """
@@ -79,7 +102,10 @@ def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
         time_base = float(stream.time_base) if stream.time_base else 1 / TARGET_FPS
         start = stream.start_time or 0
         index = 0
-        fps = _info(container, stream).fps
+        info = _info(container, stream)
+        fps = info.fps
+        size = fitted_size(*info.display_size, max_side)
+        same = size == (info.width, info.height)
         try:
             packets = container.demux(stream)
             while True:
@@ -101,7 +127,10 @@ def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
                     else:
                         t = index / fps
                     index += 1
-                    yield t, frame.to_ndarray(format="rgb24")
+                    if same:
+                        yield t, frame.to_ndarray(format="rgb24")
+                    else:
+                        yield t, frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
         except av.error.FFmpegError as err:
             raise PrepError("unreadable", f"decoding failed: {getattr(err, 'strerror', None) or err}") from err
 
@@ -123,14 +152,26 @@ def resample(
     many subtitle cues costs one decode and the memory of its longest cue. A span whose end is
     None runs to the end of the video.
     """
-    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     out: list[list[np.ndarray]] = [[] for _ in spans]
+    for i, frame in resampled(frames, spans, fps):
+        out[i].append(frame)
+    return out
+
+
+def resampled(
+    frames: Iterator[tuple[float, np.ndarray]],
+    spans: list[tuple[float, float | None]],
+    fps: float = TARGET_FPS,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`resample` as a stream of ``(span index, frame)``: a frame is passed on as soon as the
+    next source frame shows when it stops, so nothing but the current frame is held."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     half_frame = 0.5 / fps
     previous: tuple[float, np.ndarray] | None = None
     interval = 1.0 / fps  # how long the last frame stays up; refined from the stream
     targets = {i: 0 for i in order}
 
-    def emit(upto: float, frame: np.ndarray) -> None:
+    def emit(upto: float, frame: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         # Every output time t with t < upto is shown by ``frame``.
         for i in order:
             start, end = spans[i]
@@ -138,18 +179,17 @@ def resample(
                 t = start + targets[i] / fps
                 if t >= upto - 1e-6 or (end is not None and t >= end - half_frame):
                     break
-                out[i].append(frame)
+                yield i, frame
                 targets[i] += 1
 
     for t, frame in frames:
         if previous is not None:
-            emit(t, previous[1])
+            yield from emit(t, previous[1])
             if t > previous[0]:
                 interval = t - previous[0]
         previous = (t, frame)
     if previous is not None:
-        emit(previous[0] + interval, previous[1])
-    return out
+        yield from emit(previous[0] + interval, previous[1])
 
 
 #: x264 quality of dataset clips: 18 is visually lossless; 0 is lossless (but for the RGB -> YUV

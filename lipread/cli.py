@@ -15,6 +15,7 @@ import argparse
 import importlib
 import importlib.metadata
 import logging
+import os
 import sys
 
 from lipread import __version__
@@ -139,6 +140,9 @@ def _guarded(run, verbose: bool) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ContractError, UserError) as err:
         if verbose:
             log.exception("lipread: error")

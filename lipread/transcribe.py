@@ -4,7 +4,7 @@
     result = Transcriber.from_checkpoint().transcribe("clip.mp4")
     print(result.text, result.words)
 
-Mouths are cut by :func:`data_prep.pipeline.extract_mouths` with the crop settings stored in the
+Mouths are cut by :mod:`data_prep.pipeline` (one pass for face tracks, one for crops) with the crop settings stored in the
 checkpoint: the very code and settings that built the training data.
 """
 
@@ -19,7 +19,10 @@ import numpy as np
 import torch
 
 from data_prep.contracts import DecoderSettings
+from data_prep.face_tracks import Segment, uncovered
+from data_prep.pipeline import VideoScan
 from data_prep.rejections import PrepError
+from data_prep.video import TARGET_FPS
 from lipread.alignment import word_timings
 from lipread.augment import centre_crop
 from lipread.cli_options import resolve_device
@@ -50,6 +53,8 @@ class Transcript:
     duration: float
     model: str
     decoder: str
+    segments: list[dict] = field(default_factory=list)  # per face-track stretch: track, start, end, box, text, words
+    gaps: list[list[float]] = field(default_factory=list)  # [start, end] seconds with no readable face
     timings: dict[str, float] = field(default_factory=dict)
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops
 
@@ -73,7 +78,7 @@ class Transcriber:
     """A loaded model, its decoders and a face tracker, reused across videos."""
 
     def __init__(self, model: Model, device: str | torch.device = "cpu", beam: DecoderSettings | None = None,
-                 max_segment: int = 100, min_segment: int = 40):  # fmt: skip
+                 max_segment: int = 100, min_segment: int = 40, min_frames: int = 12):  # fmt: skip
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.card = model.card
@@ -82,6 +87,7 @@ class Transcriber:
         self.fps = self.card.fps
         self.beam = beam or self.card.decoder
         self.max_segment, self.min_segment = max_segment, min_segment
+        self.min_frames = min_frames  # the shortest video, and the shortest stretch of one face, to read
         self._decoders: dict[str, object] = {}
         self._tracker = None
 
@@ -106,95 +112,171 @@ class Transcriber:
 
     # -- stages
 
-    def mouths(self, path: str | Path, timings: dict[str, float]):
-        """The crops (frames, transforms, landmarks) of a whole video, or a :class:`TranscriptionError`."""
-        from data_prep.pipeline import extract_mouths
+    def readable_segments(self, path: str | Path, faces: str, timings: dict[str, float]) -> tuple[VideoScan, list]:
+        """Every face's readable stretches (or only the largest face's where several overlap), and
+        their mouth crops; a :class:`TranscriptionError` when there is none."""
+        from data_prep.pipeline import crop_segments, scan_faces
 
         path = str(path)
         if not Path(path).is_file():
             raise TranscriptionError(path, "unreadable", "no such file")
         try:
-            (clip,), _ = extract_mouths(path, [(None, None)], self.tracker, self.crop, min_frames=10, timings=timings)
+            scan = scan_faces(path, self.tracker, self.crop, self.min_frames, timings)
+            if scan.num_frames < self.min_frames:
+                raise PrepError("too_few_frames", f"video too short: {scan.num_frames} frames at 25 fps, "
+                                f"fewer than {self.min_frames}")  # fmt: skip
+            chosen = scan.readable if faces == "all" else largest_only(scan.readable)
+            if not chosen:
+                raise PrepError(*why_unreadable(scan, self.crop.min_mouth_width, self.min_frames))
+            crops = crop_segments(path, chosen, self.crop, timings)
         except PrepError as err:
             raise TranscriptionError(path, err.reason, err.detail) from err
-        if clip.error is not None:
-            detail = clip.error.detail
-            if clip.error.reason == "too_few_frames":
-                detail = f"video too short: {detail}"
-            raise TranscriptionError(path, clip.error.reason, detail)
-        return clip.crops
+        return scan, list(zip(chosen, crops))
 
     @torch.no_grad()
-    def log_probs(self, clips: list[np.ndarray], batch_size: int = 16) -> list[torch.Tensor]:
-        """Model outputs (T, V) for each crop sequence, batched."""
+    def log_probs(self, clips: list[np.ndarray], max_frames: int = 300) -> list[torch.Tensor]:
+        """Model outputs (T, V) for each crop sequence, in batches of at most ``max_frames`` frames:
+        activations grow with the frames in a batch (about 0.6 MB a frame for LipNet), and a long
+        video must not need more memory than a short one."""
         card = self.card
         out: list[torch.Tensor] = []
-        for i in range(0, len(clips), batch_size):
+        batches: list[list[np.ndarray]] = []
+        for clip in clips:
+            if not batches or sum(len(c) for c in batches[-1]) + len(clip) > max_frames:
+                batches.append([])
+            batches[-1].append(clip)
+        for group in batches:
             items = [
                 Item("", "", to_model_input(centre_crop(c, card.input_size), card.channels, card.pixel_mean, card.pixel_std),
                      torch.zeros(0, dtype=torch.long))
-                for c in clips[i : i + batch_size]
+                for c in group
             ]  # fmt: skip
             batch = collate(items)
             lp = self.model(batch.video.to(self.device), batch.lengths.to(self.device)).cpu()
             out.extend(lp[j, :n] for j, n in enumerate(batch.lengths.tolist()))
         return out
 
-    def transcribe(self, path: str | Path, decoder: str = "beam") -> Transcript:
-        return self.transcribe_many([path], decoder)[0]
+    def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all") -> Transcript:
+        return self.transcribe_many([path], decoder, faces=faces)[0]
 
-    def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None) -> list[Transcript]:
+    def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None,
+                        faces: str = "all") -> list[Transcript]:  # fmt: skip
         """Transcribe several videos, batching the model over all their windows.
 
-        Videos longer than ``max_segment`` frames are cut at visual pauses
-        (:func:`lipread.segmentation.pause_cuts`) and the pieces' words joined in order.
-        A file that fails raises :class:`TranscriptionError`, unless ``on_error`` is given: then
-        it is called with the error and that file is left out of the result.
+        Each face track's readable stretch is read on its own (``faces="largest"``: only the
+        largest face where several overlap); stretches longer than ``max_segment`` frames are cut
+        at visual pauses (:func:`lipread.segmentation.pause_cuts`). A file that fails raises
+        :class:`TranscriptionError`, unless ``on_error`` is given: then it is called with the error
+        and that file is left out of the result.
         """
+        if faces not in FACES:
+            raise ValueError(f"faces must be one of {FACES}, not {faces!r}")
         prepared = []
         for path in paths:
             timings: dict[str, float] = {}
             try:
-                crops = self.mouths(path, timings)
+                scan, found = self.readable_segments(path, faces, timings)
             except TranscriptionError as err:
                 if on_error is None:
                     raise
                 on_error(err)
                 continue
-            prepared.append((str(path), crops, timings))
+            prepared.append((str(path), scan, found, timings))
         pieces = [
-            (k, s, e)
-            for k, (_, crops, _) in enumerate(prepared)
+            (k, j, s, e)
+            for k, (_, _, found, _) in enumerate(prepared)
+            for j, (_, crops) in enumerate(found)
             for s, e in pause_cuts(crops.points, self.max_segment, self.min_segment)
         ]
         clock = time.perf_counter()
-        outputs = self.log_probs([prepared[k][1].frames[s:e] for k, s, e in pieces])
+        outputs = self.log_probs([prepared[k][2][j][1].frames[s:e] for k, j, s, e in pieces])
         model_seconds = (time.perf_counter() - clock) / max(1, len(prepared))
         decode = self.decoder(decoder)
         results = []
-        for k, (path, crops, timings) in enumerate(prepared):
-            mine = [(s, e, lp) for (kk, s, e), lp in zip(pieces, outputs) if kk == k]
+        for k, (path, scan, found, timings) in enumerate(prepared):
             timings["model"] = model_seconds
             clock = time.perf_counter()
-            words = []
-            for s, e, lp in mine:
-                text = decode(lp[None], torch.tensor([len(lp)]))[0]
-                piece = word_timings(lp, text, self.model.tokenizer, self.fps, offset=s / self.fps)
-                words += piece or (_even_words(text, s / self.fps, e / self.fps) if text else [])
+            numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment, _ in found))}
+            segments = []
+            for j, (segment, _) in enumerate(found):
+                track = numbers[segment.track]
+                words = []
+                for (kk, jj, s, e), lp in zip(pieces, outputs):
+                    if (kk, jj) != (k, j):
+                        continue
+                    start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
+                    text = decode(lp[None], torch.tensor([len(lp)]))[0]
+                    piece = word_timings(lp, text, self.model.tokenizer, self.fps, offset=start)
+                    words += piece or (_even_words(text, start, end) if text else [])
+                words = [{**w, "track": track} for w in words]
+                segments.append({
+                    "track": track, "start": round(segment.start / self.fps, 3), "end": round(segment.end / self.fps, 3),
+                    "box": segment.box, "text": " ".join(w["word"] for w in words), "words": words,
+                })  # fmt: skip
             timings["decoder"] = time.perf_counter() - clock
+            covered = [(s.start, s.end) for s, _ in found]
+            gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
+                    for a, b in uncovered(covered, scan.num_frames, self.min_frames)]  # fmt: skip
+            words = sorted((w for seg in segments for w in seg["words"]), key=lambda w: (w["start"], w["track"]))
             results.append(
                 Transcript(
                     file=path,
-                    text=" ".join(w["word"] for w in words),
+                    text=transcript_text(segments),
                     words=words,
-                    duration=round(len(crops.frames) / self.fps, 3),
+                    duration=round(scan.num_frames / self.fps, 3),
                     model=self.name,
                     decoder=decoder,
+                    segments=segments,
+                    gaps=gaps,
                     timings=timings,
-                    mouth_frames=crops.frames,
+                    mouth_frames=np.concatenate([crops.frames for _, crops in found]),
                 )
             )
         return results
+
+
+FACES = ("all", "largest")
+
+
+def largest_only(found: list[Segment]) -> list[Segment]:
+    """Where segments overlap in time, the one with the largest face (the nearest talker)."""
+    by_size = sorted(found, key=lambda s: -s.box[2] * s.box[3])
+    kept: list[Segment] = []
+    for s in by_size:
+        if all(s.end <= k.start or k.end <= s.start for k in kept):
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
+
+
+def why_unreadable(scan: VideoScan, min_mouth_width: float, min_frames: int) -> tuple[str, str]:
+    """The reason code and message for a video with no readable stretch."""
+    small = [s for s in scan.segments if s.problem == "face_too_small"]
+    if small:
+        width = max(s.mouth_width for s in small)
+        return "face_too_small", (
+            f"the mouth is {width:.1f} px wide, below the {min_mouth_width:g} px the model needs: "
+            "use a closer shot or a higher resolution"
+        )
+    if scan.segments:
+        longest = max(s.end - s.start for s in scan.segments) / TARGET_FPS
+        return "no_face", (
+            f"no face stays in view long enough to read: the longest stretch is {longest:.2f} s, "
+            f"{min_frames / TARGET_FPS:.2f} s are needed"
+        )
+    if scan.small_faces:
+        at, width = max(scan.small_faces, key=lambda f: f[1])
+        return "face_too_small", (
+            f"a face about {width:.0f} px wide (at {at:.1f} s) is too small to find its lips: "
+            "faces need about 120 px; use a closer shot or a higher resolution"
+        )
+    return "no_face", f"no face in any of {scan.num_frames} frames"
+
+
+def transcript_text(segments: list[dict]) -> str:
+    """The words in order; with several talkers, one line per segment labelled ``[track]``."""
+    if len({s["track"] for s in segments}) <= 1:
+        return " ".join(s["text"] for s in segments if s["text"])
+    return "\n".join(f"[{s['track']}] {s['text']}" for s in segments if s["text"])
 
 
 def _even_words(text: str, start: float, end: float) -> list[dict]:

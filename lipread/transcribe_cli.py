@@ -1,5 +1,7 @@
 """``lipread transcribe VIDEO...``: text, JSON with word timings, SRT or VTT.
 
+Several talkers in one video are labelled by face track: ``[0] ...`` lines in text and SRT, voice
+tags in VTT; JSON has every segment (track, time range, face box) and the face-less gaps.
 Printed output stays machine-readable with several files: JSON is one array, text one
 ``file<TAB>text`` line per file, SRT/VTT each under a ``==> file <==`` line. With ``-o DIR`` each
 video gets its own file; videos from different folders keep their folders under DIR, so two
@@ -31,6 +33,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--cues", choices=["phrase", "word"], default="phrase", help="SRT/VTT: a cue per phrase or per word"
     )
+    parser.add_argument("--faces", choices=["all", "largest"], default="all",
+                        help="read every face (each talker labelled) or only the largest where several show")  # fmt: skip
     parser.add_argument("-o", "--output", "--output-dir", dest="output", type=Path,
                         help="write <video>.<format> files into this folder instead of printing")  # fmt: skip
     add_model_options(parser)
@@ -91,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         failures.append(err)
         log.error("%s: %s [%s]", err.path, err.detail, err.code)
 
-    results = transcriber.transcribe_many([str(v) for v in args.videos], args.decoder, on_error=on_error)
+    results = transcriber.transcribe_many(
+        [str(v) for v in args.videos], args.decoder, on_error=on_error, faces=args.faces
+    )
     several = len(args.videos) > 1
     if args.output:
         targets = output_paths(args.videos, args.output, EXTENSIONS[args.format])
@@ -109,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             body = render(result, args.format, args.cues)
             if several and args.format == "text":
-                print(f"{result.file}\t{body}")
+                print(f"{result.file}\t{body.replace(chr(10), ' ')}")
             elif several:
                 print(f"==> {result.file} <==\n{body}")
             else:

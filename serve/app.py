@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import cv2
+import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -25,7 +26,7 @@ from data_prep.preview import contact_sheet
 from data_prep.rejections import PrepError
 from data_prep.video import probe
 from lipread.subtitles import to_srt, to_vtt
-from lipread.transcribe import Transcriber, TranscriptionError, default_model_path
+from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
 from serve.errors import STATUS, error
 from serve.limits import Limits
 
@@ -130,12 +131,15 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         decoder: str = Form("beam"),
         format: str = Form("json"),
         cues: str = Form("phrase"),
+        faces: str = Form("all", description="all: every face, each talker a track; largest: the largest face only"),
         crops: bool = Form(False, description="include the mouth-crop strip the model saw (PNG, base64)"),
     ):
         if decoder not in DECODERS:
             return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
         if format not in ("json", "srt", "vtt") or cues not in ("phrase", "word"):
             return error(400, "bad_option", "format must be json, srt or vtt; cues phrase or word")
+        if faces not in FACES:
+            return error(400, "bad_option", f"faces must be one of {', '.join(FACES)}")
         if state["pending"] >= limits.workers + limits.queue_size:
             return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
         state["pending"] += 1
@@ -170,7 +174,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                     422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s"
                 )
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder)
+            job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder, faces)
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
                 # job keeps its queue place and its upload until it really ends (release() below).
@@ -224,12 +228,13 @@ def _thread_transcriber(state: dict, make) -> Transcriber:
     return state["transcribers"][key]
 
 
-def _transcribe(state: dict, path: Path, decoder: str):
-    return _thread_transcriber(state, state["make"]).transcribe(path, decoder)
+def _transcribe(state: dict, path: Path, decoder: str, faces: str):
+    return _thread_transcriber(state, state["make"]).transcribe(path, decoder, faces)
 
 
-def _strip(frames, columns: int = 12) -> str:
-    """The mouth crops as one PNG row (base64), so a person sees at once what the model saw."""
+def _strip(frames, columns: int = 12, rows: int = 2) -> str:
+    """Mouth crops spread over the video, as a PNG (base64): a person sees at once what the model saw."""
+    frames = frames[np.linspace(0, len(frames) - 1, min(len(frames), columns * rows)).round().astype(int)]
     sheet = contact_sheet([("", frames)], columns=columns, label_width=1)
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     return base64.b64encode(png.tobytes()).decode() if ok else ""

@@ -1,0 +1,48 @@
+"""Peak memory (RSS) and wall time of `lipread transcribe` against video length, on 1080p video made
+from a GRID clip (benchmarks/hd_video.py). Each length runs in a fresh process.
+
+    python benchmarks/transcribe_memory.py --seconds 30 60 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from hd_video import write_hd_video
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "tests" / "data" / "grid" / "s1" / "bbaf4p.mp4"
+MEASURE = (
+    "import json, resource, sys, time; from lipread.transcribe import Transcriber; "
+    "t = Transcriber.from_checkpoint(device='cpu'); start = time.perf_counter(); r = t.transcribe(sys.argv[1]); "
+    "print(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+    "'seconds': time.perf_counter() - start, 'words': len(r.words), 'timings': r.timings}))"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, nargs="+", default=[30, 60, 120])
+    args = parser.parse_args()
+    print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; 1920x1080 H.264, 25 fps")
+    print("| video | peak RSS | transcribe wall | real-time factor | words |\n|---|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seconds in args.seconds:
+            video = write_hd_video(CLIP, Path(tmp) / f"hd_{seconds:g}s.mp4", seconds)
+            run = subprocess.run(
+                [sys.executable, "-c", MEASURE, str(video)], capture_output=True, text=True, check=True
+            )
+            m = json.loads(run.stdout.strip().splitlines()[-1])
+            print(f"| {seconds:g} s | {m['peak_mb']:.0f} MB | {m['seconds']:.1f} s | {m['seconds'] / seconds:.2f} "
+                  f"| {m['words']} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Face tracks from landmarks (no face tracker): joining faces over frames, cuts, segments and gaps,
+and how several talkers are labelled in text, SRT and VTT."""
+
+from __future__ import annotations
+
+import numpy as np
+import srt
+
+from data_prep import reference_face as ref
+from data_prep.contracts import CropSettings
+from data_prep.face_tracks import TrackBuilder, distinct, segments, uncovered
+from lipread.subtitles import to_srt, to_vtt
+from lipread.transcribe import transcript_text
+
+SETTINGS = CropSettings(max_gap=3, min_mouth_width=10)
+
+
+def face(x: float, y: float, size: float = 100.0) -> np.ndarray:
+    """A (468, 2) face: the reference face scaled to ``size`` pixels and placed at (x, y)."""
+    points = ref.load()
+    points = (points - points.min(axis=0)) / np.ptp(points, axis=0).max()
+    return (points * size + np.array([x, y])).astype(np.float32)
+
+
+def build(frames: list[list[np.ndarray]], cuts: tuple[int, ...] = ()) -> TrackBuilder:
+    builder = TrackBuilder(SETTINGS.max_gap)
+    for i, faces in enumerate(frames):
+        if i in cuts:
+            builder.shot_changed(i, np.zeros((8, 8, 3), np.uint8))
+            builder.shot_changed(i, np.full((8, 8, 3), 255, np.uint8))  # a jump in the picture
+        builder.add(i, faces)
+    return builder
+
+
+def test_two_faces_moving_keep_their_tracks():
+    frames = [[face(10 + i, 10), face(300 - i, 20)] for i in range(30)]
+    frames[10] = frames[10][::-1]  # the order FaceMesh lists faces in does not matter
+    tracks = build(frames).tracks
+    assert len(tracks) == 2
+    assert all(abs(t.array()[i, :, 0].min() - (10 + i)) < 1e-3 for i, t in [(i, tracks[0]) for i in range(30)])
+
+
+def test_short_gap_is_bridged_long_gap_ends_the_track():
+    frames = [[face(10, 10)] for _ in range(40)]
+    for i in (5, 6, 7):  # 3 frames: up to max_gap, bridged
+        frames[i] = []
+    for i in range(20, 26):  # 6 frames: a new track afterwards
+        frames[i] = []
+    builder = build(frames)
+    found = segments(builder.tracks, SETTINGS, min_frames=5)
+    assert [(s.track, s.start, s.end) for s in found] == [(0, 0, 20), (1, 26, 40)]
+    assert np.isnan(found[0].points[5, 0, 0])  # the gap is left for the crop to fill
+    assert uncovered([(s.start, s.end) for s in found], 40, 5) == [(20, 26)]
+
+
+def test_a_cut_ends_every_track():
+    frames = [[face(10, 10)] for _ in range(20)]
+    assert [(t.start, len(t.points)) for t in build(frames, cuts=(12,)).tracks] == [(0, 12), (12, 8)]
+
+
+def test_segments_say_why_they_cannot_be_read():
+    frames = [[face(10, 10)] for _ in range(4)] + [[] for _ in range(10)] + [[face(10, 10, size=12)] for _ in range(20)]
+    found = segments(build(frames).tracks, SETTINGS, min_frames=5)
+    assert [s.problem for s in found] == ["too_short", "face_too_small"]
+    width, height = np.ptp(face(0, 0, 12), axis=0)
+    assert found[1].box == [10, 10, round(float(width)), round(float(height))]
+
+
+def test_duplicate_faces_in_one_frame_are_dropped():
+    a = face(10, 10)
+    assert len(distinct([a, a + 2, face(300, 10)])) == 2
+
+
+def test_several_talkers_are_labelled_in_every_format():
+    words = [
+        {"word": "bin", "start": 0.0, "end": 0.3, "track": 0}, {"word": "set", "start": 0.2, "end": 0.5, "track": 1},
+        {"word": "blue", "start": 0.35, "end": 0.6, "track": 0}, {"word": "red", "start": 0.55, "end": 0.8, "track": 1},
+    ]  # fmt: skip
+    subs = list(srt.parse(to_srt(words)))
+    assert [s.content for s in subs] == ["[0] bin blue", "[1] set red"]  # phrases never mix talkers
+    assert "<v 0>bin blue" in to_vtt(words) and "<v 1>set red" in to_vtt(words)
+    alone = [{**w, "track": 0} for w in words]
+    assert "[" not in to_srt(alone) and "<v" not in to_vtt(alone)
+    segments_ = [{"track": 0, "text": "bin blue"}, {"track": 1, "text": "set red"}]
+    assert transcript_text(segments_) == "[0] bin blue\n[1] set red"
+    assert transcript_text(segments_[:1]) == "bin blue"
