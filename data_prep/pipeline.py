@@ -114,7 +114,17 @@ class VideoScan:
     num_frames: int  # at TARGET_FPS
     segments: list[Segment]
     shot_changes: list[int]
-    small_faces: list[tuple[float, float]]  # (seconds, face width in pixels) where no landmarks were found
+    probes: list[tuple[float, float | None]]  # face-less frames, a second apart: (seconds, width of a face
+    # the long-range detector saw there, or None)
+
+    @property
+    def small_face(self) -> tuple[float, float] | None:
+        """(seconds, width) of a face seen where no landmarks were found, if it was seen in at least half
+        of the probes (one detection alone may be a false one: random noise gives some)."""
+        seen = [(t, w) for t, w in self.probes if w is not None]
+        if len(seen) < max(2, len(self.probes) / 2):
+            return None
+        return max(seen, key=lambda p: p[1])
 
     @property
     def readable(self) -> list[Segment]:
@@ -134,7 +144,7 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
     scale = display[0] / size[0]
     builder = TrackBuilder(settings.max_gap)
     tracker.start_video()
-    small_faces: list[tuple[float, float]] = []
+    probes: list[tuple[float, float | None]] = []
     count = 0
     clock = time.perf_counter()
     landmark_seconds = 0.0
@@ -145,10 +155,9 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
             tracker.start_video()
         faces = tracker.faces(frame, scale)
         builder.add(index, faces)
-        if not faces and (not small_faces or index / TARGET_FPS - small_faces[-1][0] >= 1.0):
+        if not faces and (not probes or index / TARGET_FPS - probes[-1][0] >= 1.0):
             widths = tracker.face_widths(frame)
-            if widths:
-                small_faces.append((index / TARGET_FPS, max(widths) * scale))
+            probes.append((index / TARGET_FPS, max(widths) * scale if widths else None))
         landmark_seconds += time.perf_counter() - tick
     if not count:
         raise PrepError("unreadable", "no decodable video frames")
@@ -156,7 +165,7 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
     timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
     found = segments(builder.tracks, settings, min_frames) if builder.tracks else []
-    return VideoScan(info, count, found, builder.shot_changes, small_faces)
+    return VideoScan(info, count, found, builder.shot_changes, probes)
 
 
 def crop_segments(path: str, chosen: list[Segment], settings: CropSettings,

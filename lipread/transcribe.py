@@ -263,8 +263,8 @@ def why_unreadable(scan: VideoScan, min_mouth_width: float, min_frames: int) -> 
             f"no face stays in view long enough to read: the longest stretch is {longest:.2f} s, "
             f"{min_frames / TARGET_FPS:.2f} s are needed"
         )
-    if scan.small_faces:
-        at, width = max(scan.small_faces, key=lambda f: f[1])
+    if scan.small_face:
+        at, width = scan.small_face
         return "face_too_small", (
             f"a face about {width:.0f} px wide (at {at:.1f} s) is too small to find its lips: "
             "faces need about 120 px; use a closer shot or a higher resolution"

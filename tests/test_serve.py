@@ -85,6 +85,18 @@ def test_transcribes_a_real_clip(server):
     assert srt.status_code == 200 and EXAMPLE_TEXT in srt.text and "-->" in srt.text
 
 
+def test_two_talkers_get_per_track_json(server, tmp_path: Path):
+    """The API answers what `lipread transcribe --format json` does: segments per face track, gaps."""
+    left, right = frames_of(clip_path("bbaf4p")), frames_of(clip_path("bbal6n"))
+    video = write_video(tmp_path / "two.mp4", np.concatenate([left, right], axis=2))
+    body = post(base := server[0], video).json()
+    tracks = sorted(body["segments"], key=lambda s: s["box"][0])
+    assert [s["track"] for s in tracks] in ([0, 1], [1, 0]) and body["gaps"] == []
+    assert {w["track"] for w in body["words"]} == {0, 1}
+    assert len(post(base, video, faces="largest").json()["segments"]) == 1
+    assert post(base, video, faces="some").json()["error"] == "bad_option"
+
+
 def test_health_readiness_models_docs(server):
     base, _ = server
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}

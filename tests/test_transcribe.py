@@ -177,12 +177,12 @@ def test_cli_formats_and_failures(trained_tiny: Path, tmp_path: Path):
     assert data["text"] == align_text(TRAIN_CLIPS[0]) and len(data["words"]) == 6 and data["model"] == "model"
 
 
-def test_no_face_is_reported_with_frames(tiny: Transcriber, tmp_path: Path):
+def test_face_less_frames_are_a_gap_not_a_failure(tiny: Transcriber, tmp_path: Path):
     frames = frames_of(clip_path(TRAIN_CLIPS[0]))
     frames[20:60] = np.random.default_rng(0).integers(0, 255, frames[20:60].shape, dtype=np.uint8)
-    with pytest.raises(TranscriptionError, match="frames 20-59") as err:
-        tiny.transcribe(write_video(tmp_path / "masked.mp4", frames))
-    assert err.value.code == "no_face"
+    result = tiny.transcribe(write_video(tmp_path / "masked.mp4", frames))
+    assert result.gaps == [[0.8, 2.4]]
+    assert [(s["start"], s["end"]) for s in result.segments] == [(0.0, 0.8), (2.4, 3.0)]
 
 
 def test_face_too_small(tiny: Transcriber, tmp_path: Path):
