@@ -13,6 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -20,11 +21,13 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 from data_prep.contracts import DECODERS
 from data_prep.preview import contact_sheet
 from data_prep.rejections import PrepError
 from data_prep.video import probe
+from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
 from serve.errors import STATUS, error
@@ -122,7 +125,21 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             "decoders": list(DECODERS),
             "decoder_defaults": card.decoder.to_json(),
             "vocabulary_size": len(card.train_words),
+            "vocabulary": list(card.train_words),
+            "training_sentences": len(card.train_texts),
+            "limits": {"max_upload_mb": limits.max_upload_mb, "max_duration_s": limits.max_duration_s},
         }
+
+    @app.post("/v1/subtitles")
+    async def subtitles(request: SubtitleRequest):
+        """Words of a transcription (its JSON ``words``) as SRT, WebVTT or timed cues, without running the
+        model again: the page offers downloads and shows phrases with the very writers the CLI uses."""
+        words = [w.model_dump() for w in request.words]
+        if request.format == "srt":
+            return PlainTextResponse(to_srt(words, request.cues), media_type="application/x-subrip")
+        if request.format == "vtt":
+            return PlainTextResponse(to_vtt(words, request.cues), media_type="text/vtt")
+        return {"cues": cue_list(words, request.cues)}
 
     @app.post("/v1/transcriptions")
     async def transcriptions(
@@ -216,6 +233,20 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         return FileResponse(path)
 
     return app
+
+
+class TimedWord(BaseModel):
+    word: str
+    start: float
+    end: float
+    confidence: float | None = None
+    track: int = 0
+
+
+class SubtitleRequest(BaseModel):
+    words: list[TimedWord]
+    format: Literal["srt", "vtt", "cues"] = "srt"
+    cues: Literal["phrase", "word"] = "phrase"
 
 
 def _thread_transcriber(state: dict, make) -> Transcriber:

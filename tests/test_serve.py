@@ -97,12 +97,27 @@ def test_two_talkers_get_per_track_json(server, tmp_path: Path):
     assert post(base, video, faces="some").json()["error"] == "bad_option"
 
 
+def test_subtitles_from_words_without_the_model(server):
+    base, _ = server
+    words = [
+        {"word": "bin", "start": 0.5, "end": 0.8, "track": 0},
+        {"word": "set", "start": 0.6, "end": 0.9, "track": 1},
+    ]
+    srt = httpx.post(f"{base}/v1/subtitles", json={"words": words, "format": "srt"})
+    assert srt.status_code == 200 and "[0] bin" in srt.text and "[1] set" in srt.text
+    cues = httpx.post(f"{base}/v1/subtitles", json={"words": words[:1], "format": "cues"}).json()["cues"]
+    assert cues == [{"text": "bin", "start": 0.5, "end": 0.8, "speaker": None}]
+    bad = httpx.post(f"{base}/v1/subtitles", json={"words": words, "format": "doc"})
+    assert bad.status_code == 422 and bad.json()["error"] == "bad_request"
+
+
 def test_health_readiness_models_docs(server):
     base, _ = server
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
     models = httpx.get(f"{base}/v1/models").json()
     assert models["name"] == "lipnet-grid-s1" and models["crop"]["size"] == 96 and "beam" in models["decoders"]
+    assert len(models["vocabulary"]) == 51 and models["limits"] == {"max_upload_mb": 2, "max_duration_s": 20}
     assert httpx.get(f"{base}/docs").status_code == 200
     assert "/v1/transcriptions" in httpx.get(f"{base}/openapi.json").json()["paths"]
 
@@ -116,7 +131,10 @@ def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path:
     noise = np.random.default_rng(0).integers(0, 255, (40, 120, 160, 3), dtype=np.uint8)
     noface = write_video(tmp_path / "noise.mp4", noise).read_bytes()
     cases = {
-        "random": (os.urandom(20_000), {415}),
+        "random": (
+            np.random.default_rng(1).bytes(20_000),
+            {415},
+        ),  # seeded: some random bytes parse as a stream-less container
         "truncated": (truncated, {422}),
         "image": (png.tobytes(), {415, 422}),
         "empty": (b"", {422}),
@@ -197,6 +215,14 @@ def test_web_page_in_a_real_browser(server):
         assert driver.find_element(By.ID, "crops").get_attribute("src").startswith("data:image/png")
         spans = driver.find_elements(By.CSS_SELECTOR, "#transcript span")
         assert len(spans) == 6
+        assert "knows 51 words" in driver.find_element(By.ID, "about").text  # what the model can read
+        assert driver.find_element(By.ID, "limits").text == "Up to 2 MB and 20 s per video."
+        assert driver.find_element(By.ID, "actions").is_displayed()  # copy and SRT/VTT/JSON downloads
+        bad = ROOT / "README.md"
+        driver.find_element(By.ID, "file").send_keys(str(bad))
+        driver.find_element(By.ID, "go").click()
+        WebDriverWait(driver, 60).until(lambda d: "not a video" in d.find_element(By.ID, "status").text)
+        assert "unreadable:" not in driver.find_element(By.ID, "status").text  # words, not a raw code
     finally:
         driver.quit()
 
