@@ -76,6 +76,21 @@ def test_grid_clip_becomes_75_frame_crop_with_align_words(grid_input: Path, tmp_
     assert (out / "rejected.jsonl").read_text() == ""
 
 
+NATIVE = ("W0000", "I0000", "XNNPACK", "inference_feedback_manager", "absl::InitializeLog")
+
+
+def test_two_workers_print_no_native_lines_and_one_progress_line(grid_input: Path, tmp_path: Path):
+    result = subprocess.run(  # bytes: text mode would turn tqdm's \r into line breaks
+        [sys.executable, "-m", "lipread.cli", "prep", str(grid_input), "--out", str(tmp_path / "ds"),
+         "--alignments", str(ALIGNMENTS), "--workers", "2"], capture_output=True, timeout=600,
+    )  # fmt: skip
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert not [line for line in stderr.splitlines() if any(n in line for n in NATIVE)], stderr
+    bars = [line for line in stderr.split("\n") if "clip/s" in line or "s/clip" in line]
+    assert len(bars) == 1 and bars[0].count("\r") >= 2, stderr  # redrawn in place, never broken
+
+
 def test_lossless_clips_are_reproducible_and_settings_are_kept(grid_input: Path, tmp_path: Path):
     """--crf 0 clips decode to the same pixels on every run (crf 18 does not, on some inputs);
     continuing a dataset with other crop or codec settings is refused, naming them."""

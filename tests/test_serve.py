@@ -227,6 +227,18 @@ def test_web_page_in_a_real_browser(server):
         driver.quit()
 
 
+def test_serve_log_has_no_native_lines(tmp_path: Path):
+    base, proc = start_server(tmp_path, "--workers", "1")
+    try:
+        assert post(base, EXAMPLE).json()["text"] == EXAMPLE_TEXT
+    finally:
+        proc.terminate()
+        log = proc.communicate(timeout=30)[0]
+    assert '"path": "/v1/transcriptions"' in log or "/v1/transcriptions" in log  # the request's JSON line
+    native = ("W0000", "I0000", "XNNPACK", "inference_feedback_manager", "absl::InitializeLog")
+    assert not [line for line in log.splitlines() if any(n in line for n in native)], log
+
+
 def test_an_oversized_upload_is_refused_before_its_body_arrives(server):
     """The declared size is checked first: a 500 MB upload is answered 413 after its headers alone."""
     base, proc = server
