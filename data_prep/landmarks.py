@@ -13,6 +13,8 @@ NUM_LANDMARKS = 468
 LANDMARK_MODEL = "mediapipe FaceMesh 468 (solutions.face_mesh, 0.10.x)"
 #: Side (pixels) of the window a small face is enlarged into before FaceMesh reads it again.
 ZOOM_SIDE = 256
+#: How often (frames) the long-range detector looks for faces FaceMesh missed.
+DETECT_EVERY = 5
 
 
 @dataclass
@@ -43,6 +45,8 @@ class FaceTracker:
         self._meshes: dict[int, object] = {}
         self._current = None
         self._static = None
+        self._zoom_boxes = []
+        self._frames = 0
         self._min_confidence = min_confidence
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence
@@ -91,20 +95,30 @@ class FaceTracker:
     def start_video(self, max_faces: int | None = None) -> None:
         """Forget the faces followed so far (a new video, or a shot change) and follow up to ``max_faces``."""
         self._current = self._mesh(max_faces or self.max_faces)
+        self._zoom_boxes: list[tuple[float, float, float, float]] = []
+        self._frames = 0
 
     def faces(self, frame: np.ndarray, scale: float = 1.0, zoom: bool = True) -> list[np.ndarray]:
         """Landmarks (468, 2) of every face in this frame of the current video, in pixels times ``scale``.
 
         FaceMesh finds faces on a 128 px copy of the whole frame, so in a wide shot a face of a
-        tenth of the frame's width is missed. With ``zoom``, the long-range detector's faces that
-        FaceMesh missed are looked at again in a window around each (:meth:`_zoomed`).
+        tenth of the frame's width is missed. With ``zoom``, faces the long-range detector sees
+        (every DETECT_EVERY frames: it costs more than FaceMesh) and FaceMesh missed are read again
+        in a window around each (:meth:`_zoomed`), and followed there in the next frames.
         """
         h, w = frame.shape[:2]
         found = [_to_pixels(face, w, h) for face in self._current.process(frame).multi_face_landmarks or []]
         if zoom:
-            for x, y, bw, bh in self._boxes(frame):
-                if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found):
-                    found += self._zoomed(frame, x, y, bw, bh)
+            boxes = list(self._zoom_boxes)
+            if self._frames % DETECT_EVERY == 0:
+                boxes += self._boxes(frame)
+            self._frames += 1
+            zoomed: list[np.ndarray] = []
+            for x, y, bw, bh in boxes:
+                if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found + zoomed):
+                    zoomed += self._zoomed(frame, x, y, bw, bh)
+            self._zoom_boxes = [(*z.min(axis=0), *np.ptp(z, axis=0)) for z in zoomed]
+            found += zoomed
         return [f * scale for f in found]
 
     def _boxes(self, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
