@@ -29,12 +29,11 @@ class Crops:
 def mouth_crops(frames: list[np.ndarray], track: FaceTrack, settings: CropSettings) -> Crops:
     """Cut the mouth window out of every frame, or raise ``no_face`` / ``face_too_small``."""
     points = fill_gaps(track.points, settings)
-    corners = points[:, list(ref.MOUTH_CORNERS)]
-    mouth_width = float(np.median(np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)))
-    if mouth_width < settings.min_mouth_width:
+    width = mouth_width(points)
+    if width < settings.min_mouth_width:
         raise PrepError(
             "face_too_small",
-            f"mouth is {mouth_width:.1f} px wide, below --min-mouth-width {settings.min_mouth_width:g}",
+            f"mouth is {width:.1f} px wide, below --min-mouth-width {settings.min_mouth_width:g}",
         )
     matrices = transforms(points, settings)
     out = np.empty((len(frames), settings.size, settings.size, 3), dtype=np.uint8)
@@ -53,12 +52,18 @@ def warp(frame: np.ndarray, matrix: np.ndarray, settings: CropSettings) -> np.nd
     return out
 
 
+def mouth_width(points: np.ndarray) -> float:
+    """Median distance (pixels) between the mouth corners over the frames that have a face."""
+    corners = points[:, list(ref.MOUTH_CORNERS)]
+    return float(np.nanmedian(np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)))
+
+
 def fill_gaps(points: np.ndarray, settings: CropSettings) -> np.ndarray:
     """Linearly interpolate face-less frames; refuse clips with too many or too long gaps."""
     found = ~np.isnan(points[:, 0, 0])
     total = len(points)
     missing = total - int(found.sum())
-    runs = _missing_runs(found)
+    runs = missing_runs(found)
     described = ", ".join(f"{a}-{b - 1}" for a, b in runs[:5]) + (" ..." if len(runs) > 5 else "")
     if not found.any():
         raise PrepError("no_face", f"no face in any of {total} frames")
@@ -85,10 +90,10 @@ def interpolate(points: np.ndarray) -> np.ndarray:
     return filled.reshape(points.shape)
 
 
-def _missing_runs(found: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open ``(start, end)`` frame ranges with no face."""
+def missing_runs(found: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``(start, end)`` ranges where ``found`` is False (frames with no face)."""
     edges = np.diff(np.concatenate([[0], (~found).astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
 def transforms(points: np.ndarray, settings: CropSettings) -> np.ndarray:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
+from data_prep.crop import missing_runs, mouth_width
 from data_prep.landmarks import NUM_LANDMARKS
 
 #: A shot changes where the mean absolute difference (0-255) of consecutive 32x32 grey thumbnails
@@ -78,9 +78,8 @@ class TrackBuilder:
         self._open: list[Track] = []
         self._previous: np.ndarray | None = None
         self._recent: list[float] = []
-        self.shot_changes: list[int] = []
 
-    def shot_changed(self, index: int, frame: np.ndarray) -> bool:
+    def shot_changed(self, frame: np.ndarray) -> bool:
         """Whether ``frame`` starts a new shot (then every open track ends)."""
         thumb = thumbnail(frame)
         changed = False
@@ -91,7 +90,6 @@ class TrackBuilder:
             self._recent = self._recent[-24:] + [difference]
         self._previous = thumb
         if changed:
-            self.shot_changes.append(index)
             self._open = []
         return changed
 
@@ -147,8 +145,7 @@ class Segment:
 
     @property
     def mouth_width(self) -> float:
-        corners = self.points[:, list(ref.MOUTH_CORNERS)]
-        return float(np.nanmedian(np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)))
+        return mouth_width(self.points)
 
 
 def segments(tracks: list[Track], settings: CropSettings, min_frames: int) -> list[Segment]:
@@ -176,6 +173,4 @@ def uncovered(spans: list[tuple[int, int]], total: int, min_frames: int) -> list
     covered = np.zeros(total, dtype=bool)
     for a, b in spans:
         covered[a:b] = True
-    edges = np.diff(np.concatenate([[0], (~covered).astype(np.int8), [0]]))
-    runs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
-    return [(int(a), int(b)) for a, b in runs if b - a >= min_frames]
+    return [(a, b) for a, b in missing_runs(covered) if b - a >= min_frames]

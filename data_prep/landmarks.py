@@ -72,8 +72,7 @@ class FaceTracker:
         picks = {0, len(frames) // 2, len(frames) - 1}
         counts = []
         for i in sorted(picks):
-            result = self._detector.process(frames[i])
-            counts.append(len(result.detections or []))
+            counts.append(len(self._boxes(frames[i])))
         return min(max(counts), self.max_faces)
 
     def track(self, frames: list[np.ndarray]) -> FaceTrack:
@@ -149,9 +148,7 @@ class FaceTracker:
     def face_widths(self, frame: np.ndarray) -> list[float]:
         """Widths in pixels of the faces the long-range detector sees: it finds faces too small for
         the landmark model, so a face-less answer can say that a face was there but too small."""
-        h, w = frame.shape[:2]
-        result = self._detector.process(frame)
-        return [d.location_data.relative_bounding_box.width * w for d in result.detections or []]
+        return [width for _, _, width, _ in self._boxes(frame)]
 
     def close(self) -> None:
         for mesh in [*self._meshes.values(), *([self._static] if self._static else [])]:

@@ -61,7 +61,9 @@ def extract_mouths(
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock
     if not any(per_span) and all(e is None for _, e in requested):
         raise PrepError("unreadable", "no decodable video frames")
-    _check_complete(path, info.duration, requested, per_span)
+    for (start, end), frames in zip(requested, per_span):
+        if end is None and frames:
+            _check_complete(info.duration, start + len(frames) / TARGET_FPS)
     clips = []
     for (start, end), frames in zip(requested, per_span):
         stop = end if end is not None else start + len(frames) / TARGET_FPS
@@ -83,15 +85,10 @@ def extract_mouths(
     return clips, info.fps
 
 
-def _check_complete(path, duration, spans, per_span) -> None:
-    """A file that decodes to much less than its container's stated duration is truncated."""
-    if duration is None:
-        return
-    for (start, end), frames in zip(spans, per_span):
-        if end is None and frames:
-            decoded = start + len(frames) / TARGET_FPS
-            if decoded < duration - 0.2:
-                raise PrepError("truncated", f"decoded {decoded:.2f} s of its stated {duration:.2f} s")
+def _check_complete(duration: float | None, decoded: float) -> None:
+    """A file that decodes (to its end) to much less than its container's stated duration is truncated."""
+    if duration is not None and decoded < duration - 0.2:
+        raise PrepError("truncated", f"decoded {decoded:.2f} s of its stated {duration:.2f} s")
 
 
 def _check_span(start: float, end: float | None, frames: list[np.ndarray], path: str) -> None:
@@ -113,7 +110,6 @@ class VideoScan:
     info: VideoInfo
     num_frames: int  # at TARGET_FPS
     segments: list[Segment]
-    shot_changes: list[int]
     probes: list[tuple[float, float | None]]  # face-less frames, a second apart: (seconds, width of a face
     # the long-range detector saw there, or None)
 
@@ -151,7 +147,7 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
     for index, (_, frame) in enumerate(resampled(iter_frames(path, LANDMARK_SIDE), [(0.0, None)])):
         count = index + 1
         tick = time.perf_counter()
-        if builder.shot_changed(index, frame):
+        if builder.shot_changed(frame):
             tracker.start_video()
         faces = tracker.faces(frame, scale)
         builder.add(index, faces)
@@ -161,11 +157,11 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
         landmark_seconds += time.perf_counter() - tick
     if not count:
         raise PrepError("unreadable", "no decodable video frames")
-    _check_complete(path, info.duration, [(0.0, None)], [range(count)])
+    _check_complete(info.duration, count / TARGET_FPS)
     timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
     found = segments(builder.tracks, settings, min_frames) if builder.tracks else []
-    return VideoScan(info, count, found, builder.shot_changes, probes)
+    return VideoScan(info, count, found, probes)
 
 
 def crop_segments(path: str, chosen: list[Segment], settings: CropSettings,

@@ -20,7 +20,8 @@ import torch
 
 from data_prep.contracts import DecoderSettings
 from data_prep.face_tracks import Segment, uncovered
-from data_prep.pipeline import VideoScan
+from data_prep.landmarks import FaceTracker
+from data_prep.pipeline import VideoScan, crop_segments, scan_faces
 from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS
 from lipread.alignment import word_timings
@@ -100,8 +101,6 @@ class Transcriber:
     @property
     def tracker(self):
         if self._tracker is None:
-            from data_prep.landmarks import FaceTracker
-
             self._tracker = FaceTracker()
         return self._tracker
 
@@ -115,8 +114,6 @@ class Transcriber:
     def readable_segments(self, path: str | Path, faces: str, timings: dict[str, float]) -> tuple[VideoScan, list]:
         """Every face's readable stretches (or only the largest face's where several overlap), and
         their mouth crops; a :class:`TranscriptionError` when there is none."""
-        from data_prep.pipeline import crop_segments, scan_faces
-
         path = str(path)
         if not Path(path).is_file():
             raise TranscriptionError(path, "unreadable", "no such file")
@@ -191,6 +188,9 @@ class Transcriber:
         clock = time.perf_counter()
         outputs = self.log_probs([prepared[k][2][j][1].frames[s:e] for k, j, s, e in pieces])
         model_seconds = (time.perf_counter() - clock) / max(1, len(prepared))
+        by_segment: dict[tuple[int, int], list[tuple[int, int, torch.Tensor]]] = {}
+        for (k, j, s, e), lp in zip(pieces, outputs):
+            by_segment.setdefault((k, j), []).append((s, e, lp))
         decode = self.decoder(decoder)
         results = []
         for k, (path, scan, found, timings) in enumerate(prepared):
@@ -201,9 +201,7 @@ class Transcriber:
             for j, (segment, _) in enumerate(found):
                 track = numbers[segment.track]
                 words = []
-                for (kk, jj, s, e), lp in zip(pieces, outputs):
-                    if (kk, jj) != (k, j):
-                        continue
+                for s, e, lp in by_segment[k, j]:
                     start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
                     text = decode(lp[None], torch.tensor([len(lp)]))[0]
                     piece = word_timings(lp, text, self.model.tokenizer, self.fps, offset=start)

@@ -26,8 +26,8 @@ def build(frames: list[list[np.ndarray]], cuts: tuple[int, ...] = ()) -> TrackBu
     builder = TrackBuilder(SETTINGS.max_gap)
     for i, faces in enumerate(frames):
         if i in cuts:
-            builder.shot_changed(i, np.zeros((8, 8, 3), np.uint8))
-            builder.shot_changed(i, np.full((8, 8, 3), 255, np.uint8))  # a jump in the picture
+            builder.shot_changed(np.zeros((8, 8, 3), np.uint8))
+            builder.shot_changed(np.full((8, 8, 3), 255, np.uint8))  # a jump in the picture
         builder.add(i, faces)
     return builder
 
