@@ -5,7 +5,8 @@ processes, from threads Python does not know about; no Python logging setting or
 variable stops all of them. So the process's descriptor 2 is replaced by a pipe, and a thread copies
 what comes through it to the real stderr, leaving out lines in the native libraries' formats. Worker
 processes inherit the pipe, so their lines are filtered too. Partial lines (progress bars end in
-``\\r``) pass at once; the filter only ever drops whole lines.
+``\\r``) pass at once; the filter drops a native line from its start to its end, also when it was
+written straight after another writer's unfinished line.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import sys
 import threading
 
 #: glog/absl ("W0000 00:00:1795504408.672756 2564 file.cc:114] ..."), TFLite's "INFO: Created
-#: TensorFlow Lite ...", absl's pre-init warning, and mediapipe's "I0000 ..." lines.
+#: TensorFlow Lite ..." (seen after a progress bar without its "INFO: "), absl's pre-init warning,
+#: and mediapipe's "I0000 ..." lines.
 NATIVE_LINE = re.compile(
-    rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]"
-    rb"|INFO: Created TensorFlow Lite"
+    rb"(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]"
+    rb"|(?:INFO: )?Created TensorFlow Lite"
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|(?:INFO|WARNING): .*(?:TfLite|XNNPACK|delegate))"
 )
@@ -63,7 +65,14 @@ def _copy(read_end: int, real: int) -> None:
         pending += chunk
         pieces = re.split(rb"(?<=[\n\r])", pending)
         pending = pieces.pop()  # the unfinished tail (b"" when the chunk ended a line)
-        _write(real, b"".join(p for p in pieces if not NATIVE_LINE.match(p)))
+        _write(real, b"".join(_without_native(p) for p in pieces))
+
+
+def _without_native(piece: bytes) -> bytes:
+    """A line with its native log line cut out. The native line may follow another writer's
+    unfinished line (a progress bar shown after 50 ms, then a worker's log line): that part stays."""
+    found = NATIVE_LINE.search(piece)
+    return piece if found is None else piece[: found.start()]
 
 
 def _write(fd: int, data: bytes) -> None:

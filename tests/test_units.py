@@ -246,3 +246,17 @@ def test_warp_puts_the_reference_mouth_in_the_window_centre():
     width = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)
     expected = np.linalg.norm(reference[ref.MOUTH_CORNERS[0]] - reference[ref.MOUTH_CORNERS[1]]) * 96 / settings.scale
     assert np.allclose(width, expected, rtol=0.02)
+
+
+# ---------------------------------------------------------------- native log filter
+
+
+def test_native_lines_are_cut_even_after_an_unfinished_progress_bar():
+    from data_prep.native_logs import _without_native
+
+    bar = b"prep:   0%|          | 0/2 [00:00<?, ?clip/s]"
+    assert _without_native(bar + b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n") == bar
+    assert _without_native(bar + b"Created TensorFlow Lite XNNPACK delegate for CPU.\n") == bar  # seen in prep
+    glog = b"W0000 00:00:1795510105.402463   14360 inference_feedback_manager.cc:114] Feedback manager\n"
+    assert _without_native(glog) == b""
+    assert _without_native(b"built 2 clips (150 frames), rejected 0\n") == b"built 2 clips (150 frames), rejected 0\n"
