@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +41,7 @@ class FaceTracker:
     """
 
     def __init__(self, max_faces: int = 4, min_confidence: float = 0.5):
-        import mediapipe as mp  # heavy import, only in processes that track
-
-        self._mp = mp
+        self._mp = import_mediapipe()
         self.max_faces = max_faces
         self._meshes: dict[int, object] = {}
         self._current = None
@@ -48,7 +49,7 @@ class FaceTracker:
         self._zoom_boxes = []
         self._frames = 0
         self._min_confidence = min_confidence
-        self._detector = mp.solutions.face_detection.FaceDetection(
+        self._detector = self._mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence
         )
 
@@ -92,8 +93,16 @@ class FaceTracker:
         return FaceTrack(points=points, num_faces=max(most, faces if most else 0))
 
     def start_video(self, max_faces: int | None = None) -> None:
-        """Forget the faces followed so far (a new video, or a shot change) and follow up to ``max_faces``."""
-        self._current = self._mesh(max_faces or self.max_faces)
+        """Forget the faces followed so far (a new video, or a shot change).
+
+        FaceMesh follows ``max_faces`` faces, or else one face at first and as many as the
+        long-range detector has seen since (up to :attr:`max_faces`): a FaceMesh that follows
+        fewer faces than it may runs its own detector on every frame, which nearly doubles its cost
+        in the common one-face video.
+        """
+        self._fixed = max_faces is not None
+        self._capacity = max_faces or 1
+        self._current = self._mesh(self._capacity)
         self._zoom_boxes: list[tuple[float, float, float, float]] = []
         self._frames = 0
 
@@ -110,7 +119,9 @@ class FaceTracker:
         if zoom:
             boxes = list(self._zoom_boxes)
             if self._frames % DETECT_EVERY == 0:
-                boxes += self._boxes(frame)
+                seen = self._boxes(frame)
+                boxes += seen
+                self._grow(len(seen))
             self._frames += 1
             zoomed: list[np.ndarray] = []
             for x, y, bw, bh in boxes:
@@ -119,6 +130,13 @@ class FaceTracker:
             self._zoom_boxes = [(*z.min(axis=0), *np.ptp(z, axis=0)) for z in zoomed]
             found += zoomed
         return [f * scale for f in found]
+
+    def _grow(self, seen: int) -> None:
+        """Follow more faces from the next frame on when the detector sees more than FaceMesh follows."""
+        wanted = min(seen, self.max_faces)
+        if not self._fixed and wanted > self._capacity:
+            self._capacity = wanted
+            self._current = self._mesh(wanted)
 
     def _boxes(self, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
         h, w = frame.shape[:2]
@@ -154,6 +172,28 @@ class FaceTracker:
         for mesh in [*self._meshes.values(), *([self._static] if self._static else [])]:
             mesh.close()
         self._detector.close()
+
+
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module until one of its attributes is first read."""
+
+    def __getattr__(self, attr: str):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def import_mediapipe():
+    """mediapipe, imported without loading matplotlib.pyplot (0.2 s of a cold start) until it is used.
+
+    mediapipe's package import loads pyplot for a 3-D plotting helper that lipread never calls.
+    (importlib's LazyLoader does not help: the import statement itself reads the module's spec.)
+    """
+    if "matplotlib.pyplot" not in sys.modules:
+        sys.modules["matplotlib.pyplot"] = _Deferred("matplotlib.pyplot")
+    import mediapipe
+
+    return mediapipe
 
 
 def _to_pixels(face, width: int, height: int) -> np.ndarray:

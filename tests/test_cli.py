@@ -145,3 +145,23 @@ def test_prep_fails_when_inputs_hit_internal_errors():
     args = argparse.Namespace(out=Path("ds"), input_dir=Path("videos"))
     assert "2 input(s) failed with an internal error" in _problem(BuildSummary(rejected=Counter(error=2)), args)
     assert _problem(BuildSummary(built=3, rejected=Counter(no_face=1)), args) is None
+
+
+def test_transcription_imports_no_training_or_plotting_stack():
+    """Cold start: reading a video needs neither Lightning (training) nor matplotlib's pyplot (which
+    mediapipe loads for a plotting helper); pyplot still works when a chart asks for it."""
+    probe = (
+        "import sys\n"
+        "from lipread.transcribe import Transcriber\n"
+        "t = Transcriber.from_checkpoint()\n"
+        f"print(t.transcribe({str(EXAMPLE)!r}, 'beam').text)\n"
+        "print(sorted(m for m in ('lightning', 'matplotlib.figure', 'torchmetrics') if m in sys.modules))\n"
+        "import matplotlib.pyplot as plt\n"
+        "print(type(plt.figure()).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text, loaded, figure = result.stdout.strip().splitlines()
+    assert "green" in text
+    assert loaded == "[]"
+    assert figure == "Figure"
