@@ -1,5 +1,6 @@
-"""Peak memory (RSS) and wall time of `lipread transcribe` against video length, on 1080p video made
-from a GRID clip (benchmarks/hd_video.py). Each length runs in a fresh process.
+"""Peak memory (RSS) and wall time of `lipread transcribe`, and of prep's per-video work (one
+whole-video cue, as for a transcript without times), against video length, on 1080p video made
+from a GRID clip (benchmarks/hd_video.py). Each length and command runs in a fresh process.
 
     python benchmarks/transcribe_memory.py --seconds 30 60 120
 """
@@ -25,6 +26,18 @@ MEASURE = (
     "print(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
     "'seconds': time.perf_counter() - start, 'words': len(r.words), 'timings': r.timings}))"
 )
+PREP = (
+    "import json, resource, sys, time; from data_prep.contracts import CropSettings; "
+    "from data_prep.landmarks import FaceTracker; from data_prep.pipeline import extract_mouths; "
+    "start = time.perf_counter(); (clip,), _ = extract_mouths(sys.argv[1], [(None, None)], FaceTracker(), "
+    "CropSettings()); print(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+    "'seconds': time.perf_counter() - start, 'frames': clip.num_frames}))"
+)
+
+
+def measure(script: str, video: Path) -> dict:
+    run = subprocess.run([sys.executable, "-c", script, str(video)], capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -32,16 +45,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, nargs="+", default=[30, 60, 120])
     args = parser.parse_args()
     print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; 1920x1080 H.264, 25 fps")
-    print("| video | peak RSS | transcribe wall | real-time factor | words |\n|---|---:|---:|---:|---:|")
+    print("| video | transcribe peak RSS | wall | real-time factor | words | prep peak RSS | prep wall | crops |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for seconds in args.seconds:
             video = write_hd_video(CLIP, Path(tmp) / f"hd_{seconds:g}s.mp4", seconds)
-            run = subprocess.run(
-                [sys.executable, "-c", MEASURE, str(video)], capture_output=True, text=True, check=True
-            )
-            m = json.loads(run.stdout.strip().splitlines()[-1])
+            m, p = measure(MEASURE, video), measure(PREP, video)
             print(f"| {seconds:g} s | {m['peak_mb']:.0f} MB | {m['seconds']:.1f} s | {m['seconds'] / seconds:.2f} "
-                  f"| {m['words']} |")  # fmt: skip
+                  f"| {m['words']} | {p['peak_mb']:.0f} MB | {p['seconds']:.1f} s | {p['frames']} |")  # fmt: skip
 
 
 if __name__ == "__main__":

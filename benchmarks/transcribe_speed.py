@@ -67,7 +67,7 @@ def hd_speed(transcriber: Transcriber, seconds: float) -> None:
         scan = scan_faces(str(video), transcriber.tracker, transcriber.crop, transcriber.min_frames)
         tracking = time.perf_counter() - clock
         clock = time.perf_counter()
-        crop_segments(str(video), scan.readable, transcriber.crop)
+        crop_segments(scan.frames, scan.readable, transcriber.crop)
         cropping = time.perf_counter() - clock
     frames = scan.num_frames
     print(f"\n1920x1080 H.264, {seconds:g} s ({frames} frames at 25 fps)")

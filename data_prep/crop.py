@@ -3,7 +3,7 @@
 Gaps in the track are interpolated, the rigid face points are smoothed over time, and each frame
 is warped by the similarity transform that puts those points onto the reference face, with the
 reference mouth centre at the centre of the output window. This is the only cropping code: prep
-and transcription both call :func:`mouth_crops`.
+and transcription both warp with :func:`transforms` and :func:`warp`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 
 from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
-from data_prep.landmarks import FaceTrack
 from data_prep.rejections import PrepError
 
 
@@ -26,20 +25,16 @@ class Crops:
     points: np.ndarray  # (T, 468, 2) the gap-filled track, source pixels
 
 
-def mouth_crops(frames: list[np.ndarray], track: FaceTrack, settings: CropSettings) -> Crops:
-    """Cut the mouth window out of every frame, or raise ``no_face`` / ``face_too_small``."""
-    points = fill_gaps(track.points, settings)
-    width = mouth_width(points)
+def readable_points(points: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """A span's landmarks with gaps filled, or ``no_face`` / ``face_too_small`` (prep's per-cue rules)."""
+    filled = fill_gaps(points, settings)
+    width = mouth_width(filled)
     if width < settings.min_mouth_width:
         raise PrepError(
             "face_too_small",
             f"mouth is {width:.1f} px wide, below --min-mouth-width {settings.min_mouth_width:g}",
         )
-    matrices = transforms(points, settings)
-    out = np.empty((len(frames), settings.size, settings.size, 3), dtype=np.uint8)
-    for i, (frame, matrix) in enumerate(zip(frames, matrices)):
-        out[i] = warp(frame, matrix, settings)
-    return Crops(frames=out, transforms=matrices, points=points)
+    return filled
 
 
 def warp(frame: np.ndarray, matrix: np.ndarray, settings: CropSettings) -> np.ndarray:

@@ -168,6 +168,33 @@ def segments(tracks: list[Track], settings: CropSettings, min_frames: int) -> li
     return sorted(out, key=lambda s: (s.start, s.track))
 
 
+class FaceFollower:
+    """One face through a span of frames, as prep follows it: the largest face at first, then the
+    face nearest to the one followed so far."""
+
+    def __init__(self) -> None:
+        self.points: list[np.ndarray] = []
+        self.most = 0  # most distinct faces seen in one frame
+        self._centre: np.ndarray | None = None
+
+    def add(self, faces: list[np.ndarray]) -> None:
+        faces = distinct(faces)
+        self.most = max(self.most, len(faces))
+        if not faces:
+            self.points.append(_MISSING)
+            return
+        if self._centre is None:
+            chosen = max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
+        else:
+            chosen = min(faces, key=lambda f: float(np.linalg.norm(f.mean(axis=0) - self._centre)))
+        self.points.append(chosen.astype(np.float32))
+        self._centre = chosen.mean(axis=0)
+
+    def array(self) -> np.ndarray:
+        """(T, 468, 2) pixels, NaN where no face was found."""
+        return np.stack(self.points) if self.points else np.empty((0, NUM_LANDMARKS, 2), np.float32)
+
+
 def uncovered(spans: list[tuple[int, int]], total: int, min_frames: int) -> list[tuple[int, int]]:
     """Frame ranges of ``[0, total)`` that no span covers, at least ``min_frames`` long."""
     covered = np.zeros(total, dtype=bool)

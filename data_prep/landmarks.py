@@ -6,7 +6,6 @@ import importlib
 import logging
 import sys
 import types
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,20 +15,10 @@ NUM_LANDMARKS = 468
 LANDMARK_MODEL = "mediapipe FaceMesh 468 (solutions.face_mesh, 0.10.x)"
 #: Side (pixels) of the window a small face is enlarged into before FaceMesh reads it again.
 ZOOM_SIDE = 256
-#: How often (frames) the long-range detector looks for faces FaceMesh missed.
+#: How often (frames) the long-range detector looks for faces FaceMesh missed: every DETECT_EVERY
+#: frames after a change, backing off (doubling) to DETECT_EVERY_STEADY while it finds nothing new.
 DETECT_EVERY = 5
-
-
-@dataclass
-class FaceTrack:
-    """Landmarks of the followed face, (T, 468, 2) pixels, NaN where no face was found."""
-
-    points: np.ndarray
-    num_faces: int  # most faces seen in one frame
-
-    @property
-    def found(self) -> np.ndarray:
-        return ~np.isnan(self.points[:, 0, 0])
+DETECT_EVERY_STEADY = 25
 
 
 class FaceTracker:
@@ -37,7 +26,7 @@ class FaceTracker:
 
     One tracker per process: building the mediapipe graph costs far more than a frame. The graph is
     reset between clips so that each clip's landmarks do not depend on which clip came before.
-    When several faces are present the largest is followed (then the one nearest to it).
+    :meth:`faces` gives every face of a frame; :mod:`data_prep.face_tracks` follows them over time.
     """
 
     def __init__(self, max_faces: int = 4, min_confidence: float = 0.5):
@@ -47,7 +36,6 @@ class FaceTracker:
         self._current = None
         self._static = None
         self._zoom_boxes = []
-        self._frames = 0
         self._min_confidence = min_confidence
         self._detector = self._mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence
@@ -66,32 +54,6 @@ class FaceTracker:
         mesh.reset()
         return mesh
 
-    def count_faces(self, frames: list[np.ndarray]) -> int:
-        """Faces in the first, middle and last frame (cheap; decides how many meshes to track)."""
-        if not frames:
-            return 0
-        picks = {0, len(frames) // 2, len(frames) - 1}
-        counts = []
-        for i in sorted(picks):
-            counts.append(len(self._boxes(frames[i])))
-        return min(max(counts), self.max_faces)
-
-    def track(self, frames: list[np.ndarray]) -> FaceTrack:
-        """Landmarks of the followed face in every frame."""
-        faces = max(1, self.count_faces(frames))
-        self.start_video(faces)
-        points = np.full((len(frames), NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
-        most = 0
-        previous_centre = None
-        for i, frame in enumerate(frames):
-            candidates = self.faces(frame)
-            most = max(most, len(candidates))
-            if not candidates:
-                continue
-            points[i] = _choose(candidates, previous_centre)
-            previous_centre = points[i].mean(axis=0)
-        return FaceTrack(points=points, num_faces=max(most, faces if most else 0))
-
     def start_video(self, max_faces: int | None = None) -> None:
         """Forget the faces followed so far (a new video, or a shot change).
 
@@ -104,25 +66,33 @@ class FaceTracker:
         self._capacity = max_faces or 1
         self._current = self._mesh(self._capacity)
         self._zoom_boxes: list[tuple[float, float, float, float]] = []
-        self._frames = 0
+        self._frame = 0
+        self._next_detection = self._last_detection = 0
+        self._interval = DETECT_EVERY
 
     def faces(self, frame: np.ndarray, scale: float = 1.0, zoom: bool = True) -> list[np.ndarray]:
         """Landmarks (468, 2) of every face in this frame of the current video, in pixels times ``scale``.
 
         FaceMesh finds faces on a 128 px copy of the whole frame, so in a wide shot a face of a
         tenth of the frame's width is missed. With ``zoom``, faces the long-range detector sees
-        (every DETECT_EVERY frames: it costs more than FaceMesh) and FaceMesh missed are read again
-        in a window around each (:meth:`_zoomed`), and followed there in the next frames.
+        (every DETECT_EVERY frames, less often while nothing changes: it costs more than FaceMesh) and
+        FaceMesh missed are read again in a window around each (:meth:`_zoomed`), and followed there in the next frames.
         """
         h, w = frame.shape[:2]
         found = [_to_pixels(face, w, h) for face in self._current.process(frame).multi_face_landmarks or []]
         if zoom:
             boxes = list(self._zoom_boxes)
-            if self._frames % DETECT_EVERY == 0:
+            if not found and not boxes:  # a face was lost: look again at the base pace
+                self._next_detection = min(self._next_detection, self._last_detection + DETECT_EVERY)
+            if self._frame >= self._next_detection:
+                self._last_detection = self._frame
                 seen = self._boxes(frame)
                 boxes += seen
                 self._grow(len(seen))
-            self._frames += 1
+                steady = found and len(seen) <= len(found)
+                self._interval = min(2 * self._interval, DETECT_EVERY_STEADY) if steady else DETECT_EVERY
+                self._next_detection = self._frame + self._interval
+            self._frame += 1
             zoomed: list[np.ndarray] = []
             for x, y, bw, bh in boxes:
                 if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found + zoomed):
@@ -201,14 +171,3 @@ def _to_pixels(face, width: int, height: int) -> np.ndarray:
     xy[:, 0] *= width
     xy[:, 1] *= height
     return xy
-
-
-def _choose(candidates: list[np.ndarray], previous_centre: np.ndarray | None) -> np.ndarray:
-    """The largest face at first, then the face nearest to the one followed so far."""
-    if len(candidates) == 1:
-        return candidates[0]
-    if previous_centre is None:
-        sizes = [np.ptp(c[:, 0]) * np.ptp(c[:, 1]) for c in candidates]
-        return candidates[int(np.argmax(sizes))]
-    dists = [np.linalg.norm(c.mean(axis=0) - previous_centre) for c in candidates]
-    return candidates[int(np.argmin(dists))]

@@ -7,20 +7,54 @@ a video transcribed later is cut exactly as the training data was.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from data_prep.contracts import CropSettings
-from data_prep.crop import Crops, interpolate, mouth_crops, transforms, warp
-from data_prep.face_tracks import Segment, TrackBuilder, segments
+from data_prep.crop import Crops, interpolate, readable_points, transforms, warp
+from data_prep.face_tracks import FaceFollower, Segment, TrackBuilder, segments
 from data_prep.landmarks import FaceTracker
 from data_prep.rejections import PrepError
-from data_prep.video import TARGET_FPS, VideoInfo, fitted_size, iter_frames, probe, resample, resampled
+from data_prep.video import TARGET_FPS, VideoInfo, fitted_size, iter_frames, probe, resampled
 
 #: Long side (pixels) of the frames landmarks are found on. FaceMesh looks for faces in a 128 px
 #: copy of the frame and reads each in a 192 px window, so a larger frame only costs time.
 LANDMARK_SIDE = 640
+#: Frames of the landmark pass are kept for the crop pass, instead of decoding the video again, when
+#: they are full size already and fit in this many bytes (a 3 s GRID clip: 23 MB).
+REUSE_BYTES = 128 * 2**20
+
+
+class VideoFrames:
+    """One video's frames for the two passes: the landmark pass's at most LANDMARK_SIDE, the crop
+    pass's at full size. The first pass's frames are reused when they are the full-size ones and
+    short enough to keep (:data:`REUSE_BYTES`); otherwise the video is decoded again."""
+
+    def __init__(self, path: str, info: VideoInfo):
+        self.path, self.info = path, info
+        self.scale = info.display_size[0] / fitted_size(*info.display_size, LANDMARK_SIDE)[0]
+        self._kept: list[tuple[float, np.ndarray]] | None = [] if self.scale == 1.0 else None
+        self._complete = False
+
+    def for_landmarks(self) -> Iterator[tuple[float, np.ndarray]]:
+        size = 0
+        for item in iter_frames(self.path, LANDMARK_SIDE):
+            if self._kept is not None:
+                size += item[1].nbytes
+                self._kept = self._kept if size <= REUSE_BYTES else None
+                if self._kept is not None:
+                    self._kept.append(item)
+            yield item
+        self._complete = True
+
+    def for_crops(self) -> Iterator[tuple[float, np.ndarray]]:
+        if self._complete and self._kept is not None:
+            kept, self._kept = self._kept, None
+            yield from kept
+        else:
+            yield from iter_frames(self.path)
 
 
 @dataclass
@@ -48,41 +82,66 @@ def extract_mouths(
 ) -> tuple[list[MouthClip], float]:
     """Crop each ``(start, end)`` span (None = the video's start / end) of one video.
 
+    Two streaming passes, as transcription makes them: landmarks on small frames (each span follows
+    the largest face, then the one nearest to it), then crops from the full-size frames. Only
+    landmarks and crops are held, never decoded frames, so a long video with many cues costs the
+    memory of its crops.
+
     Raises :class:`PrepError` when the whole file is bad (unreadable, no video stream, no frame);
     a problem with one span is reported in that span's ``error`` so the other spans still go on.
     Returns the clips and the source's frame rate; ``timings`` (if given) gets the seconds spent
     in ``decode``, ``landmarks`` and ``crop``.
     """
     timings = {} if timings is None else timings
-    clock = time.perf_counter()
     info = probe(path)
     requested = [(0.0 if s is None else s, e) for s, e in spans]
-    per_span = resample(iter_frames(path), requested, TARGET_FPS)
-    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock
-    if not any(per_span) and all(e is None for _, e in requested):
+    frames = VideoFrames(path, info)
+    followers = _follow_spans(frames, requested, tracker, timings)
+    if not any(f.points for f in followers) and all(e is None for _, e in requested):
         raise PrepError("unreadable", "no decodable video frames")
-    for (start, end), frames in zip(requested, per_span):
-        if end is None and frames:
-            _check_complete(info.duration, start + len(frames) / TARGET_FPS)
-    clips = []
-    for (start, end), frames in zip(requested, per_span):
-        stop = end if end is not None else start + len(frames) / TARGET_FPS
-        clip = MouthClip(start=start, end=stop)
+    clips, ready = [], []  # ready: (clip, its gap-filled landmarks)
+    for (start, end), follower in zip(requested, followers):
+        count = len(follower.points)
+        if end is None and count:
+            _check_complete(info.duration, start + count / TARGET_FPS)
+        clip = MouthClip(start=start, end=end if end is not None else start + count / TARGET_FPS)
         clips.append(clip)
         try:
-            _check_span(start, end, frames, path)
-            if len(frames) < min_frames:
-                raise PrepError("too_few_frames", f"{len(frames)} frames at 25 fps, fewer than {min_frames}")
-            clock = time.perf_counter()
-            track = tracker.track(frames)
-            timings["landmarks"] = timings.get("landmarks", 0.0) + time.perf_counter() - clock
-            clip.num_faces = track.num_faces
-            clock = time.perf_counter()
-            clip.crops = mouth_crops(frames, track, settings)
-            timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - clock
+            _check_span(start, end, count)
+            if count < min_frames:
+                raise PrepError("too_few_frames", f"{count} frames at 25 fps, fewer than {min_frames}")
+            clip.num_faces = follower.most
+            ready.append((clip, readable_points(follower.array(), settings)))
         except PrepError as err:
             clip.error = err
+    cut = crop_spans(frames, [(c.start, c.end) for c, _ in ready], [p for _, p in ready], settings, timings)
+    for (clip, _), crops in zip(ready, cut):
+        clip.crops = crops
     return clips, info.fps
+
+
+def _follow_spans(frames: VideoFrames, spans: list[tuple[float, float | None]], tracker: FaceTracker,
+                  timings: dict[str, float]) -> list[FaceFollower]:  # fmt: skip
+    """First pass of prep: each span's followed face, found on frames shrunk to LANDMARK_SIDE.
+
+    The tracker starts afresh at each span's first frame, so a cue's landmarks do not depend on the
+    cues before it; a frame that several overlapping spans share is read once.
+    """
+    followers = [FaceFollower() for _ in spans]
+    seen: tuple[np.ndarray | None, list[np.ndarray]] = (None, [])
+    clock = time.perf_counter()
+    landmark_seconds = 0.0
+    for i, frame in resampled(frames.for_landmarks(), spans):
+        tick = time.perf_counter()
+        if frame is not seen[0]:
+            if not followers[i].points:
+                tracker.start_video()
+            seen = (frame, tracker.faces(frame, frames.scale))
+        followers[i].add(seen[1])
+        landmark_seconds += time.perf_counter() - tick
+    timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
+    return followers
 
 
 def _check_complete(duration: float | None, decoded: float) -> None:
@@ -91,15 +150,14 @@ def _check_complete(duration: float | None, decoded: float) -> None:
         raise PrepError("truncated", f"decoded {decoded:.2f} s of its stated {duration:.2f} s")
 
 
-def _check_span(start: float, end: float | None, frames: list[np.ndarray], path: str) -> None:
+def _check_span(start: float, end: float | None, count: int) -> None:
     if end is None:
         return
     if start < 0 or end <= start:
         raise PrepError("cue_outside_video", f"cue {start:.2f}-{end:.2f} s is not a valid span")
     expected = int(round((end - start) * TARGET_FPS))
-    if len(frames) < expected - 1:
-        video_end = start + len(frames) / TARGET_FPS if frames else None
-        where = f"the video ends at {video_end:.2f} s" if frames else "the video ends before it"
+    if count < expected - 1:
+        where = f"the video ends at {start + count / TARGET_FPS:.2f} s" if count else "the video ends before it"
         raise PrepError("cue_outside_video", f"cue {start:.2f}-{end:.2f} s: {where}")
 
 
@@ -107,7 +165,7 @@ def _check_span(start: float, end: float | None, frames: list[np.ndarray], path:
 class VideoScan:
     """What one pass over a whole video found: every face's segments and the video's extent."""
 
-    info: VideoInfo
+    frames: VideoFrames  # for the crop pass
     num_frames: int  # at TARGET_FPS
     segments: list[Segment]
     probes: list[tuple[float, float | None]]  # face-less frames, a second apart: (seconds, width of a face
@@ -135,16 +193,15 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
     """
     timings = {} if timings is None else timings
     info = probe(path)
-    display = info.display_size
-    size = fitted_size(*display, LANDMARK_SIDE)
-    scale = display[0] / size[0]
+    frames = VideoFrames(path, info)
+    scale = frames.scale
     builder = TrackBuilder(settings.max_gap)
     tracker.start_video()
     probes: list[tuple[float, float | None]] = []
     count = 0
     clock = time.perf_counter()
     landmark_seconds = 0.0
-    for index, (_, frame) in enumerate(resampled(iter_frames(path, LANDMARK_SIDE), [(0.0, None)])):
+    for index, (_, frame) in enumerate(resampled(frames.for_landmarks(), [(0.0, None)])):
         count = index + 1
         tick = time.perf_counter()
         if builder.shot_changed(frame):
@@ -161,31 +218,38 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
     timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
     found = segments(builder.tracks, settings, min_frames) if builder.tracks else []
-    return VideoScan(info, count, found, probes)
+    return VideoScan(frames, count, found, probes)
 
 
-def crop_segments(path: str, chosen: list[Segment], settings: CropSettings,
+def crop_segments(frames: VideoFrames, chosen: list[Segment], settings: CropSettings,
                   timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
-    """Second pass: decode again and cut each segment's mouth crops, holding only the crops.
+    """Second pass of transcription: each segment's mouth crops, its track's gaps filled."""
+    spans = [(s.start / TARGET_FPS, s.end / TARGET_FPS) for s in chosen]
+    return crop_spans(frames, spans, [interpolate(s.points) for s in chosen], settings, timings)
 
-    The transforms come from the segment's whole (gap-filled, smoothed) track, exactly as
-    :func:`data_prep.crop.mouth_crops` computes them for prep.
+
+def crop_spans(frames: VideoFrames, spans: list[tuple[float, float]], points: list[np.ndarray], settings: CropSettings,
+               timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
+    """Decode again and cut each span's mouth crops from the full-size frames, holding only the crops.
+
+    ``points`` are each span's gap-filled landmarks (one row per 25 fps frame); the transforms are
+    smoothed over the whole span. Decoding stops once every span is complete.
     """
     timings = {} if timings is None else timings
-    filled = [interpolate(s.points) for s in chosen]
-    matrices = [transforms(p, settings) for p in filled]
-    out = [np.empty((s.end - s.start, settings.size, settings.size, 3), dtype=np.uint8) for s in chosen]
-    last = max((s.end for s in chosen), default=0)
+    matrices = [transforms(p, settings) for p in points]
+    out = [np.empty((len(p), settings.size, settings.size, 3), dtype=np.uint8) for p in points]
+    filled = [0] * len(spans)
     clock = time.perf_counter()
     crop_seconds = 0.0
-    for index, (_, frame) in enumerate(resampled(iter_frames(path), [(0.0, None)])):
-        if index >= last:
-            break
-        tick = time.perf_counter()
-        for k, s in enumerate(chosen):
-            if s.start <= index < s.end:
-                out[k][index - s.start] = warp(frame, matrices[k][index - s.start], settings)
-        crop_seconds += time.perf_counter() - tick
+    if spans:
+        for i, frame in resampled(frames.for_crops(), spans):
+            tick = time.perf_counter()
+            if filled[i] < len(out[i]):
+                out[i][filled[i]] = warp(frame, matrices[i][filled[i]], settings)
+                filled[i] += 1
+            crop_seconds += time.perf_counter() - tick
+            if filled == [len(o) for o in out]:
+                break
     timings["crop"] = timings.get("crop", 0.0) + crop_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - crop_seconds
-    return [Crops(frames=o, transforms=m, points=p) for o, m, p in zip(out, matrices, filled)]
+    return [Crops(frames=o[:n], transforms=m[:n], points=p[:n]) for o, m, p, n in zip(out, matrices, points, filled)]

@@ -68,15 +68,18 @@ def normalise(points: np.ndarray) -> np.ndarray:
 
 def estimate(videos: list[Path], frames_per_video: int = 25) -> np.ndarray:
     """Mean frontal face over the given videos, by generalised Procrustes on all 468 points."""
+    from data_prep.face_tracks import FaceFollower
     from data_prep.landmarks import FaceTracker
     from data_prep.video import iter_frames
 
     tracker = FaceTracker(max_faces=1)
     faces = []
     for video in videos:
-        frames = [f for _, f in iter_frames(video)][:frames_per_video]
-        track = tracker.track(frames)
-        faces.extend(normalise(p) for p in track.points[track.found])
+        tracker.start_video()
+        follower = FaceFollower()
+        for _, frame in zip(range(frames_per_video), iter_frames(video)):
+            follower.add(tracker.faces(frame))
+        faces.extend(normalise(p) for p in follower.array() if not np.isnan(p[0, 0]))
     mean = np.mean(faces, axis=0)
     for _ in range(3):
         aligned = [_apply(similarity(f, mean), f) for f in faces]

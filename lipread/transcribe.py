@@ -125,7 +125,7 @@ class Transcriber:
             chosen = scan.readable if faces == "all" else largest_only(scan.readable)
             if not chosen:
                 raise PrepError(*why_unreadable(scan, self.crop.min_mouth_width, self.min_frames))
-            crops = crop_segments(path, chosen, self.crop, timings)
+            crops = crop_segments(scan.frames, chosen, self.crop, timings)
         except PrepError as err:
             raise TranscriptionError(path, err.reason, err.detail) from err
         return scan, list(zip(chosen, crops))
