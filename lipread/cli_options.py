@@ -8,14 +8,22 @@ import math
 from pathlib import Path
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str, least: int = 1) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return whole_number(text, 0)
 
 
 def finite_float(text: str) -> float:
@@ -39,6 +47,33 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--beam-size", type=positive_int, help="hypotheses kept per frame")
     group.add_argument("--lm-weight", type=finite_float, help="weight of the word n-gram LM")
     group.add_argument("--word-score", type=finite_float, help="score added per word (longer outputs when higher)")
+
+
+def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -> None:
+    group = parser.add_argument_group("what the beam decoder may say")
+    group.add_argument("--grammar", default="default", metavar="FILE|NAME",
+                       help="only sentences this grammar allows: a grammar file, a built-in name (grid), or 'none' "
+                       "for the lexicon + LM; 'default' is the model's own choice (the shipped model: grid)")  # fmt: skip
+    group.add_argument("--vocabulary", type=Path, metavar="FILE",
+                       help="a word list for the lexicon beam instead of the training words (used with --grammar none)")  # fmt: skip
+    if n_best:
+        group.add_argument("--n-best", type=non_negative_int, default=0, metavar="K",
+                           help="JSON: the K best sentences with their scores")  # fmt: skip
+
+
+def decoding_choice(args: argparse.Namespace, alphabet: str) -> tuple[str, list[str] | None]:
+    """The grammar spec and vocabulary asked for; a word list replaces the model's grammar."""
+    from lipread.grammar import load_vocabulary
+
+    vocabulary = load_vocabulary(args.vocabulary, alphabet) if args.vocabulary else None
+    grammar = args.grammar
+    if vocabulary is not None and grammar == "default":
+        grammar = "none"
+    if vocabulary is not None and grammar != "none":
+        from lipread.errors import UserError
+
+        raise UserError("--vocabulary and --grammar both say what may be read: give one of them")
+    return grammar, vocabulary
 
 
 def beam_changes(args: argparse.Namespace) -> dict:

@@ -1,18 +1,37 @@
 """CTC decoding: greedy; beam search with a lexicon and a word n-gram LM (torchaudio's
-flashlight-text decoder); lexicon-free beam search."""
+flashlight-text decoder); lexicon-free beam search; beam search inside a grammar.
+
+Every decoder is called as ``decode(log_probs, lengths) -> texts`` on a batch, and gives the ``k``
+best sentences of one utterance with scores through ``decode.n_best(log_probs, k)``.
+"""
 
 from __future__ import annotations
 
+import heapq
 import math
 import tempfile
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
 from data_prep.contracts import DECODERS, DecoderSettings, ModelCard
+from lipread.grammar import Grammar
+from lipread.grammar_search import GrammarSearch
 from lipread.text import CharTokenizer
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decoded sentence and the decoder's score for it (natural log; higher is better)."""
+
+    text: str
+    score: float
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "score": round(self.score, 3) if math.isfinite(self.score) else None}
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
@@ -27,6 +46,35 @@ def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer) -> list[str]:
     return [" ".join(tokenizer.decode(ids).split()) for ids in greedy_ids(log_probs, lengths, tokenizer.blank)]
+
+
+class GreedyDecoder:
+    """The best path: one hypothesis, scored by its path's log-probability."""
+
+    def __init__(self, tokenizer: CharTokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        return greedy_decode(log_probs, lengths, self.tokenizer)
+
+    def n_best(self, log_probs: torch.Tensor, k: int = 1) -> list[Hypothesis]:
+        text = greedy_decode(log_probs[None], torch.tensor([len(log_probs)]), self.tokenizer)[0]
+        return [Hypothesis(text, float(log_probs.max(dim=-1).values.sum()))]
+
+
+class GrammarDecoder:
+    """Beam search that can only end in a sentence the grammar allows (:mod:`lipread.grammar_search`)."""
+
+    def __init__(self, tokenizer: CharTokenizer, grammar: Grammar, options: DecoderSettings | None = None):
+        options = options or DecoderSettings()
+        self.grammar = grammar
+        self.search = GrammarSearch(grammar, tokenizer, options.beam_size, options.lm_weight)
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        return [self.n_best(log_probs[i, : int(n)], 1)[0].text for i, n in enumerate(lengths.tolist())]
+
+    def n_best(self, log_probs: torch.Tensor, k: int = 1) -> list[Hypothesis]:
+        return [Hypothesis(t, s) for t, s in self.search.search(log_probs.detach().float().cpu().numpy(), k)]
 
 
 class NGramLM(CTCDecoderLM):
@@ -112,7 +160,8 @@ class BeamDecoder:
             self._lexicon_decoder(words, sentences, o)
         else:
             self.decoder = ctc_decoder(
-                lexicon=None, tokens=tokenizer.tokens, beam_size=o.beam_size, word_score=o.word_score
+                lexicon=None, tokens=tokenizer.tokens, beam_size=o.beam_size, word_score=o.word_score,
+                nbest=N_BEST_MAX,
             )
 
     def _lexicon_decoder(self, words: list[str], sentences: list[str] | None, o: DecoderSettings) -> None:
@@ -134,29 +183,33 @@ class BeamDecoder:
                 beam_size=o.beam_size,
                 lm_weight=o.lm_weight if self.lm else 0.0,
                 word_score=o.word_score,
+                nbest=N_BEST_MAX,
             )
             if self.lm is not None:
                 self.lm.building_trie = False
                 self.lm.reset()
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        emissions = log_probs.detach().float().cpu()
-        texts = []
-        for i in range(len(emissions)):
-            if self.lm is not None:
-                self.lm.reset()
-            frames = self._with_final_space(emissions[i, : int(lengths[i])])
-            hyps = self.decoder(frames[None], torch.tensor([len(frames)], dtype=torch.int32))[0]
-            if not hyps:
-                texts.append("")
-                continue
-            if hyps[0].words:
-                text = " ".join(hyps[0].words)
+        return [self.n_best(log_probs[i, : int(n)], 1)[0].text for i, n in enumerate(lengths.tolist())]
+
+    def n_best(self, log_probs: torch.Tensor, k: int = 1) -> list[Hypothesis]:
+        """Up to ``k`` distinct sentences (flashlight's n-best, repeats of one word sequence merged)."""
+        if self.lm is not None:
+            self.lm.reset()
+        frames = self._with_final_space(log_probs.detach().float().cpu())
+        hyps = self.decoder(frames[None], torch.tensor([len(frames)], dtype=torch.int32))[0]
+        out: dict[str, float] = {}
+        for hyp in hyps:
+            if hyp.words:
+                text = " ".join(hyp.words)
             else:
-                tokens = self.decoder.idxs_to_tokens(hyps[0].tokens)
+                tokens = self.decoder.idxs_to_tokens(hyp.tokens)
                 text = "".join(" " if t == "|" else t for t in tokens if t != "-")
-            texts.append(" ".join(text.split()))
-        return texts
+            text = " ".join(text.split())
+            if text not in out:
+                out[text] = float(hyp.score)
+        ranked = [Hypothesis(t, s) for t, s in out.items()][:k]
+        return ranked or [Hypothesis("", float("-inf"))]
 
     def _with_final_space(self, emissions: torch.Tensor) -> torch.Tensor:
         """Append one frame that is surely a word break.
@@ -170,16 +223,45 @@ class BeamDecoder:
         return torch.cat([emissions, space]).contiguous()
 
 
-def build_decoder(kind: str, tokenizer: CharTokenizer, card: ModelCard, options: DecoderSettings | None = None,
-                  words: list[str] | None = None):  # fmt: skip
-    """A callable ``(log_probs, lengths) -> texts`` for ``greedy``, ``beam`` or ``beam-nolex``.
+def combine_n_best(parts: list[list[Hypothesis]], k: int) -> list[Hypothesis]:
+    """The ``k`` best whole readings of consecutive windows, each decoded on its own into an n-best
+    list: texts joined in order, scores added (a best-first search over index combinations)."""
+    if k < 1 or not parts or any(not p for p in parts):
+        return []
+    start = (0,) * len(parts)
+    heap = [(-sum(p[0].score for p in parts), start)]
+    seen, out = {start}, []
+    while heap and len(out) < k:
+        negative, picks = heapq.heappop(heap)
+        text = " ".join(t for t in (parts[i][j].text for i, j in enumerate(picks)) if t)
+        out.append(Hypothesis(text, -negative))
+        for i, j in enumerate(picks):
+            if j + 1 < len(parts[i]):
+                nxt = picks[:i] + (j + 1,) + picks[i + 1 :]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    score = sum(parts[m][n].score for m, n in enumerate(nxt))
+                    heapq.heappush(heap, (-score, nxt))
+    return out
 
-    ``beam`` uses the training-set words and sentences of the model's card (or ``words``, a
-    user word list, with the LM still estimated from the training sentences).
+
+#: The most hypotheses a decoder keeps for ``n_best``.
+N_BEST_MAX = 20
+
+
+def build_decoder(kind: str, tokenizer: CharTokenizer, card: ModelCard, options: DecoderSettings | None = None,
+                  words: list[str] | None = None, grammar: Grammar | None = None):  # fmt: skip
+    """A decoder for ``greedy``, ``beam`` or ``beam-nolex`` (see the module docstring).
+
+    ``beam`` searches inside ``grammar`` when one is given; else it uses the training-set words and
+    sentences of the model's card (or ``words``, a user word list, with the LM still estimated from
+    the training sentences).
     """
     options = options or card.decoder
     if kind == "greedy":
-        return lambda log_probs, lengths: greedy_decode(log_probs, lengths, tokenizer)
+        return GreedyDecoder(tokenizer)
+    if kind == "beam" and grammar is not None:
+        return GrammarDecoder(tokenizer, grammar, options)
     if kind == "beam":
         vocabulary = words or list(card.train_words)
         if not vocabulary:

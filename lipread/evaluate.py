@@ -18,17 +18,18 @@ from lipread import __version__
 from lipread.alignment import timing_errors, timing_summary
 from lipread.cli_options import resolve_device
 from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
-from lipread.decoding import build_decoder
 from lipread.metrics import bootstrap_interval, char_counts, word_alignment, word_counts
-from lipread.pretrained import load, weights_digest
+from lipread.pretrained import weights_digest
 from lipread.text import CharTokenizer
-from lipread.transcribe import default_model_path
+from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber, default_model_path
 
 log = logging.getLogger("lipread.evaluate")
 
 
-def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str], worst: int = 10) -> dict:
-    """Corpus WER/CER, sentence accuracy, error types, per speaker, and the worst utterances."""
+def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str], worst: int = 10,
+          confidences: list[float] | None = None, flags: list[bool] | None = None) -> dict:  # fmt: skip
+    """Corpus WER/CER, sentence accuracy, error types, per speaker, the worst utterances, and (with
+    ``confidences``) the WER of the most confident 50%, 80% and 100% of utterances."""
     words, chars = word_counts(refs, hyps), char_counts(refs, hyps)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for i, spk in enumerate(speakers):
@@ -65,13 +66,31 @@ def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str],
         "chars": chars.to_json(),
         "per_speaker": per_speaker,
         "worst": worst_list,
+        **({"coverage": coverage(per_words, confidences)} if confidences else {}),
+        **({"out_of_domain_rate": sum(flags) / len(flags)} if flags else {}),
     }
 
 
+def coverage(per_words: list, confidences: list[float], shares=(0.5, 0.8, 1.0)) -> list[dict]:
+    """WER of the most confident share of utterances, for each share: what a confidence threshold buys."""
+    ranked = sorted(range(len(per_words)), key=lambda i: -confidences[i])
+    out = []
+    for share in shares:
+        kept = ranked[: max(1, round(share * len(ranked)))]
+        errors = sum(per_words[i].errors for i in kept)
+        words = sum(per_words[i].reference_length for i in kept)
+        out.append({"share": share, "utterances": len(kept), "wer": errors / max(1, words),
+                    "min_confidence": round(min(confidences[i] for i in kept), 4)})  # fmt: skip
+    return out
+
+
 def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: list[str], batch_size: int = 16,
-             workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None) -> dict:  # fmt: skip
-    model_path = checkpoint or default_model_path()
-    model = load(model_path)
+             workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None,
+             grammar: str | None = "default", vocabulary: list[str] | None = None) -> dict:  # fmt: skip
+    """``grammar`` and ``vocabulary`` as for :meth:`Transcriber.from_checkpoint` (they shape ``beam``)."""
+    model_path = Path(checkpoint or default_model_path())
+    transcriber = Transcriber.from_checkpoint(model_path, device, grammar, vocabulary)
+    model = transcriber.model
     card = model.card
     device = resolve_device(device)
     model.to(device)
@@ -83,11 +102,12 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     )
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     options = card.decoder.replace(**(beam or {}))
-    built = {kind: build_decoder(kind, model.tokenizer, card, options) for kind in decoders}
+    transcriber.beam = options
     spans = {u.id: u.spans for u in utterances}
     speaker_of = {u.id: u.speaker for u in utterances}
     ids, speakers, refs, timing = [], [], [], []
     hyps: dict[str, list[str]] = {k: [] for k in decoders}
+    judged: dict[str, list] = {k: [] for k in decoders}
     seconds = {k: 0.0 for k in decoders}
     model_seconds = 0.0
     start = time.perf_counter()
@@ -96,9 +116,12 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
             clock = time.perf_counter()
             log_probs = model(batch.video.to(device), batch.lengths.to(device)).cpu()
             model_seconds += time.perf_counter() - clock
-            for kind, decode in built.items():
+            for kind in decoders:
                 clock = time.perf_counter()
-                hyps[kind] += decode(log_probs, batch.lengths)
+                for i, n in enumerate(batch.lengths.tolist()):
+                    best, assessment = transcriber.read_window(log_probs[i, :n], kind, CONFIDENCE_N_BEST)
+                    hyps[kind].append(best[0].text)
+                    judged[kind].append(assessment)
                 seconds[kind] += time.perf_counter() - clock
             for i, (uid, text) in enumerate(zip(batch.ids, batch.texts)):
                 if spans[uid]:  # the reference transcript force-aligned, against the manifest's word times
@@ -122,12 +145,15 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
         "utterances_per_second": round(len(ids) / total, 2) if total else None,
         "device": str(device),
         "beam_options": options.to_json(),
+        "grammar": transcriber.grammar.name if transcriber.grammar is not None else None,
+        "vocabulary_words": len(vocabulary) if vocabulary else None,
         "timing": timing_summary(timing),
         "decoders": {},
         "hypotheses": {k: dict(zip(ids, v)) for k, v in hyps.items()},
     }
     for kind in decoders:
-        report["decoders"][kind] = score(ids, speakers, refs, hyps[kind], worst)
+        report["decoders"][kind] = score(ids, speakers, refs, hyps[kind], worst,
+                                         [a.confidence for a in judged[kind]], [a.out_of_domain for a in judged[kind]])  # fmt: skip
         report["decoders"][kind]["decode_seconds"] = round(seconds[kind] + model_seconds, 2)
     return report
 

@@ -9,7 +9,15 @@ import logging
 from pathlib import Path
 
 from data_prep.contracts import DECODERS
-from lipread.cli_options import add_beam_options, add_model_options, beam_changes, positive_int, resolve_device
+from lipread.cli_options import (
+    add_beam_options,
+    add_decoding_options,
+    add_model_options,
+    beam_changes,
+    decoding_choice,
+    positive_int,
+    resolve_device,
+)
 
 log = logging.getLogger("lipread.evaluate")
 
@@ -24,6 +32,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2, help="clip-decoding processes")
     parser.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
     add_model_options(parser)
+    add_decoding_options(parser, n_best=False)
     add_beam_options(parser)
     return parser
 
@@ -34,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
         return 2
+    from data_prep.text import ALPHABET
     from lipread.evaluate import evaluate
     from lipread.report import chart, markdown, table
 
     device = resolve_device(args.device)
+    grammar, vocabulary = decoding_choice(args, ALPHABET)
     report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,
-                      beam_changes(args), device)  # fmt: skip
+                      beam_changes(args), device, grammar, vocabulary)  # fmt: skip
     print(table(report))
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,10 +19,37 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from data_prep.contracts import ContractError, ModelCard
+from lipread.confidence import Calibration
 from lipread.models import build_model, ctc_log_probs
 from lipread.text import CharTokenizer
 
 CONFIG = "config.json"
+#: A model folder's decoding defaults, chosen on its validation data: the grammar to decode in
+#: (if any) and the out-of-domain thresholds (:class:`~lipread.confidence.Calibration`).
+DECODING = "decoding.json"
+
+
+@dataclass(frozen=True)
+class DecodingDefaults:
+    grammar: str | None = None  # a built-in grammar's name, or a file in the model folder
+    calibration: Calibration = Calibration()
+    chosen_on: str | None = None  # the measurement behind the choice
+
+    def to_json(self) -> dict:
+        return {"grammar": self.grammar, "chosen_on": self.chosen_on, "out_of_domain": self.calibration.to_json()}
+
+
+def decoding_defaults(path: Path | None) -> DecodingDefaults:
+    """The defaults stored with a model folder; none for a checkpoint or a folder without them."""
+    record_path = path / DECODING if path is not None and path.is_dir() else None
+    if record_path is None or not record_path.is_file():
+        return DecodingDefaults()
+    try:
+        record = json.loads(record_path.read_text())
+        return DecodingDefaults(record.get("grammar"), Calibration(**record.get("out_of_domain", {})),
+                                record.get("chosen_on"))  # fmt: skip
+    except (ValueError, TypeError) as err:
+        raise ContractError(f"{record_path}: not a valid {DECODING} ({err})") from None
 
 
 class Model(nn.Module):

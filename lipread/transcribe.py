@@ -28,14 +28,19 @@ from lipread.alignment import word_timings
 from lipread.augment import centre_crop
 from lipread.cli_options import resolve_device
 from lipread.clips import Item, collate, to_model_input
-from lipread.decoding import build_decoder
-from lipread.pretrained import Model, load
+from lipread.confidence import Assessment, assess, combine
+from lipread.decoding import Hypothesis, build_decoder, combine_n_best
+from lipread.grammar import Grammar
+from lipread.grammar import load as load_grammar
+from lipread.pretrained import DecodingDefaults, Model, decoding_defaults, load
 from lipread.segmentation import pause_cuts
 
 log = logging.getLogger(__name__)
 
 #: The model that ships with the package (a GRID s1 LipNet); see RESULTS.md.
 DEFAULT_MODEL = Path(__file__).with_name("pretrained")
+#: Hypotheses each window is decoded into, at least, for its confidence (the best one's share).
+CONFIDENCE_N_BEST = 10
 
 
 class TranscriptionError(Exception):
@@ -56,6 +61,11 @@ class Transcript:
     decoder: str
     segments: list[dict] = field(default_factory=list)  # per face-track stretch: track, start, end, box, text, words
     gaps: list[list[float]] = field(default_factory=list)  # [start, end] seconds with no readable face
+    confidence: float = 0.0  # [0, 1]: how far to trust the text (lipread.confidence)
+    out_of_domain: bool = False  # the video does not look like speech this model (and grammar) can read
+    reason: str | None = None  # why it is out of domain
+    grammar: str | None = None  # the grammar decoding was restricted to
+    n_best: list[dict] = field(default_factory=list)  # the best sentences with scores, when asked for
     timings: dict[str, float] = field(default_factory=dict)
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops
 
@@ -79,7 +89,8 @@ class Transcriber:
     """A loaded model, its decoders and a face tracker, reused across videos."""
 
     def __init__(self, model: Model, device: str | torch.device = "cpu", beam: DecoderSettings | None = None,
-                 max_segment: int = 100, min_segment: int = 40, min_frames: int = 12):  # fmt: skip
+                 max_segment: int = 100, min_segment: int = 40, min_frames: int = 12, grammar: Grammar | None = None,
+                 vocabulary: list[str] | None = None, defaults: DecodingDefaults | None = None):  # fmt: skip
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.card = model.card
@@ -89,14 +100,23 @@ class Transcriber:
         self.beam = beam or self.card.decoder
         self.max_segment, self.min_segment = max_segment, min_segment
         self.min_frames = min_frames  # the shortest video, and the shortest stretch of one face, to read
+        self.grammar, self.vocabulary = grammar, vocabulary
+        self.calibration = (defaults or DecodingDefaults()).calibration
         self._decoders: dict[str, object] = {}
         self._tracker = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, **kwargs) -> Transcriber:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, grammar: str | None = "default",
+                        vocabulary: list[str] | None = None, **kwargs) -> Transcriber:  # fmt: skip
+        """``grammar``: a grammar file or built-in name, ``"default"`` for the model folder's own
+        (``decoding.json``), or None / ``"none"`` for the lexicon and n-gram LM."""
         path = Path(path) if path else default_model_path()
         device = resolve_device(device)
-        return cls(load(path), device, **kwargs)
+        model = load(path)
+        defaults = decoding_defaults(path)
+        spec = defaults.grammar if grammar == "default" else (None if grammar in (None, "none") else grammar)
+        chosen = load_grammar(spec, model.tokenizer.alphabet, base=path if path.is_dir() else None) if spec else None
+        return cls(model, device, grammar=chosen, vocabulary=vocabulary, defaults=defaults, **kwargs)
 
     @property
     def tracker(self):
@@ -106,7 +126,8 @@ class Transcriber:
 
     def decoder(self, kind: str):
         if kind not in self._decoders:
-            self._decoders[kind] = build_decoder(kind, self.model.tokenizer, self.card, self.beam)
+            self._decoders[kind] = build_decoder(kind, self.model.tokenizer, self.card, self.beam,
+                                                 words=self.vocabulary, grammar=self.grammar)  # fmt: skip
         return self._decoders[kind]
 
     # -- stages
@@ -153,16 +174,26 @@ class Transcriber:
             out.extend(lp[j, :n] for j, n in enumerate(batch.lengths.tolist()))
         return out
 
-    def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all") -> Transcript:
-        return self.transcribe_many([path], decoder, faces=faces)[0]
+    def read_window(self, log_probs: torch.Tensor, decoder: str, k: int) -> tuple[list[Hypothesis], Assessment]:
+        """The ``k`` best sentences for one window's (T, V) model outputs, and how far to trust the best."""
+        hyps = self.decoder(decoder).n_best(log_probs, k)
+        free = self.decoder("greedy").n_best(log_probs, 1)[0].text
+        in_grammar = self.grammar is not None and decoder == "beam"
+        judged = assess(log_probs, [(h.text, h.score) for h in hyps], free, self.model.tokenizer,
+                        self.calibration.max_gap(decoder, in_grammar), self.calibration.max_entropy)  # fmt: skip
+        return hyps, judged
+
+    def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0) -> Transcript:
+        return self.transcribe_many([path], decoder, faces=faces, n_best=n_best)[0]
 
     def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None,
-                        faces: str = "all") -> list[Transcript]:  # fmt: skip
+                        faces: str = "all", n_best: int = 0) -> list[Transcript]:  # fmt: skip
         """Transcribe several videos, batching the model over all their windows.
 
         Each face track's readable stretch is read on its own (``faces="largest"``: only the
         largest face where several overlap); stretches longer than ``max_segment`` frames are cut
-        at visual pauses (:func:`lipread.segmentation.pause_cuts`). A file that fails raises
+        at visual pauses (:func:`lipread.segmentation.pause_cuts`). Each result (and segment) carries
+        its confidence and out-of-domain flag, and with ``n_best`` its best sentences. A file that fails raises
         :class:`TranscriptionError`, unless ``on_error`` is given: then it is called with the error
         and that file is left out of the result.
         """
@@ -191,31 +222,39 @@ class Transcriber:
         by_segment: dict[tuple[int, int], list[tuple[int, int, torch.Tensor]]] = {}
         for (k, j, s, e), lp in zip(pieces, outputs):
             by_segment.setdefault((k, j), []).append((s, e, lp))
-        decode = self.decoder(decoder)
         results = []
         for k, (path, scan, found, timings) in enumerate(prepared):
             timings["model"] = model_seconds
             clock = time.perf_counter()
             numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment, _ in found))}
-            segments = []
+            segments, all_hyps, all_judged = [], [], []
             for j, (segment, _) in enumerate(found):
                 track = numbers[segment.track]
-                words = []
+                words, hyps, judged = [], [], []
                 for s, e, lp in by_segment[k, j]:
                     start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
-                    text = decode(lp[None], torch.tensor([len(lp)]))[0]
+                    window_hyps, window_judged = self.read_window(lp, decoder, max(n_best, CONFIDENCE_N_BEST))
+                    hyps.append(window_hyps)
+                    judged.append(window_judged)
+                    text = window_hyps[0].text
                     piece = word_timings(lp, text, self.model.tokenizer, self.fps, offset=start)
                     words += piece or (_even_words(text, start, end) if text else [])
                 words = [{**w, "track": track} for w in words]
+                confidence, out, _ = combine(judged)
                 segments.append({
                     "track": track, "start": round(segment.start / self.fps, 3), "end": round(segment.end / self.fps, 3),
                     "box": segment.box, "text": " ".join(w["word"] for w in words), "words": words,
+                    "confidence": confidence, "out_of_domain": out,
+                    **({"n_best": [h.to_json() for h in combine_n_best(hyps, n_best)]} if n_best else {}),
                 })  # fmt: skip
+                all_hyps += hyps
+                all_judged += judged
             timings["decoder"] = time.perf_counter() - clock
             covered = [(s.start, s.end) for s, _ in found]
             gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
                     for a, b in uncovered(covered, scan.num_frames, self.min_frames)]  # fmt: skip
             words = sorted((w for seg in segments for w in seg["words"]), key=lambda w: (w["start"], w["track"]))
+            confidence, out, reason = combine(all_judged)
             results.append(
                 Transcript(
                     file=path,
@@ -226,6 +265,11 @@ class Transcriber:
                     decoder=decoder,
                     segments=segments,
                     gaps=gaps,
+                    confidence=confidence,
+                    out_of_domain=out,
+                    reason=reason,
+                    grammar=self.grammar.name if self.grammar is not None and decoder == "beam" else None,
+                    n_best=[h.to_json() for h in combine_n_best(all_hyps, n_best)] if n_best else [],
                     timings=timings,
                     mouth_frames=np.concatenate([crops.frames for _, crops in found]),
                 )

@@ -18,7 +18,14 @@ from collections import Counter
 from pathlib import Path
 
 from data_prep.contracts import DECODERS
-from lipread.cli_options import add_beam_options, add_model_options, beam_changes, resolve_device
+from lipread.cli_options import (
+    add_beam_options,
+    add_decoding_options,
+    add_model_options,
+    beam_changes,
+    decoding_choice,
+    resolve_device,
+)
 
 log = logging.getLogger("lipread.transcribe")
 
@@ -38,6 +45,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", "--output-dir", dest="output", type=Path,
                         help="write <video>.<format> files into this folder instead of printing")  # fmt: skip
     add_model_options(parser)
+    add_decoding_options(parser)
     add_beam_options(parser)
     return parser
 
@@ -87,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output:
         prepare_output(args.output)
-    transcriber = Transcriber.from_checkpoint(args.checkpoint, resolve_device(args.device))
+    from data_prep.text import ALPHABET
+
+    grammar, vocabulary = decoding_choice(args, ALPHABET)
+    transcriber = Transcriber.from_checkpoint(args.checkpoint, resolve_device(args.device), grammar, vocabulary)
     transcriber.beam = transcriber.beam.replace(**beam_changes(args))
     failures: list[TranscriptionError] = []
 
@@ -96,8 +107,12 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s: %s [%s]", err.path, err.detail, err.code)
 
     results = transcriber.transcribe_many(
-        [str(v) for v in args.videos], args.decoder, on_error=on_error, faces=args.faces
+        [str(v) for v in args.videos], args.decoder, on_error=on_error, faces=args.faces, n_best=args.n_best
     )
+    for result in results:
+        if result.out_of_domain:
+            log.warning("%s: warning: this may not be speech the model can read (confidence %.2f): %s",
+                        result.file, result.confidence, result.reason)  # fmt: skip
     several = len(args.videos) > 1
     if args.output:
         targets = output_paths(args.videos, args.output, EXTENSIONS[args.format])

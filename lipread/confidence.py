@@ -1,0 +1,120 @@
+"""How far to trust a transcript: a per-utterance confidence, and whether the video is out of domain.
+
+Both come from the model's outputs for the utterance and the decoder's n-best list:
+
+- ``posterior``: the share of the best sentence among the n-best (softmax of their scores); low
+  when close alternatives compete (GRID's letters).
+- ``gap``: nats per frame between the model's unconstrained reading (the best path, spelled freely)
+  and the decoded sentence. Decoding within a vocabulary or grammar costs little on speech the
+  model knows; on anything else the allowed sentences fit badly and the gap grows.
+- ``entropy``: mean per-frame entropy of the model's outputs, in nats; unusually flat outputs mean
+  the model is unsure what it sees.
+
+``confidence`` is ``posterior`` scaled down by how far ``gap`` and ``entropy`` exceed what the
+model shows on its validation data; ``out_of_domain`` is true when either exceeds its calibrated
+threshold (:class:`Calibration`, stored in the model folder's ``decoding.json``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lipread.text import CharTokenizer
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Out-of-domain thresholds measured on a model's validation data (``benchmarks/confidence.py``
+    writes them into the model folder's ``decoding.json``)."""
+
+    max_entropy: float = 0.8  # nats per frame
+    max_gap_grammar: float = 0.2  # nats per frame, decoding within a grammar
+    max_gap_lexicon: float = 0.05  # nats per frame, the lexicon beam (with or without the LM)
+    source: str = "default"  # what they were measured on
+
+    def max_gap(self, decoder: str, grammar: bool) -> float:
+        if decoder == "greedy":
+            return math.inf  # the free reading itself: no gap to measure
+        return self.max_gap_grammar if grammar else self.max_gap_lexicon
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One utterance's confidence in [0, 1], out-of-domain flag and the measures behind them."""
+
+    confidence: float
+    out_of_domain: bool
+    reason: str | None
+    posterior: float
+    gap: float
+    entropy: float
+    frames: int
+
+
+def ctc_log_likelihood(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) -> float:
+    """log p(text | video) under CTC, summed over alignments; -inf when it cannot fit the frames."""
+    labels = tokenizer.encode(text)
+    if not labels:
+        return float(log_probs[:, tokenizer.blank].sum())
+    loss = F.ctc_loss(
+        log_probs.float()[:, None], torch.tensor([labels]), torch.tensor([len(log_probs)]),
+        torch.tensor([len(labels)]), blank=tokenizer.blank, reduction="sum", zero_infinity=False,
+    )  # fmt: skip
+    return -float(loss)
+
+
+def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: str, tokenizer: CharTokenizer,
+           max_gap: float, max_entropy: float) -> Assessment:  # fmt: skip
+    """Judge the best of ``n_best`` (text, decoder score) for one utterance's (T, V) log-probabilities;
+    ``free_text`` is the unconstrained (greedy) reading; the thresholds come from a :class:`Calibration`."""
+    frames = max(1, len(log_probs))
+    scores = torch.tensor([s for _, s in n_best], dtype=torch.float64)
+    finite = torch.isfinite(scores)
+    posterior = float(torch.softmax(scores[finite], 0)[0]) if finite.any() and finite[0] else 0.0
+    chosen = ctc_log_likelihood(log_probs, n_best[0][0], tokenizer)
+    free = ctc_log_likelihood(log_probs, free_text, tokenizer)
+    gap = max(0.0, (free - chosen) / frames) if math.isfinite(chosen) else math.inf
+    probs = log_probs.float().exp()
+    entropy = float(-(probs * log_probs.float()).sum(-1).mean())
+    reasons = []
+    if gap > max_gap:
+        reasons.append(
+            f"the allowed sentences fit the lips poorly ({gap:.2f} nats a frame from the model's free reading; "
+            f"in-domain video stays under {max_gap:.2f})"
+        )
+    if entropy > max_entropy:
+        reasons.append(
+            f"the model is unsure on most frames (entropy {entropy:.2f}; in-domain video stays under "
+            f"{max_entropy:.2f})"
+        )
+    penalty = math.exp(-max(0.0, gap / max_gap - 0.5) - max(0.0, entropy / max_entropy - 0.5))
+    # (a measure well inside its in-domain range costs nothing; beyond half its threshold, e^-excess)
+    return Assessment(
+        confidence=round(posterior * penalty, 4) if math.isfinite(gap) else 0.0,
+        out_of_domain=bool(reasons),
+        reason="; ".join(reasons) or None,
+        posterior=round(posterior, 4),
+        gap=round(gap, 4) if math.isfinite(gap) else gap,
+        entropy=round(entropy, 4),
+        frames=frames,
+    )
+
+
+def combine(parts: list[Assessment]) -> tuple[float, bool, str | None]:
+    """A whole video's (or face segment's) confidence, flag and reason from its pieces: confidence
+    weighted by frames; out of domain when most of the frames are."""
+    frames = sum(p.frames for p in parts)
+    if not frames:
+        return 0.0, False, None
+    confidence = sum(p.confidence * p.frames for p in parts) / frames
+    flagged = [p for p in parts if p.out_of_domain]
+    out = sum(p.frames for p in flagged) > frames / 2
+    reason = max(flagged, key=lambda p: p.frames).reason if out else None
+    return round(confidence, 4), out, reason

@@ -1,0 +1,221 @@
+"""Grammars: the sentences a command interface (or GRID) allows, read from a small text file.
+
+The format, one statement a line (``#`` starts a comment)::
+
+    # GRID: one word from each slot, in this order
+    slot command: bin | lay | place | set
+    slot colour: blue | green | red | white
+    slot adverb?: again | now | please | soon     # "?" makes a slot optional
+    phrase: call the nurse
+    phrase: i am thirsty (2)                     # a weight, relative to the other phrases
+
+A slot lists alternatives (each one or more words) separated by ``|``; a sentence takes one
+alternative from every slot, in order. A phrase is a whole sentence. A grammar may have slots,
+phrases or both (then either shape is allowed). ``(w)`` after an alternative or phrase weights it
+against the others of its slot (or the other phrases); the default weight is 1.
+
+The grammar is compiled into a word automaton: a state per slot boundary, an edge per alternative.
+:mod:`lipread.grammar_search` spells the edges out in characters and searches them under CTC.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_prep.text import ALPHABET
+from lipread.errors import UserError
+
+#: The grammars that ship with lipread, by name (``--grammar grid``).
+BUILTIN = Path(__file__).with_name("grammars")
+
+
+class GrammarError(UserError):
+    """A grammar file that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One alternative: ``words`` taking the automaton from state ``source`` to ``target``."""
+
+    source: int
+    target: int
+    words: tuple[str, ...]  # empty for a skipped optional slot
+    log_weight: float  # natural log of the alternative's share of its slot
+
+
+@dataclass
+class Grammar:
+    """A word automaton: states 0..``num_states - 1``, start 0, sentences end in ``finals``."""
+
+    name: str
+    edges: list[Edge] = field(default_factory=list)
+    num_states: int = 1
+    finals: frozenset[int] = frozenset()
+    slots: list[str] = field(default_factory=list)
+    num_phrases: int = 0
+
+    @property
+    def words(self) -> list[str]:
+        """Every word the grammar uses, sorted."""
+        return sorted({w for e in self.edges for w in e.words})
+
+    def outgoing(self, state: int) -> list[Edge]:
+        return [e for e in self.edges if e.source == state]
+
+    def allows(self, sentence: str) -> bool:
+        """Whether ``sentence`` (words separated by spaces) is one the grammar accepts."""
+        return self._allows_from(0, sentence.split(), 0)
+
+    def _allows_from(self, state: int, words: list[str], position: int) -> bool:
+        states = self._closure({state})
+        if position == len(words):
+            return bool(states & self.finals)
+        for s in states:
+            for edge in self.outgoing(s):
+                n = len(edge.words)
+                if n and tuple(words[position : position + n]) == edge.words:
+                    if self._allows_from(edge.target, words, position + n):
+                        return True
+        return False
+
+    def _closure(self, states: set[int]) -> set[int]:
+        """The states reachable through skipped optional slots."""
+        todo, seen = list(states), set(states)
+        while todo:
+            for edge in self.outgoing(todo.pop()):
+                if not edge.words and edge.target not in seen:
+                    seen.add(edge.target)
+                    todo.append(edge.target)
+        return seen
+
+    def describe(self) -> str:
+        parts = []
+        if self.slots:
+            parts.append(f"{len(self.slots)} slots ({', '.join(self.slots)})")
+        if self.num_phrases:
+            parts.append(f"{self.num_phrases} phrases")
+        return f"{self.name}: " + " and ".join(parts) + f", {len(self.words)} words"
+
+
+_STATEMENT = re.compile(r"^(slot)\s+([A-Za-z0-9_-]+)(\?)?\s*:(.*)$|^(phrase)\s*:(.*)$")
+_WEIGHT = re.compile(r"^(.*?)\s*\(\s*([^()]*)\s*\)\s*$")
+
+
+def parse(text: str, name: str = "grammar", alphabet: str = ALPHABET) -> Grammar:
+    """Compile grammar ``text``; a mistake raises :class:`GrammarError` naming ``name`` and the line."""
+    slots: list[tuple[str, bool, list[tuple[tuple[str, ...], float]]]] = []
+    phrases: list[tuple[tuple[str, ...], float]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{name}, line {number}"
+        match = _STATEMENT.match(line)
+        if not match:
+            raise GrammarError(f"{where}: expected 'slot NAME: a | b | ...' or 'phrase: words', got {line!r}")
+        if match.group(1):
+            alternatives = [_alternative(part, where, alphabet) for part in match.group(4).split("|")]
+            if any(not words for words, _ in alternatives):
+                raise GrammarError(f"{where}: an empty alternative in slot {match.group(2)!r}")
+            if match.group(2) in {s[0] for s in slots}:
+                raise GrammarError(f"{where}: slot {match.group(2)!r} is defined twice")
+            slots.append((match.group(2), bool(match.group(3)), alternatives))
+        else:
+            words, weight = _alternative(match.group(6), where, alphabet)
+            if not words:
+                raise GrammarError(f"{where}: an empty phrase")
+            phrases.append((words, weight))
+    if not slots and not phrases:
+        raise GrammarError(f"{name}: no slots and no phrases: nothing would be allowed")
+    return _compile(name, slots, phrases)
+
+
+def _alternative(part: str, where: str, alphabet: str) -> tuple[tuple[str, ...], float]:
+    weight = 1.0
+    match = _WEIGHT.match(part.strip())
+    if match:
+        part = match.group(1)
+        try:
+            weight = float(match.group(2))
+        except ValueError:
+            raise GrammarError(f"{where}: weight {match.group(2)!r} is not a number") from None
+        if not (weight > 0 and math.isfinite(weight)):
+            raise GrammarError(f"{where}: weight {match.group(2)!r} must be a positive number")
+    words = tuple(part.lower().split())
+    for word in words:
+        bad = sorted({c for c in word if c not in alphabet or c == " "})
+        if bad:
+            raise GrammarError(
+                f"{where}: {word!r} has characters outside the model's alphabet ({' '.join(map(repr, bad))}); "
+                f"words use {alphabet.strip()!r}"
+            )
+    return words, weight
+
+
+def _compile(name: str, slots, phrases) -> Grammar:
+    grammar = Grammar(name=name, slots=[s[0] for s in slots], num_phrases=len(phrases))
+    finals = set()
+    if slots:
+        for index, (_, optional, alternatives) in enumerate(slots):
+            total = sum(w for _, w in alternatives)
+            for words, weight in alternatives:
+                grammar.edges.append(Edge(index, index + 1, words, math.log(weight / total)))
+            if optional:
+                grammar.edges.append(Edge(index, index + 1, (), 0.0))
+        grammar.num_states = len(slots) + 1
+        finals.add(len(slots))
+    if phrases:
+        final = grammar.num_states
+        grammar.num_states += 1
+        total = sum(w for _, w in phrases)
+        # with slots too, a phrase and a slot sentence share the start: split the probability evenly
+        share = math.log(0.5) if slots else 0.0
+        for words, weight in phrases:
+            grammar.edges.append(Edge(0, final, words, share + math.log(weight / total)))
+        finals.add(final)
+    if slots and phrases:
+        grammar.edges = [
+            Edge(e.source, e.target, e.words, e.log_weight + math.log(0.5)) if e.source == 0 and e.target == 1 else e
+            for e in grammar.edges
+        ]
+    grammar.finals = frozenset(finals)
+    return grammar
+
+
+def load(spec: str | Path, alphabet: str = ALPHABET, base: Path | None = None) -> Grammar:
+    """A grammar from a file path (relative to ``base``, a model folder, if it is there), or by the
+    name of one that ships with lipread (``grid``)."""
+    path = Path(spec)
+    if base is not None and not path.is_absolute() and (base / path).is_file():
+        path = base / path
+    if not path.is_file() and (BUILTIN / f"{spec}.txt").is_file():
+        path = BUILTIN / f"{spec}.txt"
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in BUILTIN.glob("*.txt")))
+        raise GrammarError(f"no grammar file {spec} (and no built-in grammar of that name: {names})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise GrammarError(f"{path}: cannot be read as UTF-8 text ({err})") from None
+    return parse(text, path.name if path.parent != BUILTIN else path.stem, alphabet)
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN.glob("*.txt"))
+
+
+def load_vocabulary(path: Path, alphabet: str = ALPHABET) -> list[str]:
+    """A word list (words separated by spaces or new lines, ``#`` comments) for the lexicon beam."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise GrammarError(f"--vocabulary {path}: cannot be read ({getattr(err, 'strerror', None) or err})") from None
+    words: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        words += _alternative(raw.split("#", 1)[0], f"{Path(path).name}, line {number}", alphabet)[0]
+    if not words:
+        raise GrammarError(f"--vocabulary {path}: no words in it")
+    return sorted(set(words))

@@ -1,0 +1,140 @@
+"""Grammars, vocabularies, n-best lists, confidence and the out-of-domain flag, on real GRID clips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHARED_GRID, clip_path, frames_of, write_video
+from lipread.errors import UserError
+from lipread.grammar import GrammarError, load, load_vocabulary, parse
+
+EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"  # "lay green at f four now"
+THREE = "phrase: bin blue at f two now\nphrase: lay green at f four now\nphrase: place red in a one soon\n"
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    from lipread.transcribe import Transcriber
+
+    return Transcriber.from_checkpoint(device="cpu")
+
+
+def test_grid_grammar_allows_grid_sentences_only():
+    grid = load("grid")
+    assert grid.slots == ["command", "colour", "preposition", "letter", "digit", "adverb"]
+    assert len(grid.words) == 51
+    assert grid.allows("bin blue at f two now")
+    assert not grid.allows("place green in i o e soon")  # seven words: what the trigram once printed
+    assert not grid.allows("bin blue at f two")
+    assert not grid.allows("blue bin at f two now")
+
+
+def test_optional_slots_phrases_and_weights():
+    g = parse("slot verb: turn on | switch off (3)\nslot thing?: the light | the fan\nphrase: help", "lights")
+    assert g.allows("turn on the light") and g.allows("switch off") and g.allows("help")
+    assert not g.allows("turn on help") and not g.allows("the light")
+    weights = {e.words: e.log_weight for e in g.edges if e.source == 0 and e.words != ("help",)}
+    assert weights[("switch", "off")] > weights[("turn", "on")]
+
+
+@pytest.mark.parametrize(
+    "text,says",
+    [
+        ("slot a: bin | lay\nslot b blue | green\n", "line 2: expected 'slot NAME: a | b | ...'"),
+        ("slot a: bin |  | lay\n", "line 1: an empty alternative in slot 'a'"),
+        ("# colours\nslot a: bin\nslot b: blue | Gr3en\n", "line 3: 'gr3en' has characters outside"),
+        ("phrase: call the nurse (lots)\n", "line 1: weight 'lots' is not a number"),
+        ("phrase: call the nurse (-1)\n", "line 1: weight '-1' must be a positive number"),
+        ("slot a: x\nslot a: y\n", "line 2: slot 'a' is defined twice"),
+        ("# nothing\n\n", "no slots and no phrases"),
+    ],
+)
+def test_bad_grammar_names_its_line(text: str, says: str):
+    with pytest.raises(GrammarError, match=None) as err:
+        parse(text, "mine.txt")
+    assert says in str(err.value) and str(err.value).startswith("mine.txt")
+    assert isinstance(err.value, UserError)  # the CLI prints it as one line, exit 2
+
+
+def test_vocabulary_file(tmp_path: Path):
+    path = tmp_path / "words.txt"
+    path.write_text("bin lay\n# colours\nblue green\n")
+    assert load_vocabulary(path) == ["bin", "blue", "green", "lay"]
+    path.write_text("bin\nlay-by\n")
+    with pytest.raises(GrammarError, match="words.txt, line 2: 'lay-by'"):
+        load_vocabulary(path)
+
+
+def test_three_phrase_grammar_returns_one_of_them(transcriber, tmp_path: Path):
+    from lipread.grammar import parse as parse_grammar
+
+    transcriber.grammar = parse_grammar(THREE, "three")
+    transcriber._decoders.clear()
+    try:
+        phrases = {line.split(": ", 1)[1] for line in THREE.splitlines()}
+        for video in (EXAMPLE, clip_path("bbaf4p"), clip_path("bbal6n")):
+            result = transcriber.transcribe(video, n_best=3)
+            assert result.text in phrases, (video, result.text)
+            assert result.grammar == "three"
+        assert transcriber.transcribe(EXAMPLE).text == "lay green at f four now"
+    finally:
+        transcriber.grammar = load("grid")
+        transcriber._decoders.clear()
+
+
+def test_n_best_is_ordered_distinct_and_led_by_the_transcript(transcriber):
+    result = transcriber.transcribe(EXAMPLE, n_best=5)
+    texts = [h["text"] for h in result.n_best]
+    scores = [h["score"] for h in result.n_best]
+    assert len(texts) == 5 and len(set(texts)) == 5
+    assert texts[0] == result.text == "lay green at f four now"
+    assert scores == sorted(scores, reverse=True)
+    assert all(load("grid").allows(t) for t in texts)
+    assert result.segments[0]["n_best"] == result.n_best
+
+
+def test_flag_on_a_grid_clip_and_on_the_same_clip_played_backwards(transcriber, tmp_path: Path):
+    forward = transcriber.transcribe(clip_path("bbaf4p"))
+    assert not forward.out_of_domain and forward.reason is None
+    assert 0.0 < forward.confidence <= 1.0
+    backwards = write_video(tmp_path / "backwards.mp4", frames_of(clip_path("bbaf4p"))[::-1].copy())
+    reversed_result = transcriber.transcribe(backwards)
+    assert reversed_result.out_of_domain, reversed_result
+    assert "nats a frame" in reversed_result.reason or "unsure" in reversed_result.reason
+    assert reversed_result.confidence < forward.confidence
+
+
+def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("slot a: bin | lay\nslot b: blue | Green!\n")
+    run = [sys.executable, "-m", "lipread.cli", "transcribe", str(EXAMPLE)]
+    result = subprocess.run([*run, "--grammar", str(bad)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "bad.txt, line 2: 'green!' has characters outside" in result.stderr and "Traceback" not in result.stderr
+    good = tmp_path / "three.txt"
+    good.write_text(THREE)
+    result = subprocess.run([*run, "--grammar", str(good), "--n-best", "2", "-f", "json"], capture_output=True,
+                            text=True, cwd=ROOT)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["text"] == "lay green at f four now" and data["grammar"] == "three.txt"
+    assert [h["text"] for h in data["n_best"]][0] == data["text"] and len(data["n_best"]) == 2
+    assert data["out_of_domain"] is False and 0 < data["confidence"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_GRID.is_dir(), reason="needs ../shared/grid")
+def test_every_grid_grammar_output_is_allowed_on_unseen_speakers(transcriber):
+    grid = load("grid")
+    videos = sorted((SHARED_GRID / "others").glob("*/*.mpg")) + sorted((SHARED_GRID / "s4_hq").glob("*.mp4"))
+    results = transcriber.transcribe_many(videos, n_best=3)
+    assert len(results) == len(videos)
+    for result in results:
+        for segment in result.segments:
+            assert grid.allows(segment["text"]), (result.file, segment["text"])
+            assert all(grid.allows(h["text"]) for h in segment["n_best"])
