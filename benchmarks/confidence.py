@@ -78,8 +78,11 @@ def main() -> None:
     for g, r in rows.items():
         shares = coverage(r)
         flagged = sum(x["out_of_domain"] for x in r)
-        print(f"| {'grammar ' + g if g else 'lexicon + LM'} | {wer(r):.2%} | "
-              + " | ".join(f"{w:.2%}" for _, w in shares) + f" | {flagged}/{len(r)} ({flagged / len(r):.1%}) |")
+        print(
+            f"| {'grammar ' + g if g else 'lexicon + LM'} | {wer(r):.2%} | "
+            + " | ".join(f"{w:.2%}" for _, w in shares)
+            + f" | {flagged}/{len(r)} ({flagged / len(r):.1%}) |"
+        )
     for g, r in rows.items():
         for key in ("gap", "entropy"):
             v = np.array([x[key] for x in r])

@@ -91,8 +91,7 @@ def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: 
         )
     if entropy > max_entropy:
         reasons.append(
-            f"the model is unsure on most frames (entropy {entropy:.2f}; in-domain video stays under "
-            f"{max_entropy:.2f})"
+            f"the model is unsure on most frames (entropy {entropy:.2f}; in-domain video stays under {max_entropy:.2f})"
         )
     penalty = math.exp(-max(0.0, gap / max_gap - 0.5) - max(0.0, entropy / max_entropy - 0.5))
     # (a measure well inside its in-domain range costs nothing; beyond half its threshold, e^-excess)

@@ -160,7 +160,10 @@ class BeamDecoder:
             self._lexicon_decoder(words, sentences, o)
         else:
             self.decoder = ctc_decoder(
-                lexicon=None, tokens=tokenizer.tokens, beam_size=o.beam_size, word_score=o.word_score,
+                lexicon=None,
+                tokens=tokenizer.tokens,
+                beam_size=o.beam_size,
+                word_score=o.word_score,
                 nbest=N_BEST_MAX,
             )
 

@@ -125,10 +125,14 @@ class Transcriber:
         return self._tracker
 
     def decoder(self, kind: str):
-        if kind not in self._decoders:
-            self._decoders[kind] = build_decoder(kind, self.model.tokenizer, self.card, self.beam,
-                                                 words=self.vocabulary, grammar=self.grammar)  # fmt: skip
-        return self._decoders[kind]
+        """The decoder of this kind for the current grammar (built once per grammar; a few are kept)."""
+        key = (kind, id(self.grammar) if kind == "beam" else None)
+        if key not in self._decoders:
+            if len(self._decoders) >= 8:
+                self._decoders.pop(next(iter(self._decoders)))
+            self._decoders[key] = build_decoder(kind, self.model.tokenizer, self.card, self.beam,
+                                                words=self.vocabulary, grammar=self.grammar)  # fmt: skip
+        return self._decoders[key]
 
     # -- stages
 

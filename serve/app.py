@@ -27,6 +27,11 @@ from data_prep.contracts import DECODERS
 from data_prep.preview import contact_sheet
 from data_prep.rejections import PrepError
 from data_prep.video import probe
+from lipread.decoding import N_BEST_MAX
+from lipread.grammar import Grammar, GrammarError, builtin_names
+from lipread.grammar import load as load_grammar
+from lipread.grammar import parse as parse_grammar
+from lipread.pretrained import decoding_defaults
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
@@ -38,12 +43,17 @@ access_log = logging.getLogger("lipread.serve.access")
 STATIC = Path(__file__).with_name("static")
 CHUNK = 1 << 20
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
+MAX_GRAMMAR_BYTES = 256 * 1024
 
 
-def create_app(checkpoint: str | Path | None = None, limits: Limits | None = None, device: str = "cpu") -> FastAPI:
-    """The service; each upload goes to a private folder under the system's temporary folder."""
+def create_app(checkpoint: str | Path | None = None, limits: Limits | None = None, device: str = "cpu",
+               grammar: str = "default") -> FastAPI:  # fmt: skip
+    """The service; each upload goes to a private folder under the system's temporary folder.
+
+    ``grammar`` is what a request's ``grammar=default`` means: a grammar file or built-in name,
+    ``none``, or ``default`` (the model folder's own choice)."""
     limits = limits or Limits()
-    state: dict = {"ready": False, "pending": 0}
+    state: dict = {"ready": False, "pending": 0, "grammars": {}}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -53,6 +63,11 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         # one Transcriber per worker thread: mediapipe graphs are not shared between threads
         state["transcribers"] = {}
         state["model_path"] = path
+        state["defaults"] = decoding_defaults(path)
+        spec = state["defaults"].grammar if grammar == "default" else grammar
+        state["default_grammar"] = spec if spec not in (None, "none") else None
+        if state["default_grammar"] is not None:  # a bad file fails at start-up, not at the first request
+            state["grammars"][spec] = load_grammar(spec, base=path if path.is_dir() else None)
 
         def make() -> Transcriber:
             return Transcriber.from_checkpoint(path, device)
@@ -127,6 +142,9 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             "vocabulary_size": len(card.train_words),
             "vocabulary": list(card.train_words),
             "training_sentences": len(card.train_texts),
+            "grammars": builtin_names(),
+            "default_grammar": state["grammars"][state["default_grammar"]].name if state["default_grammar"] else None,
+            "out_of_domain": state["defaults"].calibration.to_json(),
             "limits": {"max_upload_mb": limits.max_upload_mb, "max_duration_s": limits.max_duration_s},
         }
 
@@ -150,9 +168,20 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         cues: str = Form("phrase"),
         faces: str = Form("all", description="all: every face, each talker a track; largest: the largest face only"),
         crops: bool = Form(False, description="include the mouth-crop strip the model saw (PNG, base64)"),
+        grammar: str = Form(
+            "default",
+            description="a built-in grammar (see /v1/models), 'default' for the "
+            "model's own, or 'none' for the lexicon + LM; a grammar_file overrides it",
+        ),
+        grammar_file: UploadFile | None = File(None, description="a grammar text file (README: Grammars)"),
+        n_best: int = Form(0, ge=0, le=N_BEST_MAX, description="JSON: the n best sentences with their scores"),
     ):
         if decoder not in DECODERS:
             return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
+        try:
+            chosen = await _grammar(state, grammar, grammar_file)
+        except GrammarError as err:
+            return error(400, "bad_grammar", str(err))
         if format not in ("json", "srt", "vtt") or cues not in ("phrase", "word"):
             return error(400, "bad_option", "format must be json, srt or vtt; cues phrase or word")
         if faces not in FACES:
@@ -191,7 +220,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                     422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s"
                 )
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder, faces)
+            job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder, faces, chosen, n_best)
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
                 # job keeps its queue place and its upload until it really ends (release() below).
@@ -259,8 +288,35 @@ def _thread_transcriber(state: dict, make) -> Transcriber:
     return state["transcribers"][key]
 
 
-def _transcribe(state: dict, path: Path, decoder: str, faces: str):
-    return _thread_transcriber(state, state["make"]).transcribe(path, decoder, faces)
+def _transcribe(state: dict, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int):
+    transcriber = _thread_transcriber(state, state["make"])
+    transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
+    return transcriber.transcribe(path, decoder, faces, n_best)
+
+
+async def _grammar(state: dict, name: str, upload: UploadFile | None) -> Grammar | None:
+    """The request's grammar: an uploaded file, a built-in one by name, the model's own, or none."""
+    if upload is not None and upload.filename:
+        raw = await upload.read(MAX_GRAMMAR_BYTES + 1)
+        if len(raw) > MAX_GRAMMAR_BYTES:
+            raise GrammarError(f"grammar_file: larger than {MAX_GRAMMAR_BYTES // 1024} KB")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GrammarError("grammar_file: not UTF-8 text") from None
+        return parse_grammar(text, Path(upload.filename).name, state["first"].card.alphabet)
+    if name == "default":
+        name = state["default_grammar"] or "none"
+    if name == "none":
+        return None
+    if name in state["grammars"]:
+        return state["grammars"][name]
+    if name not in builtin_names():
+        raise GrammarError(
+            f"no built-in grammar {name!r}; choose from {', '.join(builtin_names())}, or send a grammar_file"
+        )
+    state["grammars"][name] = load_grammar(name, state["first"].card.alphabet)
+    return state["grammars"][name]
 
 
 def _strip(frames, columns: int = 12, rows: int = 2) -> str:

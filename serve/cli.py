@@ -21,6 +21,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-duration", type=float, default=d.max_duration_s, help="seconds of video")
     parser.add_argument("--timeout", type=float, default=d.timeout_s, help="seconds per transcription")
     add_model_options(parser)
+    parser.add_argument("--grammar", default="default", metavar="FILE|NAME",
+                        help="the grammar a request gets unless it names another: a file, a built-in name (grid), "
+                        "'none', or 'default' (the model's own)")  # fmt: skip
     return parser
 
 
@@ -28,16 +31,18 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lipread.cli_options import resolve_device
+    from lipread.grammar import load as load_grammar
     from lipread.pretrained import load
     from lipread.transcribe import default_model_path
     from serve.app import create_app
 
-    load(
-        args.checkpoint or default_model_path()
-    )  # a missing or broken model: one line and exit 2, before the server starts
+    # a missing or broken model or grammar: one line and exit 2, before the server starts
+    load(args.checkpoint or default_model_path())
+    if args.grammar not in ("default", "none"):
+        load_grammar(args.grammar)
     device = resolve_device(args.device)
     limits = Limits(args.max_upload_mb, args.max_duration, args.queue_size, args.workers, args.timeout)
-    app = create_app(args.checkpoint, limits, device)
+    app = create_app(args.checkpoint, limits, device, args.grammar)
     logging.getLogger("lipread.serve.access").setLevel(logging.INFO)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0

@@ -97,6 +97,24 @@ def test_two_talkers_get_per_track_json(server, tmp_path: Path):
     assert post(base, video, faces="some").json()["error"] == "bad_option"
 
 
+def test_grammar_fields_n_best_and_flags(server):
+    """A request may name a built-in grammar or send its own; a bad one is a 400 naming its line."""
+    base, _ = server
+    three = "phrase: bin blue at f two now\nphrase: lay green at f four now\nphrase: place red in a one soon\n"
+    files = {"file": ("clip.mp4", EXAMPLE.read_bytes()), "grammar_file": ("three.txt", three.encode())}
+    body = httpx.post(f"{base}/v1/transcriptions", files=files, data={"n_best": "2"}, timeout=120).json()
+    assert body["text"] == EXAMPLE_TEXT and body["grammar"] == "three.txt" and len(body["n_best"]) == 2
+    assert body["n_best"][1]["text"] in three and body["out_of_domain"] is False
+    files["grammar_file"] = ("bad.txt", b"slot a: bin\nslot b blue\n")
+    bad = httpx.post(f"{base}/v1/transcriptions", files=files, timeout=120)
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_grammar" and "bad.txt, line 2" in bad.json()["detail"]
+    assert post(base, EXAMPLE, grammar="grid").json()["grammar"] == "grid"
+    assert post(base, EXAMPLE, grammar="none").json()["grammar"] is None
+    assert post(base, EXAMPLE, grammar="klingon").json()["error"] == "bad_grammar"
+    models = httpx.get(f"{base}/v1/models").json()
+    assert "grid" in models["grammars"] and models["default_grammar"] == "grid"
+
+
 def test_subtitles_from_words_without_the_model(server):
     base, _ = server
     words = [
