@@ -21,7 +21,7 @@ def markdown(report: dict) -> str:
         "",
         f"- model: `{report['model']}` (weights sha256 `{report['model_digest']}`)",
         f"- data: split `{report['split'] or 'all'}`, {report['utterances']} utterances",
-        f"- decoder settings (beam): {settings}",
+        f"- decoder settings (beam): {settings}; grammar: {report.get('grammar') or 'none (lexicon + LM)'}",
         f"- lipread {report['lipread_version']}, {report['date']}, on {report['device']}",
         "",
         "Corpus-level rates (jiwer): errors summed over the split over reference words summed. "
@@ -36,6 +36,20 @@ def markdown(report: dict) -> str:
             f"| {kind} | {_rate(r, 'wer')} | {_rate(r, 'cer')} | {r['sentence_accuracy']:.2%} | "
             f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
         )
+    covered = {kind: r["coverage"] for kind, r in report["decoders"].items() if r.get("coverage")}
+    if covered:
+        shares = [c["share"] for c in next(iter(covered.values()))]
+        lines += [
+            "",
+            "WER of the most confident utterances (by each utterance's `confidence`), and the share flagged "
+            "`out_of_domain`:",
+            "",
+            "| decoder | " + " | ".join(f"most confident {s:.0%}" for s in shares) + " | out_of_domain |",
+            "|---|" + "---|" * (len(shares) + 1),
+        ]
+        for kind, rows in covered.items():
+            rate = report["decoders"][kind].get("out_of_domain_rate", 0.0)
+            lines.append(f"| {kind} | " + " | ".join(f"{c['wer']:.2%}" for c in rows) + f" | {rate:.1%} |")
     t = report.get("timing", {})
     if t.get("words"):
         lines += [
@@ -123,6 +137,20 @@ def table(report: dict) -> str:
             f"{kind:<10}{_rate(r, 'wer'):>26}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
             f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
         )
+    covered = {kind: r["coverage"] for kind, r in report["decoders"].items() if r.get("coverage")}
+    if covered:
+        shares = [c["share"] for c in next(iter(covered.values()))]
+        lines += [
+            "",
+            "WER of the most confident utterances (by each utterance's `confidence`), and the share flagged "
+            "`out_of_domain`:",
+            "",
+            "| decoder | " + " | ".join(f"most confident {s:.0%}" for s in shares) + " | out_of_domain |",
+            "|---|" + "---|" * (len(shares) + 1),
+        ]
+        for kind, rows in covered.items():
+            rate = report["decoders"][kind].get("out_of_domain_rate", 0.0)
+            lines.append(f"| {kind} | " + " | ".join(f"{c['wer']:.2%}" for c in rows) + f" | {rate:.1%} |")
     t = report.get("timing", {})
     if t.get("words"):
         rows.append(
