@@ -36,20 +36,7 @@ def markdown(report: dict) -> str:
             f"| {kind} | {_rate(r, 'wer')} | {_rate(r, 'cer')} | {r['sentence_accuracy']:.2%} | "
             f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
         )
-    covered = {kind: r["coverage"] for kind, r in report["decoders"].items() if r.get("coverage")}
-    if covered:
-        shares = [c["share"] for c in next(iter(covered.values()))]
-        lines += [
-            "",
-            "WER of the most confident utterances (by each utterance's `confidence`), and the share flagged "
-            "`out_of_domain`:",
-            "",
-            "| decoder | " + " | ".join(f"most confident {s:.0%}" for s in shares) + " | out_of_domain |",
-            "|---|" + "---|" * (len(shares) + 1),
-        ]
-        for kind, rows in covered.items():
-            rate = report["decoders"][kind].get("out_of_domain_rate", 0.0)
-            lines.append(f"| {kind} | " + " | ".join(f"{c['wer']:.2%}" for c in rows) + f" | {rate:.1%} |")
+    lines += _coverage_lines(report)
     t = report.get("timing", {})
     if t.get("words"):
         lines += [
@@ -79,6 +66,26 @@ def markdown(report: dict) -> str:
             count = f"{item['errors']} error" + ("s" if item["errors"] != 1 else "")
             lines += [f"`{item['id']}`: {count}", "```", item["alignment"], "```"]
     return "\n".join(lines) + "\n"
+
+
+def _coverage_lines(report: dict) -> list[str]:
+    """What a confidence threshold buys: WER of the most confident shares, and the flag's rate."""
+    covered = {kind: r["coverage"] for kind, r in report["decoders"].items() if r.get("coverage")}
+    if not covered:
+        return []
+    shares = [c["share"] for c in next(iter(covered.values()))]
+    lines = [
+        "",
+        "WER of the most confident utterances (by each utterance's `confidence`), and the share flagged "
+        "`out_of_domain`:",
+        "",
+        "| decoder | " + " | ".join(f"most confident {s:.0%}" for s in shares) + " | out_of_domain |",
+        "|---|" + "---|" * (len(shares) + 1),
+    ]
+    for kind, rows in covered.items():
+        rate = report["decoders"][kind].get("out_of_domain_rate", 0.0)
+        lines.append(f"| {kind} | " + " | ".join(f"{c['wer']:.2%}" for c in rows) + f" | {rate:.1%} |")
+    return lines
 
 
 def chart(report: dict, path: Path) -> None:
@@ -137,20 +144,10 @@ def table(report: dict) -> str:
             f"{kind:<10}{_rate(r, 'wer'):>26}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
             f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
         )
-    covered = {kind: r["coverage"] for kind, r in report["decoders"].items() if r.get("coverage")}
-    if covered:
-        shares = [c["share"] for c in next(iter(covered.values()))]
-        lines += [
-            "",
-            "WER of the most confident utterances (by each utterance's `confidence`), and the share flagged "
-            "`out_of_domain`:",
-            "",
-            "| decoder | " + " | ".join(f"most confident {s:.0%}" for s in shares) + " | out_of_domain |",
-            "|---|" + "---|" * (len(shares) + 1),
-        ]
-        for kind, rows in covered.items():
-            rate = report["decoders"][kind].get("out_of_domain_rate", 0.0)
-            lines.append(f"| {kind} | " + " | ".join(f"{c['wer']:.2%}" for c in rows) + f" | {rate:.1%} |")
+    for kind, r in report["decoders"].items():
+        if r.get("coverage"):
+            shares = ", ".join(f"{c['share']:.0%} {c['wer']:.2%}" for c in r["coverage"])
+            rows.append(f"{kind}: WER of the most confident {shares}; out_of_domain {r['out_of_domain_rate']:.1%}")
     t = report.get("timing", {})
     if t.get("words"):
         rows.append(

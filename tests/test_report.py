@@ -68,3 +68,17 @@ def test_chart_draws_the_speaker_panel_only_for_several_speakers(speakers, panel
 def test_table_shows_the_interval():
     first = table(_report(["s1"] * 3)).splitlines()[1]
     assert first.startswith("greedy") and "%-" in first
+
+
+def test_coverage_ranks_by_confidence_and_reaches_the_reports():
+    refs = ["bin blue at f two now", "lay red by g nine again", "set white in a one soon", "place green at b six now"]
+    hyps = ["bin blue at f two now", "lay red by e nine again", "set white in a one soon", "place red at d six now"]
+    # the two right sentences are the most confident: half coverage has no errors
+    result = score(["a", "b", "c", "d"], ["s1"] * 4, refs, hyps, confidences=[0.9, 0.2, 0.8, 0.1],
+                   flags=[False, False, False, True])  # fmt: skip
+    assert [c["wer"] for c in result["coverage"]] == [0.0, pytest.approx(1 / 18), pytest.approx(3 / 24)]
+    assert result["coverage"][0]["min_confidence"] == 0.8 and result["out_of_domain_rate"] == 0.25
+    report = _report(["s1"] * 3)
+    report["decoders"]["beam"] = result
+    assert "| beam | 0.00% | 5.56% | 12.50% | 25.0% |" in markdown(report)
+    assert "beam: WER of the most confident 50% 0.00%" in table(report)
