@@ -20,7 +20,7 @@ NEG_INF = float("-inf")
 #: Characters less likely than this (natural log) on a frame are not tried there.
 CHAR_FLOOR = math.log(1e-6)
 #: Prefix automata are cached between utterances up to this many prefixes, then started afresh.
-CACHE_LIMIT = 200_000
+CACHE_LIMIT = 50_000
 
 # A cursor is (edge index, characters of the edge's spelling read, 1 if the spelling begins with
 # the space that separates it from the words before, else 0).
