@@ -54,57 +54,53 @@ class FaceTracker:
         mesh.reset()
         return mesh
 
-    def start_video(self, max_faces: int | None = None) -> None:
+    def start_video(self) -> None:
         """Forget the faces followed so far (a new video, or a shot change).
 
-        FaceMesh follows ``max_faces`` faces, or else one face at first and as many as the
-        long-range detector has seen since (up to :attr:`max_faces`): a FaceMesh that follows
-        fewer faces than it may runs its own detector on every frame, which nearly doubles its cost
-        in the common one-face video.
+        FaceMesh follows one face at first and as many as the long-range detector has seen since (up
+        to :attr:`max_faces`): a FaceMesh that may follow more faces than it finds runs its own
+        detector on every frame, which nearly doubles its cost in the common one-face video.
         """
-        self._fixed = max_faces is not None
-        self._capacity = max_faces or 1
+        self._capacity = 1
         self._current = self._mesh(self._capacity)
         self._zoom_boxes: list[tuple[float, float, float, float]] = []
         self._frame = 0
         self._next_detection = self._last_detection = 0
         self._interval = DETECT_EVERY
 
-    def faces(self, frame: np.ndarray, scale: float = 1.0, zoom: bool = True) -> list[np.ndarray]:
+    def faces(self, frame: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
         """Landmarks (468, 2) of every face in this frame of the current video, in pixels times ``scale``.
 
         FaceMesh finds faces on a 128 px copy of the whole frame, so in a wide shot a face of a
-        tenth of the frame's width is missed. With ``zoom``, faces the long-range detector sees
+        tenth of the frame's width is missed. So faces the long-range detector sees
         (every DETECT_EVERY frames, less often while nothing changes: it costs more than FaceMesh) and
         FaceMesh missed are read again in a window around each (:meth:`_zoomed`), and followed there in the next frames.
         """
         h, w = frame.shape[:2]
         found = [_to_pixels(face, w, h) for face in self._current.process(frame).multi_face_landmarks or []]
-        if zoom:
-            boxes = list(self._zoom_boxes)
-            if not found and not boxes:  # a face was lost: look again at the base pace
-                self._next_detection = min(self._next_detection, self._last_detection + DETECT_EVERY)
-            if self._frame >= self._next_detection:
-                self._last_detection = self._frame
-                seen = self._boxes(frame)
-                boxes += seen
-                self._grow(len(seen))
-                steady = found and len(seen) <= len(found)
-                self._interval = min(2 * self._interval, DETECT_EVERY_STEADY) if steady else DETECT_EVERY
-                self._next_detection = self._frame + self._interval
-            self._frame += 1
-            zoomed: list[np.ndarray] = []
-            for x, y, bw, bh in boxes:
-                if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found + zoomed):
-                    zoomed += self._zoomed(frame, x, y, bw, bh)
-            self._zoom_boxes = [(*z.min(axis=0), *np.ptp(z, axis=0)) for z in zoomed]
-            found += zoomed
-        return [f * scale for f in found]
+        boxes = list(self._zoom_boxes)
+        if not found and not boxes:  # a face was lost: look again at the base pace
+            self._next_detection = min(self._next_detection, self._last_detection + DETECT_EVERY)
+        if self._frame >= self._next_detection:
+            self._last_detection = self._frame
+            seen = self._boxes(frame)
+            boxes += seen
+            self._grow(len(seen))
+            steady = found and len(seen) <= len(found)
+            self._interval = min(2 * self._interval, DETECT_EVERY_STEADY) if steady else DETECT_EVERY
+            self._next_detection = self._frame + self._interval
+        self._frame += 1
+        zoomed: list[np.ndarray] = []
+        for x, y, bw, bh in boxes:
+            if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found + zoomed):
+                zoomed += self._zoomed(frame, x, y, bw, bh)
+        self._zoom_boxes = [(*z.min(axis=0), *np.ptp(z, axis=0)) for z in zoomed]
+        return [f * scale for f in found + zoomed]
 
     def _grow(self, seen: int) -> None:
         """Follow more faces from the next frame on when the detector sees more than FaceMesh follows."""
         wanted = min(seen, self.max_faces)
-        if not self._fixed and wanted > self._capacity:
+        if wanted > self._capacity:
             self._capacity = wanted
             self._current = self._mesh(wanted)
 

@@ -43,8 +43,9 @@ class VideoFrames:
         for item in iter_frames(self.path, LANDMARK_SIDE):
             if self._kept is not None:
                 size += item[1].nbytes
-                self._kept = self._kept if size <= REUSE_BYTES else None
-                if self._kept is not None:
+                if size > REUSE_BYTES:
+                    self._kept = None
+                else:
                     self._kept.append(item)
             yield item
         self._complete = True
@@ -238,17 +239,18 @@ def crop_spans(frames: VideoFrames, spans: list[tuple[float, float]], points: li
     timings = {} if timings is None else timings
     matrices = [transforms(p, settings) for p in points]
     out = [np.empty((len(p), settings.size, settings.size, 3), dtype=np.uint8) for p in points]
+    wanted = [len(o) for o in out]
     filled = [0] * len(spans)
     clock = time.perf_counter()
     crop_seconds = 0.0
     if spans:
         for i, frame in resampled(frames.for_crops(), spans):
             tick = time.perf_counter()
-            if filled[i] < len(out[i]):
+            if filled[i] < wanted[i]:
                 out[i][filled[i]] = warp(frame, matrices[i][filled[i]], settings)
                 filled[i] += 1
             crop_seconds += time.perf_counter() - tick
-            if filled == [len(o) for o in out]:
+            if filled == wanted:
                 break
     timings["crop"] = timings.get("crop", 0.0) + crop_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - crop_seconds

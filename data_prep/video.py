@@ -135,36 +135,18 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
             raise PrepError("unreadable", f"decoding failed: {getattr(err, 'strerror', None) or err}") from err
 
 
-def resample_times(start: float, end: float, fps: float = TARGET_FPS) -> np.ndarray:
-    """The output frame times of the span ``[start, end)`` at ``fps``."""
-    count = max(0, int(round((end - start) * fps)))
-    return start + np.arange(count) / fps
-
-
-def resample(
-    frames: Iterator[tuple[float, np.ndarray]],
-    spans: list[tuple[float, float | None]],
-    fps: float = TARGET_FPS,
-) -> list[list[np.ndarray]]:
-    """Pick, for each span, the source frame shown at each output time (the latest at or before it).
-
-    Streams once through the video, keeping only frames inside some span, so a long video with
-    many subtitle cues costs one decode and the memory of its longest cue. A span whose end is
-    None runs to the end of the video.
-    """
-    out: list[list[np.ndarray]] = [[] for _ in spans]
-    for i, frame in resampled(frames, spans, fps):
-        out[i].append(frame)
-    return out
-
-
 def resampled(
     frames: Iterator[tuple[float, np.ndarray]],
     spans: list[tuple[float, float | None]],
     fps: float = TARGET_FPS,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """:func:`resample` as a stream of ``(span index, frame)``: a frame is passed on as soon as the
-    next source frame shows when it stops, so nothing but the current frame is held."""
+    """Pick, for each span, the source frame shown at each output time (the latest at or before it),
+    as a stream of ``(span index, frame)``.
+
+    Streams once through the video: a frame is passed on as soon as the next source frame shows
+    when it stops, so nothing but the current frame is held, however many subtitle cues the video
+    has. A span whose end is None runs to the end of the video.
+    """
     order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     half_frame = 0.5 / fps
     previous: tuple[float, np.ndarray] | None = None

@@ -79,7 +79,7 @@ def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: 
     finite = torch.isfinite(scores)
     posterior = float(torch.softmax(scores[finite], 0)[0]) if finite.any() and finite[0] else 0.0
     chosen = ctc_log_likelihood(log_probs, n_best[0][0], tokenizer)
-    free = ctc_log_likelihood(log_probs, free_text, tokenizer)
+    free = chosen if free_text == n_best[0][0] else ctc_log_likelihood(log_probs, free_text, tokenizer)
     gap = max(0.0, (free - chosen) / frames) if math.isfinite(chosen) else math.inf
     probs = log_probs.float().exp()
     entropy = float(-(probs * log_probs.float()).sum(-1).mean())

@@ -22,6 +22,9 @@ from lipread.grammar import Grammar
 from lipread.grammar_search import GrammarSearch
 from lipread.text import CharTokenizer
 
+#: The most hypotheses a decoder keeps for ``n_best``.
+N_BEST_MAX = 20
+
 
 @dataclass(frozen=True)
 class Hypothesis:
@@ -62,16 +65,23 @@ class GreedyDecoder:
         return [Hypothesis(text, float(log_probs.max(dim=-1).values.sum()))]
 
 
-class GrammarDecoder:
+class UtteranceDecoder:
+    """A decoder that reads one utterance at a time: a batch is its utterances' best sentences."""
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        return [self.n_best(log_probs[i, : int(n)], 1)[0].text for i, n in enumerate(lengths.tolist())]
+
+    def n_best(self, log_probs: torch.Tensor, k: int = 1) -> list[Hypothesis]:
+        raise NotImplementedError
+
+
+class GrammarDecoder(UtteranceDecoder):
     """Beam search that can only end in a sentence the grammar allows (:mod:`lipread.grammar_search`)."""
 
     def __init__(self, tokenizer: CharTokenizer, grammar: Grammar, options: DecoderSettings | None = None):
         options = options or DecoderSettings()
         self.grammar = grammar
         self.search = GrammarSearch(grammar, tokenizer, options.beam_size, options.lm_weight)
-
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        return [self.n_best(log_probs[i, : int(n)], 1)[0].text for i, n in enumerate(lengths.tolist())]
 
     def n_best(self, log_probs: torch.Tensor, k: int = 1) -> list[Hypothesis]:
         return [Hypothesis(t, s) for t, s in self.search.search(log_probs.detach().float().cpu().numpy(), k)]
@@ -142,7 +152,7 @@ class NGramLM(CTCDecoderLM):
         self._states.clear()
 
 
-class BeamDecoder:
+class BeamDecoder(UtteranceDecoder):
     """flashlight's CTC beam search over a word lexicon (with an n-gram LM), or lexicon-free."""
 
     def __init__(
@@ -191,9 +201,6 @@ class BeamDecoder:
             if self.lm is not None:
                 self.lm.building_trie = False
                 self.lm.reset()
-
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        return [self.n_best(log_probs[i, : int(n)], 1)[0].text for i, n in enumerate(lengths.tolist())]
 
     def n_best(self, log_probs: torch.Tensor, k: int = 1) -> list[Hypothesis]:
         """Up to ``k`` distinct sentences (flashlight's n-best, repeats of one word sequence merged)."""
@@ -246,10 +253,6 @@ def combine_n_best(parts: list[list[Hypothesis]], k: int) -> list[Hypothesis]:
                     score = sum(parts[m][n].score for m, n in enumerate(nxt))
                     heapq.heappush(heap, (-score, nxt))
     return out
-
-
-#: The most hypotheses a decoder keeps for ``n_best``.
-N_BEST_MAX = 20
 
 
 def build_decoder(kind: str, tokenizer: CharTokenizer, card: ModelCard, options: DecoderSettings | None = None,

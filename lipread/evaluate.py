@@ -16,7 +16,6 @@ from tqdm import tqdm
 from data_prep.contracts import ContractError
 from lipread import __version__
 from lipread.alignment import timing_errors, timing_summary
-from lipread.cli_options import resolve_device
 from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
 from lipread.metrics import bootstrap_interval, char_counts, word_alignment, word_counts
 from lipread.pretrained import weights_digest
@@ -90,10 +89,7 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     """``grammar`` and ``vocabulary`` as for :meth:`Transcriber.from_checkpoint` (they shape ``beam``)."""
     model_path = Path(checkpoint or default_model_path())
     transcriber = Transcriber.from_checkpoint(model_path, device, grammar, vocabulary)
-    model = transcriber.model
-    card = model.card
-    device = resolve_device(device)
-    model.to(device)
+    model, card, device = transcriber.model, transcriber.card, transcriber.device
     folder = read_dataset(data)
     check_crop_matches(card.crop, folder.crop, str(folder.root), card.name)
     utterances = select_utterances(folder, split)

@@ -69,10 +69,14 @@ class Grammar:
         """Whether ``sentence`` (words separated by spaces) is one the grammar accepts."""
         return self._allows_from(0, sentence.split(), 0)
 
+    def ends_at(self, state: int) -> bool:
+        """Whether a sentence may end at ``state`` (it is final, or only optional slots follow)."""
+        return bool(self._closure({state}) & self.finals)
+
     def _allows_from(self, state: int, words: list[str], position: int) -> bool:
-        states = self._closure({state})
         if position == len(words):
-            return bool(states & self.finals)
+            return self.ends_at(state)
+        states = self._closure({state})
         for s in states:
             for edge in self.outgoing(s):
                 n = len(edge.words)
@@ -90,14 +94,6 @@ class Grammar:
                     seen.add(edge.target)
                     todo.append(edge.target)
         return seen
-
-    def describe(self) -> str:
-        parts = []
-        if self.slots:
-            parts.append(f"{len(self.slots)} slots ({', '.join(self.slots)})")
-        if self.num_phrases:
-            parts.append(f"{self.num_phrases} phrases")
-        return f"{self.name}: " + " and ".join(parts) + f", {len(self.words)} words"
 
 
 _STATEMENT = re.compile(r"^(slot)\s+([A-Za-z0-9_-]+)(\?)?\s*:(.*)$|^(phrase)\s*:(.*)$")
@@ -146,7 +142,7 @@ def _alternative(part: str, where: str, alphabet: str) -> tuple[tuple[str, ...],
             raise GrammarError(f"{where}: weight {match.group(2)!r} must be a positive number")
     words = tuple(part.lower().split())
     for word in words:
-        bad = sorted({c for c in word if c not in alphabet or c == " "})
+        bad = sorted({c for c in word if c not in alphabet})
         if bad:
             raise GrammarError(
                 f"{where}: {word!r} has characters outside the model's alphabet ({' '.join(map(repr, bad))}); "
@@ -157,30 +153,26 @@ def _alternative(part: str, where: str, alphabet: str) -> tuple[tuple[str, ...],
 
 def _compile(name: str, slots, phrases) -> Grammar:
     grammar = Grammar(name=name, slots=[s[0] for s in slots], num_phrases=len(phrases))
+    # with both, a slot sentence and a phrase share the start: the probability is split evenly
+    share = math.log(0.5) if slots and phrases else 0.0
     finals = set()
     if slots:
         for index, (_, optional, alternatives) in enumerate(slots):
+            start = share if index == 0 else 0.0
             total = sum(w for _, w in alternatives)
             for words, weight in alternatives:
-                grammar.edges.append(Edge(index, index + 1, words, math.log(weight / total)))
+                grammar.edges.append(Edge(index, index + 1, words, start + math.log(weight / total)))
             if optional:
-                grammar.edges.append(Edge(index, index + 1, (), 0.0))
+                grammar.edges.append(Edge(index, index + 1, (), start))
         grammar.num_states = len(slots) + 1
         finals.add(len(slots))
     if phrases:
         final = grammar.num_states
         grammar.num_states += 1
         total = sum(w for _, w in phrases)
-        # with slots too, a phrase and a slot sentence share the start: split the probability evenly
-        share = math.log(0.5) if slots else 0.0
         for words, weight in phrases:
             grammar.edges.append(Edge(0, final, words, share + math.log(weight / total)))
         finals.add(final)
-    if slots and phrases:
-        grammar.edges = [
-            Edge(e.source, e.target, e.words, e.log_weight + math.log(0.5)) if e.source == 0 and e.target == 1 else e
-            for e in grammar.edges
-        ]
     grammar.finals = frozenset(finals)
     return grammar
 
@@ -194,8 +186,9 @@ def load(spec: str | Path, alphabet: str = ALPHABET, base: Path | None = None) -
     if not path.is_file() and (BUILTIN / f"{spec}.txt").is_file():
         path = BUILTIN / f"{spec}.txt"
     if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in BUILTIN.glob("*.txt")))
-        raise GrammarError(f"no grammar file {spec} (and no built-in grammar of that name: {names})")
+        raise GrammarError(
+            f"no grammar file {spec} (and no built-in grammar of that name: {', '.join(builtin_names())})"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -44,7 +44,7 @@ class GrammarSearch:
         self._spelled = [" ".join(e.words) for e in grammar.edges]
         self._ids = {ch: i + 1 for i, ch in enumerate(tokenizer.alphabet)}
         self._cursors: dict[str, dict[Cursor, float]] = {}
-        self._children: dict[str, dict[str, float]] = {}
+        self._children: dict[str, tuple[str, ...]] = {}
 
     # -- the prefix automaton
 
@@ -68,15 +68,9 @@ class GrammarSearch:
                 out[cursor] = max(out.get(cursor, NEG_INF), score + edge.log_weight)
         return out
 
-    def _reachable_finals(self, state: int) -> bool:
-        todo, seen = [state], set()
-        while todo:
-            s = todo.pop()
-            if s in self.grammar.finals:
-                return True
-            seen.add(s)
-            todo += [e.target for e in self.grammar.edges if e.source == s and not e.words and e.target not in seen]
-        return False
+    def _spelling(self, k: int, lead: int) -> str:
+        """Edge ``k``'s characters, after the separating space when ``lead``."""
+        return " " * lead + self._spelled[k]
 
     def cursors(self, prefix: str) -> dict[Cursor, float]:
         """Where ``prefix`` can stand in the grammar, with the best grammar log-probability of each."""
@@ -86,13 +80,13 @@ class GrammarSearch:
             self._cursors.clear()
             self._children.clear()
         if not prefix:
-            result = {c: s for c, s in self._entries(0, False, 0.0).items()}
+            result = self._entries(0, False, 0.0)
         else:
             result = {}
             char = prefix[-1]
             for cursor, score in self._expand(self.cursors(prefix[:-1])).items():
                 k, read, lead = cursor
-                spelled = (" " if lead else "") + self._spelled[k]
+                spelled = self._spelling(k, lead)
                 if read < len(spelled) and spelled[read] == char:
                     moved = (k, read + 1, lead)
                     result[moved] = max(result.get(moved, NEG_INF), score)
@@ -103,25 +97,21 @@ class GrammarSearch:
         """The cursors plus, for each at the end of its edge, the entries of the edges that follow."""
         out = dict(cursors)
         for (k, read, lead), score in cursors.items():
-            if read == len(self._spelled[k]) + lead:
+            if read == len(self._spelling(k, lead)):
                 for cursor, s in self._entries(self.grammar.edges[k].target, True, score).items():
                     out[cursor] = max(out.get(cursor, NEG_INF), s)
         return out
 
-    def children(self, prefix: str) -> dict[str, float]:
-        """The characters that may follow ``prefix``, each with the grammar score of the longer prefix."""
+    def children(self, prefix: str) -> tuple[str, ...]:
+        """The characters that may follow ``prefix``."""
         if prefix not in self._children:
-            nxt: dict[str, float] = {}
-            for (k, read, lead), score in self._expand(self.cursors(prefix)).items():
-                spelled = (" " if lead else "") + self._spelled[k]
-                if read < len(spelled):
-                    nxt[spelled[read]] = max(nxt.get(spelled[read], NEG_INF), score)
-            self._children[prefix] = nxt
+            spellings = ((read, self._spelling(k, lead)) for k, read, lead in self._expand(self.cursors(prefix)))
+            self._children[prefix] = tuple(dict.fromkeys(s[read] for read, s in spellings if read < len(s)))
         return self._children[prefix]
 
     def is_final(self, prefix: str) -> bool:
         return any(
-            read == len(self._spelled[k]) + lead and self._reachable_finals(self.grammar.edges[k].target)
+            read == len(self._spelling(k, lead)) and self.grammar.ends_at(self.grammar.edges[k].target)
             for k, read, lead in self.cursors(prefix)
         )
 

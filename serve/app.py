@@ -31,7 +31,6 @@ from lipread.decoding import N_BEST_MAX
 from lipread.grammar import Grammar, GrammarError, builtin_names
 from lipread.grammar import load as load_grammar
 from lipread.grammar import parse as parse_grammar
-from lipread.pretrained import decoding_defaults
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
@@ -63,16 +62,12 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         # one Transcriber per worker thread: mediapipe graphs are not shared between threads
         state["transcribers"] = {}
         state["model_path"] = path
-        state["defaults"] = decoding_defaults(path)
-        spec = state["defaults"].grammar if grammar == "default" else grammar
-        state["default_grammar"] = spec if spec not in (None, "none") else None
-        if state["default_grammar"] is not None:  # a bad file fails at start-up, not at the first request
-            state["grammars"][spec] = load_grammar(spec, base=path if path.is_dir() else None)
 
-        def make() -> Transcriber:
-            return Transcriber.from_checkpoint(path, device)
+        def make() -> Transcriber:  # with the server's default grammar (a bad one fails at start-up)
+            return Transcriber.from_checkpoint(path, device, grammar)
 
         state["first"] = await loop.run_in_executor(state["executor"], lambda: _thread_transcriber(state, make))
+        state["default_grammar"] = state["first"].grammar  # requests may change a transcriber's, not this
         state["ready"] = True
         log.info("model %s loaded; %d worker(s), queue %d", path, limits.workers, limits.queue_size)
         yield
@@ -143,8 +138,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             "vocabulary": list(card.train_words),
             "training_sentences": len(card.train_texts),
             "grammars": builtin_names(),
-            "default_grammar": state["grammars"][state["default_grammar"]].name if state["default_grammar"] else None,
-            "out_of_domain": state["defaults"].calibration.to_json(),
+            "default_grammar": state["default_grammar"].name if state["default_grammar"] is not None else None,
+            "out_of_domain": transcriber.calibration.to_json(),
             "limits": {"max_upload_mb": limits.max_upload_mb, "max_duration_s": limits.max_duration_s},
         }
 
@@ -306,7 +301,7 @@ async def _grammar(state: dict, name: str, upload: UploadFile | None) -> Grammar
             raise GrammarError("grammar_file: not UTF-8 text") from None
         return parse_grammar(text, Path(upload.filename).name, state["first"].card.alphabet)
     if name == "default":
-        name = state["default_grammar"] or "none"
+        return state["default_grammar"]
     if name == "none":
         return None
     if name in state["grammars"]:

@@ -110,6 +110,7 @@ def test_grammar_fields_n_best_and_flags(server):
     assert bad.status_code == 400 and bad.json()["error"] == "bad_grammar" and "bad.txt, line 2" in bad.json()["detail"]
     assert post(base, EXAMPLE, grammar="grid").json()["grammar"] == "grid"
     assert post(base, EXAMPLE, grammar="none").json()["grammar"] is None
+    assert post(base, EXAMPLE).json()["grammar"] == "grid"  # one request's choice does not stick
     assert post(base, EXAMPLE, grammar="klingon").json()["error"] == "bad_grammar"
     models = httpx.get(f"{base}/v1/models").json()
     assert "grid" in models["grammars"] and models["default_grammar"] == "grid"

@@ -17,7 +17,7 @@ from data_prep.contracts import CropSettings
 from data_prep.crop import project, transforms
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.transcripts import read_grid_align, read_lrs_txt, read_manifest, read_subtitles
-from data_prep.video import iter_frames, resample
+from data_prep.video import iter_frames, resampled
 
 # ---------------------------------------------------------------- text
 
@@ -112,6 +112,14 @@ def test_manifests_and_their_errors(tmp_path: Path):
 
 
 # ---------------------------------------------------------------- frame rates
+
+
+def resample(frames, spans: list[tuple[float, float | None]]) -> list[list[np.ndarray]]:
+    """Each span's frames, collected from the stream."""
+    out: list[list[np.ndarray]] = [[] for _ in spans]
+    for i, frame in resampled(frames, spans):
+        out[i].append(frame)
+    return out
 
 
 def numbered(times: list[float]):
