@@ -27,6 +27,7 @@ commands:
   prep-merge  join the shards of a dataset built with --shard
   train       train a model (LightningCLI; --config configs/X.yaml)
   evaluate    WER/CER of a model on a dataset
+  adapt       fine-tune a model on a new speaker's clips (a personal model)
   transcribe  silent video -> text with word timings
   export      checkpoint -> slim model folder (config.json + safetensors)
   serve       HTTP API and web page (when the serve package is installed)
@@ -39,6 +40,7 @@ COMMANDS = {
     "prep": "data_prep.cli:prep",
     "prep-merge": "data_prep.cli:merge",
     "evaluate": "lipread.evaluate_cli",
+    "adapt": "lipread.adapt_cli",
     "transcribe": "lipread.transcribe_cli",
     "export": "lipread.export_cli",
 }
@@ -55,7 +57,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         if (
             action.option_strings
-            and action.default not in (None, False, argparse.SUPPRESS)
+            and action.default is not None
+            and action.default is not False  # a store_true flag; 0 is a default worth showing
+            and action.default != argparse.SUPPRESS
             and "%(default)" not in text
         ):
             text += " (default: %(default)s)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from data_prep.contracts import ContractError
+from data_prep.contracts import Batch, ContractError
 from lipread import __version__
 from lipread.alignment import timing_errors, timing_summary
 from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
@@ -93,10 +94,6 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     folder = read_dataset(data)
     check_crop_matches(card.crop, folder.crop, str(folder.root), card.name)
     utterances = select_utterances(folder, split)
-    dataset = ClipDataset(
-        utterances, card.channels, card.input_size, pixel_mean=card.pixel_mean, pixel_std=card.pixel_std
-    )
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     options = card.decoder.replace(**(beam or {}))
     transcriber.beam = options
     spans = {u.id: u.spans for u in utterances}
@@ -107,26 +104,21 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     seconds = {k: 0.0 for k in decoders}
     model_seconds = 0.0
     start = time.perf_counter()
-    with torch.no_grad():
-        for batch in tqdm(loader, desc="evaluate", unit="batch"):
+    for batch, log_probs, took in model_outputs(transcriber, utterances, batch_size, workers):
+        model_seconds += took
+        for kind in decoders:
             clock = time.perf_counter()
-            log_probs = model(batch.video.to(device), batch.lengths.to(device)).cpu()
-            model_seconds += time.perf_counter() - clock
-            for kind in decoders:
-                clock = time.perf_counter()
-                for i, n in enumerate(batch.lengths.tolist()):
-                    best, assessment = transcriber.read_window(log_probs[i, :n], kind, CONFIDENCE_N_BEST)
-                    hyps[kind].append(best[0].text)
-                    judged[kind].append(assessment)
-                seconds[kind] += time.perf_counter() - clock
-            for i, (uid, text) in enumerate(zip(batch.ids, batch.texts)):
-                if spans[uid]:  # the reference transcript force-aligned, against the manifest's word times
-                    timing += timing_errors(
-                        log_probs[i, : batch.lengths[i]], text, spans[uid], model.tokenizer, card.fps
-                    )
-            ids += batch.ids
-            refs += batch.texts
-            speakers += [speaker_of[u] for u in batch.ids]
+            for i, n in enumerate(batch.lengths.tolist()):
+                best, assessment = transcriber.read_window(log_probs[i, :n], kind, CONFIDENCE_N_BEST)
+                hyps[kind].append(best[0].text)
+                judged[kind].append(assessment)
+            seconds[kind] += time.perf_counter() - clock
+        for i, (uid, text) in enumerate(zip(batch.ids, batch.texts)):
+            if spans[uid]:  # the reference transcript force-aligned, against the manifest's word times
+                timing += timing_errors(log_probs[i, : batch.lengths[i]], text, spans[uid], model.tokenizer, card.fps)
+        ids += batch.ids
+        refs += batch.texts
+        speakers += [speaker_of[u] for u in batch.ids]
     total = time.perf_counter() - start
     report = {
         "model": str(model_path),
@@ -152,6 +144,31 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
                                          [a.confidence for a in judged[kind]], [a.out_of_domain for a in judged[kind]])  # fmt: skip
         report["decoders"][kind]["decode_seconds"] = round(seconds[kind] + model_seconds, 2)
     return report
+
+
+def model_outputs(transcriber: Transcriber, utterances: list[Utterance], batch_size: int = 16, workers: int = 0,
+                  desc: str = "evaluate") -> Iterator[tuple[Batch, torch.Tensor, float]]:  # fmt: skip
+    """The model's log-probabilities over utterances' clips, a batch at a time (on the CPU), with
+    the seconds the model took: what every decoder then reads."""
+    card = transcriber.card
+    dataset = ClipDataset(utterances, card.channels, card.input_size,
+                          pixel_mean=card.pixel_mean, pixel_std=card.pixel_std)  # fmt: skip
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    with torch.no_grad():
+        for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
+            clock = time.perf_counter()
+            log_probs = transcriber.model(batch.video.to(transcriber.device), batch.lengths.to(transcriber.device))
+            yield batch, log_probs.cpu(), time.perf_counter() - clock
+
+
+def read_utterances(transcriber: Transcriber, utterances: list[Utterance], decoder: str = "beam",
+                    batch_size: int = 16, desc: str = "evaluate") -> dict[str, str]:  # fmt: skip
+    """Each utterance's best reading by one decoder, by id (what ``transcribe`` would say of its clip)."""
+    readings = {}
+    for batch, log_probs, _ in model_outputs(transcriber, utterances, batch_size, desc=desc):
+        for uid, lp, n in zip(batch.ids, log_probs, batch.lengths.tolist()):
+            readings[uid] = transcriber.decoder(decoder).n_best(lp[:n], 1)[0].text
+    return readings
 
 
 def select_utterances(folder: DatasetFolder, split: Path | None) -> list[Utterance]:

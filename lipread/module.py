@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
 import torch
-from torch import nn
 from torchmetrics import Metric
 
 from data_prep.contracts import Batch, ModelCard, training_settings
 from lipread.decoding import greedy_decode
 from lipread.metrics import char_counts, word_counts
 from lipread.models import build_model, ctc_log_probs
+from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, warmup_cosine
 from lipread.text import CharTokenizer
-from lipread.word_windows import MASKED, mask_log_probs
 
 
 class ErrorRate(Metric):
@@ -72,20 +70,15 @@ class LipreadModule(L.LightningModule):
         self.model = build_model(
             arch, in_channels, self.tokenizer.vocab_size, input_size=input_size, **(arch_options or {})
         )
-        self.ctc = nn.CTCLoss(blank=self.tokenizer.blank, reduction="none", zero_infinity=False)
         self.val_wer = ErrorRate("word")
         self.val_cer = ErrorRate("char")
         #: Set from the data module at setup; stored in every checkpoint (see on_save_checkpoint).
         self.card: ModelCard | None = None
         self.frozen = tuple(frozen or ())
-        for name, p in self.named_parameters():
-            if name.startswith(self.frozen):
-                p.requires_grad_(False)
+        freeze(self, self.frozen)
 
     def on_train_epoch_start(self) -> None:
-        for name, module in self.named_modules():
-            if self.frozen and name.startswith(self.frozen):
-                module.eval()
+        keep_frozen_in_eval(self, self.frozen)
 
     def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
         return batch.to(device, non_blocking=True)
@@ -96,14 +89,7 @@ class LipreadModule(L.LightningModule):
 
     def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         log_probs = self(batch.video, batch.lengths)
-        targets = (batch.labels, batch.lengths, batch.label_lengths)
-        losses = self.ctc(log_probs.transpose(0, 1), *targets)
-        if self.training and batch.allowed is not None:
-            masked = self.ctc(mask_log_probs(log_probs, batch.allowed).transpose(0, 1), *targets)
-            # A window set no CTC path fits (times that disagree with the video) costs at least
-            # -MASKED: such an utterance falls back to plain CTC rather than blowing up the step.
-            losses = torch.where(masked < -MASKED / 2, masked, losses)
-        return (losses / batch.label_lengths.clamp(min=1)).mean(), log_probs  # CTCLoss's "mean"
+        return ctc_loss(log_probs, batch, self.tokenizer.blank, windows=self.training), log_probs
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
@@ -123,30 +109,12 @@ class LipreadModule(L.LightningModule):
         self.log("val_cer", self.val_cer, prog_bar=True, batch_size=n)
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.hparams.lr,
-        )
+        optimizer = adamw(self, self.hparams.lr, self.hparams.weight_decay)
         total = max(1, self.trainer.estimated_stepping_batches)
         epochs = max(1, self.trainer.max_epochs or 1)
         warmup = min(total - 1, int(total * self.hparams.warmup_epochs / epochs))
         floor = self.hparams.min_lr_ratio
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            progress = (step - warmup) / max(1, total - warmup)
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total, floor))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- checkpoints carry what inference needs

@@ -50,6 +50,9 @@ class ResNetTrunk(nn.Module):
 class ConformerVSR(nn.Module):
     """Input (B, C, T, H, W) with lengths; output logits (B, T, vocab)."""
 
+    #: The visual front-end's parameter prefixes (see :attr:`LipNet.FRONTEND`).
+    FRONTEND = ("stem", "trunk", "project")
+
     def __init__(
         self,
         in_channels: int = 1,

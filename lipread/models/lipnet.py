@@ -20,6 +20,9 @@ class LipNet(nn.Module):
     Input (B, C, T, H, W) with lengths (B,); output logits (B, T, vocab).
     """
 
+    #: The visual front-end's parameter prefixes: what looks at lips (speaker adaptation's target).
+    FRONTEND = ("blocks",)
+
     def __init__(
         self,
         in_channels: int = 1,

@@ -1,0 +1,60 @@
+"""``lipread adapt``: the command line over :mod:`lipread.adapt` (light to import, so ``--help``
+answers at once)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lipread.cli_options import add_model_options, finite_float, non_negative_int, positive_int, resolve_device
+
+
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.description = (
+        "Fine-tune a model on a new speaker's clips (a dataset folder from `lipread prep`) into a personal model "
+        "folder, and measure WER before and after on clips held out from the fine-tune. The new folder keeps the "
+        "base model's grammar, decoder and crop settings: give it to any command with --checkpoint MODEL_DIR."
+    )
+    parser.add_argument("dataset", type=Path, metavar="DATASET", help="the speaker's dataset folder")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="MODEL_DIR", help="model folder to write")
+    add_model_options(parser)
+    parser.set_defaults(checkpoint=None)
+    parser.add_argument("--train-list", type=Path, metavar="IDS", help="clip ids to learn from, one a line "
+                        "(default: the clips not in --test-list)")  # fmt: skip
+    parser.add_argument("--test-list", type=Path, metavar="IDS", help="clip ids to measure on, one a line "
+                        "(default: 40%% of the clips, drawn with --seed, or those not in --train-list)")  # fmt: skip
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="draws of the held-out clips, batches and "
+                        "augmentation: the same seed and clips give the same model")  # fmt: skip
+    parser.add_argument("--grammar", default="default", metavar="FILE|NAME",
+                        help="what the beam decoder may say when WER is measured (as for transcribe)")  # fmt: skip
+    tuning = parser.add_argument_group("training (defaults: chosen from the number of clips)")
+    tuning.add_argument("--layers", choices=["frontend", "all", "backend"],
+                        help="which part learns: the visual front-end, everything, or the sequence model")  # fmt: skip
+    tuning.add_argument("--lr", type=finite_float, help="peak learning rate (AdamW, warm-up then cosine)")
+    tuning.add_argument("--epochs", type=positive_int, help="passes over the training clips")
+    tuning.add_argument("--batch-size", type=positive_int, help="clips per update")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from lipread.adapt import adapt
+
+    device = resolve_device(args.device)
+    report = adapt(args.dataset, args.out, args.checkpoint, args.train_list, args.test_list, device, args.grammar,
+                   layers=args.layers, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+    print(summary(report, args.out))
+    return 0
+
+
+def summary(report, out: Path) -> str:
+    """The before/after table the command prints."""
+    rows = [("before (base model)", report.before), ("after (adapted)", report.after)]
+    lines = [f"{'':22}{'WER':>8}{'CER':>8}"]
+    lines += [f"{name:22}{s.wer:8.2%}{s.cer:8.2%}" for name, s in rows]
+    minutes, seconds = divmod(round(report.seconds), 60)
+    lines += [
+        f"learnt from {report.train_clips} clips, measured on {report.test_clips} held out "
+        f"({report.decoder} decoder), in {minutes} min {seconds:02d} s on {report.device}",
+        f"model: {out}  (use it with --checkpoint {out}; report: {out}/adapt_report.json)",
+    ]
+    return "\n".join(lines)
