@@ -168,24 +168,32 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utterances)
 
+    def frames(self, index: int) -> np.ndarray:
+        """Clip ``index``'s stored (T, H, W[, C]) uint8 frames, before cropping."""
+        return self._cache[index] if self._cache is not None else self._load(self.utterances[index])
+
     def __getitem__(self, index: int) -> Item:
         utt = self.utterances[index]
-        frames = self._cache[index] if self._cache is not None else self._load(utt)
+        return self.make_item(utt.id, utt.text, self.frames(index), utt.spans)
+
+    def make_item(self, uid: str, text: str, frames: np.ndarray, spans: list[tuple[float, float]] | None) -> Item:
+        """Crop (augmented when training), normalise and label stored frames: a clip's, or a
+        sentence spliced from several clips (:mod:`lipread.splice`)."""
         stored_length = len(frames)
         if self.augment is not None:
             frames = self.augment(frames)
         else:
             frames = centre_crop(frames, self.input_size)
         item = Item(
-            utt.id,
-            utt.text,
+            uid,
+            text,
             to_model_input(frames, self.channels, self.pixel_mean, self.pixel_std),
-            torch.tensor(utt.labels, dtype=torch.long),
+            torch.tensor(self._tokenizer.encode(text), dtype=torch.long),
         )
-        if self.word_window_margin is not None and utt.spans is not None:
+        if self.word_window_margin is not None and spans is not None:
             scale = len(frames) / stored_length  # speed perturbation stretches the word times too
-            spans = [(s * scale, e * scale) for s, e in utt.spans]
-            item.allowed = allowed_classes(utt.text, spans, len(frames), self._tokenizer, self.word_window_margin)
+            spans = [(s * scale, e * scale) for s, e in spans]
+            item.allowed = allowed_classes(text, spans, len(frames), self._tokenizer, self.word_window_margin)
         return item
 
 

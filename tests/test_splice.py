@@ -1,0 +1,72 @@
+"""Word splicing: a spliced sentence's frames and word times line up with its source words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lipread.clips import ClipDataset, read_dataset, Utterance
+from lipread.splice import SplicedClips, splice, word_cuts
+from lipread.text import CharTokenizer
+
+
+def numbered_clip(clip: int, length: int) -> np.ndarray:
+    """(T, 4, 4) frames whose pixels say which clip and frame they are: clip * 100 + frame."""
+    return np.stack([np.full((4, 4), clip * 100 + t, dtype=np.int32) for t in range(length)])
+
+
+def test_cuts_fall_halfway_through_pauses_and_stay_in_order() -> None:
+    assert word_cuts([(5, 10), (14, 20), (20, 30)], 40) == [5, 12, 20, 30]
+    assert word_cuts([(5, 12), (10, 20)], 15) == [5, 11, 15]  # clamped to the clip, never backwards
+    assert word_cuts([(5, 9), (3, 4)], 15) == [5, 6, 6]
+
+
+def test_spliced_words_are_the_source_words_frames() -> None:
+    spans = [[(5, 10), (12, 20), (22, 30)], [(8, 15), (15, 19), (25, 33)], [(3, 6), (9, 14), (14, 18)]]
+    frames = [numbered_clip(c, n) for c, n in enumerate([35, 40, 21])]
+    words = [["bin", "blue", "now"], ["set", "red", "soon"], ["lay", "green", "again"]]
+    out, text, new_spans = splice(frames, words, spans, sources=[2, 0, 1], frame_clip=1)
+    assert text == "lay blue soon"
+    for i, (clip, (start, end)) in enumerate(zip([2, 0, 1], new_spans)):
+        source_start, source_end = spans[clip][i]
+        assert end - start == source_end - source_start
+        assert out[int(start), 0, 0] == clip * 100 + source_start  # the word's first frame
+        assert out[int(end) - 1, 0, 0] == clip * 100 + source_end - 1  # and its last
+    assert (out[:8, 0, 0] == 100 + np.arange(8)).all()  # silence before: clip 1's first 8 frames
+    assert (out[-7:, 0, 0] == 100 + np.arange(33, 40)).all()  # and after its last word
+    assert len(out) == 8 + 5 + 10 + 11 + 7  # lead, the three words cut at their pauses, tail
+
+
+@pytest.mark.slow  # preps the tiny dataset with mediapipe
+def test_spliced_clips_mix_real_clips_by_word_position(tiny_dataset) -> None:
+    folder = read_dataset(tiny_dataset)
+    tokenizer = CharTokenizer()
+    utterances = [Utterance.from_entry(e, folder.root, tokenizer) for e in folder.entries]
+    clips = ClipDataset(utterances, cache=True, word_window_margin=2.0)
+    spliced = SplicedClips(clips, count=6)
+    assert spliced.usable and len(spliced) == 6
+    sentences = [u.text.split() for u in utterances]
+    torch.manual_seed(0)
+    first = [spliced[i] for i in range(6)]
+    torch.manual_seed(0)
+    again = [spliced[i] for i in range(6)]
+    assert [it.text for it in first] == [it.text for it in again]
+    assert torch.equal(first[0].video, again[0].video)
+    assert any(it.text not in {u.text for u in utterances} for it in first)  # new sentences
+    for item in first:
+        words = item.text.split()
+        assert all(any(s[i] == w for s in sentences if len(s) == len(words)) for i, w in enumerate(words))
+        assert item.labels.tolist() == tokenizer.encode(item.text)
+        assert item.allowed is not None and item.allowed.shape[0] == item.video.shape[1]
+
+
+@pytest.mark.slow
+def test_clips_without_word_times_are_not_spliced(tiny_dataset) -> None:
+    folder = read_dataset(tiny_dataset)
+    tokenizer = CharTokenizer()
+    utterances = [Utterance.from_entry(e, folder.root, tokenizer) for e in folder.entries]
+    for u in utterances:
+        u.spans = None
+    spliced = SplicedClips(ClipDataset(utterances), count=6)
+    assert not spliced.usable and len(spliced) == 0
