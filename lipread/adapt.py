@@ -24,15 +24,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from lipread.augment import Augment
 from lipread.clips import ClipDataset, Utterance, check_crop_matches, collate, read_dataset, read_id_list
 from lipread.errors import UserError
-from lipread.evaluate import read_utterances
+from lipread.alignment import word_timings
+from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
 from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, warmup_cosine
+from lipread.splice import SplicedClips
 from lipread.pretrained import CONFIG, DECODING, Model, decoding_defaults, load, save, weights_digest
 from lipread.text import CharTokenizer, ctc_min_frames
 from lipread.transcribe import Transcriber, default_model_path
@@ -44,7 +46,7 @@ REPORT = "adapt_report.json"
 MIN_TRAIN_CLIPS, MIN_TEST_CLIPS = 4, 1
 #: Without a test list, this share of the clips is held out to measure before and after.
 TEST_SHARE = 0.4
-LAYERS = ("all", "frontend", "backend")
+LAYERS = ("all", "frontend", "backend", "norm")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class AdaptSettings:
     min_lr_ratio: float = 0.05
     flip: bool = True
     time_mask_frames: int = 10
+    spliced_per_clip: int = 3  # new sentences spliced from the clips' words, per clip and pass
     word_window_margin: float | None = 2.0  # alignment-constrained CTC where clips have word times
     seed: int = 0
 
@@ -76,11 +79,11 @@ class AdaptSettings:
 def choose_settings(train_clips: int, **given) -> AdaptSettings:
     """Settings for ``train_clips`` clips: few clips get more passes (a fixed number of updates,
     about 120, keeps the time and the risk of over-fitting in bounds); ``given`` overrides."""
-    batch = 8 if train_clips >= 8 else max(2, train_clips // 2)
-    steps_per_epoch = math.ceil(train_clips / batch)
-    epochs = max(8, min(60, round(120 / steps_per_epoch)))
-    chosen = AdaptSettings(batch_size=batch, epochs=epochs)
-    return replace(chosen, **{k: v for k, v in given.items() if v is not None})
+    chosen = replace(AdaptSettings(), **{k: v for k, v in given.items() if v is not None})
+    batch = given.get("batch_size") or (8 if train_clips >= 8 else max(2, train_clips // 2))
+    samples = train_clips * (1 + chosen.spliced_per_clip)
+    epochs = given.get("epochs") or max(4, min(60, round(120 / math.ceil(samples / batch))))
+    return replace(chosen, batch_size=batch, epochs=epochs)
 
 
 @dataclass
@@ -199,9 +202,10 @@ def train_speaker(model: Model, train: list[Utterance], settings: AdaptSettings,
     card = model.card
     torch.manual_seed(settings.seed)  # weights, augmentation draws and batch order all follow it
     augment = Augment(card.input_size, settings.flip, settings.time_mask_frames, fps=card.fps)
-    data = ClipDataset(train, card.channels, card.input_size, augment, cache=True,
-                       word_window_margin=settings.word_window_margin, pixel_mean=card.pixel_mean,
-                       pixel_std=card.pixel_std)  # fmt: skip
+    clips = ClipDataset(train, card.channels, card.input_size, augment, cache=True,
+                        word_window_margin=settings.word_window_margin, pixel_mean=card.pixel_mean,
+                        pixel_std=card.pixel_std)  # fmt: skip
+    data = ConcatDataset([clips, SplicedClips(clips, settings.spliced_per_clip * len(train))])
     loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(settings.seed))  # fmt: skip
     frozen = frozen_prefixes(model, settings.layers)
@@ -242,11 +246,32 @@ def train_speaker(model: Model, train: list[Utterance], settings: AdaptSettings,
     return losses.copy()
 
 
+def with_word_times(transcriber: Transcriber, utterances: list[Utterance]) -> list[Utterance]:
+    """Clips whose manifest has no word times get them by forced alignment of their transcript
+    with the base model, so that their words can be spliced into new sentences."""
+    missing = {u.id for u in utterances if u.spans is None}
+    if not missing:
+        return utterances
+    found: dict[str, list[tuple[float, float]]] = {}
+    fps = transcriber.card.fps
+    tokenizer = transcriber.model.tokenizer
+    chosen = [u for u in utterances if u.id in missing]
+    for batch, log_probs, _ in model_outputs(transcriber, chosen, desc="aligning words"):
+        for uid, text, lp, n in zip(batch.ids, batch.texts, log_probs, batch.lengths.tolist()):
+            words = word_timings(lp[:n], text, tokenizer, fps)
+            if len(words) == len(text.split()):
+                found[uid] = [(w["start"] * fps, w["end"] * fps) for w in words]
+    return [replace(u, spans=found.get(u.id, u.spans)) for u in utterances]
+
+
 def frozen_prefixes(model: Model, layers: str) -> tuple[str, ...]:
     """Parameter-name prefixes that stay fixed when only ``layers`` learn."""
     frontend = getattr(model.model, "FRONTEND", ())
     if layers == "all":
         return ()
+    if layers == "norm":  # only the normalisation layers' scales and shifts learn
+        norms = {n for n, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._NormBase)}
+        return tuple(n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] not in norms)
     if not frontend:
         raise UserError(f"a {model.card.arch} model names no front-end; adapt it with layers 'all'")
     parts = [name for name, _ in model.model.named_children()]
@@ -256,10 +281,13 @@ def frozen_prefixes(model: Model, layers: str) -> tuple[str, ...]:
 
 def adapt(dataset: Path, out: Path, base: Path | None = None, train_list: Path | None = None,
           test_list: Path | None = None, device: str = "cpu",
-          grammar: str | None = "default", decoder: str = "beam", **chosen) -> AdaptReport:  # fmt: skip
+          grammar: str | None = "default", decoder: str = "beam",
+          progress: Callable[[str, int, int], None] | None = None, **chosen) -> AdaptReport:  # fmt: skip
     """Fine-tune ``base`` (the shipped model by default) on ``dataset``'s speaker into model folder
     ``out``; WER before and after on the held-out clips. ``chosen`` overrides
-    :func:`choose_settings` (``layers``, ``lr``, ``epochs``, ``batch_size``, ``seed``)."""
+    :func:`choose_settings` (``layers``, ``lr``, ``epochs``, ``batch_size``, ``seed``).
+    ``progress(stage, done, total)`` hears of each stage and each training step (the server's page)."""
+    progress = progress or (lambda stage, done, total: None)
     start = time.perf_counter()
     base = Path(base or default_model_path())
     out = Path(out)
@@ -277,9 +305,13 @@ def adapt(dataset: Path, out: Path, base: Path | None = None, train_list: Path |
     settings = choose_settings(len(train), **chosen)
     log.info("adapting %s on %d clips of %s, measuring on %d held out; %s", card.name, len(train), dataset,
              len(test), ", ".join(f"{k} {v}" for k, v in asdict(settings).items()))  # fmt: skip
+    progress("measuring before", 0, 1)
     before = score(before_model, test, decoder, "WER before")
     model = load(base)
-    losses = train_speaker(model, train, settings, before_model.device)
+    train = with_word_times(before_model, train)
+    progress("adapting", 0, 1)
+    losses = train_speaker(model, train, settings, before_model.device,
+                           on_step=lambda step, total, loss: progress("adapting", step, total))  # fmt: skip
     speakers = sorted({u.speaker for u in train})
     adapted_card = card.replace(
         name=f"{card.name}+{'+'.join(speakers)}",
@@ -289,6 +321,7 @@ def adapt(dataset: Path, out: Path, base: Path | None = None, train_list: Path |
     save(adapted_card, model.state_dict(), out)
     copy_decoding(base, out)
     after_model = Transcriber.from_checkpoint(out, device, grammar)  # what every command will load
+    progress("measuring after", 0, 1)
     after = score(after_model, test, decoder, "WER after")
     report = AdaptReport(
         base=str(base), base_digest=weights_digest(base), dataset=str(dataset), before=before, after=after,

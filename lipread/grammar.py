@@ -21,6 +21,7 @@ The grammar is compiled into a word automaton: a state per slot boundary, an edg
 from __future__ import annotations
 
 import math
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,31 @@ class Grammar:
     def ends_at(self, state: int) -> bool:
         """Whether a sentence may end at ``state`` (it is final, or only optional slots follow)."""
         return bool(self._closure({state}) & self.finals)
+
+    def examples(self, count: int, seed: int = 0) -> list[str]:
+        """``count`` sentences the grammar allows that between them use its alternatives about
+        evenly (each walk takes the least-used way on, ties drawn with ``seed``): the prompts an
+        enrolment reads out cover every word of a slot grammar within a few sentences."""
+        rng = random.Random(seed)
+        used: dict[Edge, int] = {e: 0 for e in self.edges}
+        sentences: list[str] = []
+        for _ in range(count * 10):
+            if len(sentences) == count:
+                break
+            state, words = 0, []
+            while True:
+                choices = self.outgoing(state)
+                if not choices or (state in self.finals and rng.random() < 0.5):
+                    break
+                fewest = min(used[e] for e in choices)
+                edge = rng.choice([e for e in choices if used[e] == fewest])
+                used[edge] += 1
+                words += edge.words
+                state = edge.target
+            sentence = " ".join(words)
+            if sentence and self.allows(sentence) and (sentence not in sentences or len(used) < count):
+                sentences.append(sentence)
+        return sentences
 
     def _allows_from(self, state: int, words: list[str], position: int) -> bool:
         if position == len(words):

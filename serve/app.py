@@ -34,40 +34,46 @@ from lipread.grammar import parse as parse_grammar
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
+from serve.enrolment import PERSONAL, USER_NAME, Enrolment
+from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
 from serve.limits import Limits
+from serve.uploads import UploadRefused, save_upload
 
 log = logging.getLogger("lipread.serve")
 access_log = logging.getLogger("lipread.serve.access")
 STATIC = Path(__file__).with_name("static")
-CHUNK = 1 << 20
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
 MAX_GRAMMAR_BYTES = 256 * 1024
+DEFAULT_MODEL = "default"
 
 
 def create_app(checkpoint: str | Path | None = None, limits: Limits | None = None, device: str = "cpu",
-               grammar: str = "default") -> FastAPI:  # fmt: skip
+               grammar: str = "default", data_dir: str | Path | None = None,
+               adapt_options: dict | None = None) -> FastAPI:  # fmt: skip
     """The service; each upload goes to a private folder under the system's temporary folder.
 
     ``grammar`` is what a request's ``grammar=default`` means: a grammar file or built-in name,
-    ``none``, or ``default`` (the model folder's own choice)."""
+    ``none``, or ``default`` (the model folder's own choice). With ``data_dir``, users may enrol
+    (:mod:`serve.enrolment`): their recordings and personal models live there."""
     limits = limits or Limits()
-    state: dict = {"ready": False, "pending": 0, "grammars": {}}
+    state: dict = {"ready": False, "pending": 0, "grammars": {}, "enrolment": None}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         path = Path(checkpoint) if checkpoint else default_model_path()
         loop = asyncio.get_running_loop()
         state["executor"] = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="lipread")
-        # one Transcriber per worker thread: mediapipe graphs are not shared between threads
+        # one Transcriber per worker thread and model: mediapipe graphs are not shared between threads
         state["transcribers"] = {}
         state["model_path"] = path
-
-        def make() -> Transcriber:  # with the server's default grammar (a bad one fails at start-up)
-            return Transcriber.from_checkpoint(path, device, grammar)
-
-        state["first"] = await loop.run_in_executor(state["executor"], lambda: _thread_transcriber(state, make))
+        # with the server's default grammar (a bad one fails at start-up)
+        state["makers"] = {DEFAULT_MODEL: lambda: Transcriber.from_checkpoint(path, device, grammar)}
+        state["personal_maker"] = lambda folder: (lambda: Transcriber.from_checkpoint(folder, device, grammar))
+        state["first"] = await loop.run_in_executor(state["executor"], _thread_transcriber, state, DEFAULT_MODEL)
         state["default_grammar"] = state["first"].grammar  # requests may change a transcriber's, not this
+        if data_dir is not None:
+            state["enrolment"] = Enrolment(Path(data_dir), path, state["first"].card.crop, adapt_options)
         state["ready"] = True
         log.info("model %s loaded; %d worker(s), queue %d", path, limits.workers, limits.queue_size)
         yield
@@ -141,6 +147,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             "default_grammar": state["default_grammar"].name if state["default_grammar"] is not None else None,
             "out_of_domain": transcriber.calibration.to_json(),
             "limits": {"max_upload_mb": limits.max_upload_mb, "max_duration_s": limits.max_duration_s},
+            "enrolment": state["enrolment"] is not None,
+            "personal": personal_models(state),
         }
 
     @app.post("/v1/subtitles")
@@ -170,9 +178,13 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         ),
         grammar_file: UploadFile | None = File(None, description="a grammar text file (README: Grammars)"),
         n_best: int = Form(0, ge=0, le=N_BEST_MAX, description="JSON: the n best sentences with their scores"),
+        model: str = Form(DEFAULT_MODEL, description="'default' (the server's model) or a personal model's "
+                          "name from /v1/models ('personal:USER')"),  # fmt: skip
     ):
         if decoder not in DECODERS:
             return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
+        if not choose_model(state, model):
+            return error(404, "model_not_found", f"no model {model!r}; /v1/models lists the ones this server has")
         try:
             chosen = await _grammar(state, grammar, grammar_file)
         except GrammarError as err:
@@ -193,15 +205,10 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
         try:
             upload = workdir / "upload"  # never a client-given name or path
-            size = 0
-            with upload.open("wb") as out:
-                while chunk := await file.read(CHUNK):
-                    size += len(chunk)
-                    if size > limits.max_upload_mb * 2**20:
-                        return error(413, "too_large", f"upload exceeds {limits.max_upload_mb:g} MB")
-                    out.write(chunk)
-            if size == 0:
-                return error(422, "empty", "the uploaded file is empty")
+            try:
+                await save_upload(file, upload, limits.max_upload_mb)
+            except UploadRefused as err:
+                return error(err.status, err.code, err.detail)
             try:
                 info = probe(upload)
             except PrepError as err:
@@ -215,7 +222,9 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                     422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s"
                 )
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(state["executor"], _transcribe, state, upload, decoder, faces, chosen, n_best)
+            job = loop.run_in_executor(
+                state["executor"], _transcribe, state, model, upload, decoder, faces, chosen, n_best
+            )
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
                 # job keeps its queue place and its upload until it really ends (release() below).
@@ -240,6 +249,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 job.add_done_callback(lambda _: release())
             else:
                 release()
+
+    app.include_router(enrolment_router(state, limits, lambda user: forget_model(state, f"{PERSONAL}{user}")))
 
     @app.get("/")
     async def page():
@@ -273,18 +284,48 @@ class SubtitleRequest(BaseModel):
     cues: Literal["phrase", "word"] = "phrase"
 
 
-def _thread_transcriber(state: dict, make) -> Transcriber:
+def _thread_transcriber(state: dict, model: str) -> Transcriber:
     import threading
 
-    key = threading.get_ident()
+    key = (threading.get_ident(), model)
     if key not in state["transcribers"]:
-        state["transcribers"][key] = make()
-        state["make"] = make
+        state["transcribers"][key] = state["makers"][model]()
     return state["transcribers"][key]
 
 
-def _transcribe(state: dict, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int):
-    transcriber = _thread_transcriber(state, state["make"])
+def choose_model(state: dict, model: str) -> bool:
+    """Whether the server has ``model``; a personal model is made loadable on first use."""
+    if model == DEFAULT_MODEL:
+        return True
+    enrolment: Enrolment | None = state["enrolment"]
+    user = model.removeprefix(PERSONAL)
+    if enrolment is None or not model.startswith(PERSONAL) or not USER_NAME.match(user):
+        return False
+    folder = enrolment.model_path(user)
+    if folder is None:
+        return False
+    state["makers"].setdefault(model, state["personal_maker"](folder))
+    return True
+
+
+def forget_model(state: dict, model: str) -> None:
+    """Drop a personal model's loaded copies (it was adapted again): the next request loads the new one."""
+    for key in [k for k in list(state["transcribers"]) if k[1] == model]:
+        state["transcribers"].pop(key, None)
+
+
+def personal_models(state: dict) -> list[dict]:
+    enrolment: Enrolment | None = state["enrolment"]
+    if enrolment is None:
+        return []
+    return [
+        {"name": enrolment.model_name(user), "user": user, "report": enrolment.status(user)["report"]}
+        for user in enrolment.users_with_models()
+    ]
+
+
+def _transcribe(state: dict, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int):
+    transcriber = _thread_transcriber(state, model)
     transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
     return transcriber.transcribe(path, decoder, faces, n_best)
 

@@ -24,6 +24,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--grammar", default="default", metavar="FILE|NAME",
                         help="the grammar a request gets unless it names another: a file, a built-in name (grid), "
                         "'none', or 'default' (the model's own)")  # fmt: skip
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="keep users' enrolment recordings and personal models here (the web page's "
+                        "'Train it on my lips'); without it, enrolment is off")  # fmt: skip
+    parser.add_argument("--adapt-epochs", type=int, default=None, metavar="N",
+                        help="passes over a user's clips when adapting (default: chosen from their number)")
     return parser
 
 
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         load_grammar(args.grammar)
     device = resolve_device(args.device)
     limits = Limits(args.max_upload_mb, args.max_duration, args.queue_size, args.workers, args.timeout)
-    app = create_app(args.checkpoint, limits, device, args.grammar)
+    adapt_options = {"epochs": args.adapt_epochs} if args.adapt_epochs else None
+    app = create_app(args.checkpoint, limits, device, args.grammar, args.data_dir, adapt_options)
     logging.getLogger("lipread.serve.access").setLevel(logging.INFO)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0

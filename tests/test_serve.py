@@ -307,3 +307,14 @@ def test_a_timed_out_job_keeps_its_place_and_its_upload_until_it_ends(tmp_path: 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_enrolment_is_off_without_a_data_dir(server):
+    base, _ = server
+    answer = httpx.get(f"{base}/v1/enrol/prompts")
+    assert answer.status_code == 404 and answer.json()["error"] == "enrolment_off"
+    assert "--data-dir" in answer.json()["detail"]
+    models = httpx.get(f"{base}/v1/models").json()
+    assert models["enrolment"] is False and models["personal"] == []
+    refused = post(base, EXAMPLE, model="personal:ana")
+    assert refused.status_code == 404 and refused.json()["error"] == "model_not_found"
