@@ -4,6 +4,7 @@ personal model adapted in the background that then appears in /v1/models and tra
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -109,3 +110,69 @@ def test_recordings_become_a_personal_model(enrol_server) -> None:
     assert httpx.delete(f"{base}/v1/enrol/ana/recordings/p06").json() == {"deleted": "p06"}
     assert len(httpx.get(f"{base}/v1/enrol/ana").json()["recordings"]) == 5
     assert httpx.delete(f"{base}/v1/enrol/ana/recordings/p06").status_code == 404
+
+
+def write_y4m(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
+    """Frames as a YUV4MPEG2 file: what Chromium's fake camera plays, in a loop."""
+    import cv2
+
+    h, w = frames.shape[1:3]
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
+def test_enrolment_page_with_a_fake_camera(enrol_server, tmp_path: Path) -> None:
+    """The page's flow in headless Chromium whose camera plays a GRID clip: six prompts recorded,
+    one re-recorded, the model trained with live progress, then chosen for transcription."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, users = enrol_server
+    camera = write_y4m(tmp_path / "camera.y4m", frames_of(S26[1]))
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={camera}"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    wait = WebDriverWait(driver, 120)
+    try:
+        driver.get(base + "/")
+        wait.until(lambda d: d.find_element(By.ID, "enrol").is_displayed())
+        driver.find_element(By.ID, "enrol-user").send_keys("cam")
+        driver.find_element(By.ID, "enrol-start").click()
+        wait.until(lambda d: d.find_element(By.ID, "enrol-prompt").text)
+        first_prompt = driver.find_element(By.ID, "enrol-prompt").text
+        for take in range(6):
+            driver.find_element(By.ID, "enrol-again" if take == 1 else "enrol-record").click()
+            wait.until(lambda d: d.find_element(By.ID, "enrol-result").get_attribute("class") in ("ok", "error")
+                       and not d.find_element(By.ID, "enrol-again").get_attribute("disabled"))  # fmt: skip
+            result = driver.find_element(By.ID, "enrol-result")
+            assert result.get_attribute("class") == "ok", result.text
+            assert "your face was found" in result.text
+            if take != 0:
+                driver.find_element(By.ID, "enrol-next").click()
+        recordings = httpx.get(f"{base}/v1/enrol/cam").json()["recordings"]
+        assert len(recordings) == 5 and recordings[0]["text"] == first_prompt  # take 2 re-recorded prompt 1
+        assert (users / "cam" / "recordings" / "p01" / "cam" / "p01.webm").is_file()
+        driver.find_element(By.ID, "enrol-record").click()  # a sixth sentence: enough to train
+        wait.until(lambda d: len(httpx.get(f"{base}/v1/enrol/cam").json()["recordings"]) == 6)
+        wait.until(lambda d: d.find_element(By.ID, "enrol-train").is_enabled())
+        driver.find_element(By.ID, "enrol-train").click()
+        WebDriverWait(driver, 600).until(lambda d: "Your model is ready" in d.find_element(By.ID, "enrol-job").text)
+        assert driver.find_element(By.ID, "model").get_attribute("value") == "personal:cam"
+        assert "words wrong" in driver.find_element(By.ID, "enrol-job").text
+    finally:
+        driver.quit()
