@@ -13,6 +13,7 @@ command quick to start and exactly reproducible for a seed.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -27,15 +28,15 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
+from lipread.alignment import word_timings
 from lipread.augment import Augment
 from lipread.clips import ClipDataset, Utterance, check_crop_matches, collate, read_dataset, read_id_list
 from lipread.errors import UserError
-from lipread.alignment import word_timings
 from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
-from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, warmup_cosine
-from lipread.splice import SplicedClips
+from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, kl_to_reference, warmup_cosine
 from lipread.pretrained import CONFIG, DECODING, Model, decoding_defaults, load, save, weights_digest
+from lipread.splice import SplicedClips
 from lipread.text import CharTokenizer, ctc_min_frames
 from lipread.transcribe import Transcriber, default_model_path
 
@@ -67,6 +68,7 @@ class AdaptSettings:
     min_lr_ratio: float = 0.05
     flip: bool = True
     time_mask_frames: int = 10
+    kl_weight: float = 0.0  # pull towards the base model's outputs (objective.kl_to_reference)
     spliced_per_clip: int = 3  # new sentences spliced from the clips' words, per clip and pass
     word_window_margin: float | None = 2.0  # alignment-constrained CTC where clips have word times
     seed: int = 0
@@ -217,6 +219,7 @@ def train_speaker(model: Model, train: list[Utterance], settings: AdaptSettings,
         optimizer, lambda step: warmup_cosine(step, warmup, total, settings.min_lr_ratio)
     )
     model.to(device)
+    reference = copy.deepcopy(model).eval() if settings.kl_weight else None
     losses: list[float] = []
     step = 0
     with tqdm(total=total, desc="adapt", unit="step") as bar:
@@ -226,7 +229,12 @@ def train_speaker(model: Model, train: list[Utterance], settings: AdaptSettings,
             epoch_losses = []
             for batch in loader:
                 batch = batch.to(device)
-                loss = ctc_loss(model(batch.video, batch.lengths), batch, model.tokenizer.blank, windows=True)
+                log_probs = model(batch.video, batch.lengths)
+                loss = ctc_loss(log_probs, batch, model.tokenizer.blank, windows=True)
+                if reference is not None:
+                    with torch.no_grad():
+                        base = reference(batch.video, batch.lengths)
+                    loss = loss + settings.kl_weight * kl_to_reference(log_probs, base, batch.lengths)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite CTC loss on {batch.ids}")
                 optimizer.zero_grad(set_to_none=True)

@@ -29,6 +29,17 @@ def ctc_loss(log_probs: torch.Tensor, batch: Batch, blank: int, windows: bool) -
     return (losses / batch.label_lengths.clamp(min=1)).mean()
 
 
+def kl_to_reference(log_probs: torch.Tensor, reference: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean per-frame KL(reference || model) over the real frames of (B, T, V) log-probabilities.
+
+    KL-regularised adaptation (Yu et al., ICASSP 2013): fine-tuned on a few clips, a model drifts
+    towards the few words they hold and forgets the others; keeping it near the base model's
+    outputs where the clips say little keeps the odds of words they never show."""
+    valid = torch.arange(log_probs.shape[1], device=lengths.device)[None] < lengths[:, None]
+    kl = (reference.exp() * (reference - log_probs)).sum(-1)
+    return kl[valid].mean()
+
+
 def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
     """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to ``floor``."""
     if step < warmup:

@@ -69,7 +69,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         state["model_path"] = path
         # with the server's default grammar (a bad one fails at start-up)
         state["makers"] = {DEFAULT_MODEL: lambda: Transcriber.from_checkpoint(path, device, grammar)}
-        state["personal_maker"] = lambda folder: (lambda: Transcriber.from_checkpoint(folder, device, grammar))
+        state["personal_maker"] = lambda folder: lambda: Transcriber.from_checkpoint(folder, device, grammar)
         state["first"] = await loop.run_in_executor(state["executor"], _thread_transcriber, state, DEFAULT_MODEL)
         state["default_grammar"] = state["first"].grammar  # requests may change a transcriber's, not this
         if data_dir is not None:
@@ -178,8 +178,10 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         ),
         grammar_file: UploadFile | None = File(None, description="a grammar text file (README: Grammars)"),
         n_best: int = Form(0, ge=0, le=N_BEST_MAX, description="JSON: the n best sentences with their scores"),
-        model: str = Form(DEFAULT_MODEL, description="'default' (the server's model) or a personal model's "
-                          "name from /v1/models ('personal:USER')"),  # fmt: skip
+        model: str = Form(
+            DEFAULT_MODEL,
+            description="'default' (the server's model) or a personal model's name from /v1/models ('personal:USER')",
+        ),  # fmt: skip
     ):
         if decoder not in DECODERS:
             return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")

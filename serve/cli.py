@@ -27,8 +27,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="keep users' enrolment recordings and personal models here (the web page's "
                         "'Train it on my lips'); without it, enrolment is off")  # fmt: skip
-    parser.add_argument("--adapt-epochs", type=int, default=None, metavar="N",
-                        help="passes over a user's clips when adapting (default: chosen from their number)")
+    parser.add_argument(
+        "--adapt-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="passes over a user's clips when adapting (default: chosen from their number)",
+    )
     return parser
 
 

@@ -138,7 +138,9 @@ class Enrolment:
         so that a bad one is refused with a reason, and adapting later has nothing left to cut."""
         folder = self.user_dir(user)
         if not RECORDING_ID.match(recording_id):
-            raise EnrolmentError("bad_recording_id", "a recording id is 1-40 lower-case letters, digits, '-' or '_'", 400)
+            raise EnrolmentError(
+                "bad_recording_id", "a recording id is 1-40 lower-case letters, digits, '-' or '_'", 400
+            )
         try:
             sentence = normalize_text(text)
         except TranscriptError as err:

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from test_serve import start_server
 
 from conftest import DATA, align_text, frames_of, write_video
-from test_serve import start_server
 
 pytestmark = pytest.mark.slow  # a real server, mediapipe and a fine-tune on CPU
 S26 = sorted((DATA / "grid_s26" / "s26").glob("*.mp4"))

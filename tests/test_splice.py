@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lipread.clips import ClipDataset, read_dataset, Utterance
+from lipread.clips import ClipDataset, Utterance, read_dataset
 from lipread.splice import SplicedClips, splice, word_cuts
 from lipread.text import CharTokenizer
 

@@ -1,0 +1,124 @@
+"""`lipread adapt` on real clips of a speaker the shipped model never saw (GRID s26): held-out WER
+falls, the report says so, the personal model folder works in `transcribe` and `serve`, the base
+model is untouched, a seed repeats, and too few clips is a clear error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from test_serve import start_server
+
+from conftest import ALIGNMENTS, DATA, ROOT
+
+S26 = DATA / "grid_s26"
+pytestmark = pytest.mark.slow  # a real model fine-tuned on CPU
+SHIPPED = ROOT / "lipread" / "pretrained"
+
+
+def lipread(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lipread.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def s26_dataset(tmp_path_factory) -> Path:
+    from data_prep.builder import PrepOptions, build
+
+    out = tmp_path_factory.mktemp("s26") / "dataset"
+    build(PrepOptions(S26, out, alignments=ALIGNMENTS, workers=2, crf=0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def lists(s26_dataset: Path) -> tuple[Path, Path]:
+    ids = sorted(json.loads(line)["id"] for line in (s26_dataset / "manifest.jsonl").read_text().splitlines())
+    assert len(ids) == 10
+    train, test = s26_dataset.parent / "train.txt", s26_dataset.parent / "test.txt"
+    train.write_text("\n".join(ids[::2]) + "\n")  # 5 to learn from, 5 to measure on
+    test.write_text("\n".join(ids[1::2]) + "\n")
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def adapted(s26_dataset: Path, lists, tmp_path_factory) -> tuple[Path, dict, str]:
+    from lipread.pretrained import weights_digest
+
+    digest = weights_digest(SHIPPED)
+    out = tmp_path_factory.mktemp("adapted") / "s26-model"
+    train, test = lists
+    result = lipread("adapt", str(s26_dataset), "--out", str(out), "--train-list", str(train), "--test-list", str(test))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert weights_digest(SHIPPED) == digest  # the base model is untouched
+    return out, json.loads((out / "adapt_report.json").read_text()), result.stdout
+
+
+def test_adapting_lowers_held_out_wer(adapted):
+    out, report, stdout = adapted
+    assert report["train_clips"] == 5 and report["test_clips"] == 5
+    for when in ("before", "after"):
+        assert set(report[when]) >= {"wer", "cer"} and len(report[when]["readings"]) == 5
+    assert report["seconds"] > 0
+    assert report["after"]["wer"] < report["before"]["wer"], report
+    assert f"{report['after']['wer']:.2%}" in stdout and "before (base model)" in stdout
+
+
+def test_adapted_folder_keeps_the_base_decoding_and_transcribes(adapted):
+    out, report, _ = adapted
+    assert (out / "decoding.json").read_text() == (SHIPPED / "decoding.json").read_text()
+    card = json.loads((out / "config.json").read_text())
+    base = json.loads((SHIPPED / "config.json").read_text())
+    assert card["train_texts"] == base["train_texts"] and card["decoder"] == base["decoder"]
+    assert card["crop"] == base["crop"] and card["name"] == "lipnet-grid-s1+s26"
+    clip = S26 / "s26" / f"{report['test_ids'][0].split('/')[1]}.mp4"
+    result = lipread("transcribe", str(clip), "--checkpoint", str(out), "--format", "json", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    transcript = json.loads(result.stdout)
+    assert transcript["model"] == "lipnet-grid-s1+s26" and transcript["grammar"] == "grid"
+    assert len(transcript["text"].split()) == 6  # a GRID sentence: the base model's grammar came along
+
+
+def test_serve_runs_the_adapted_model(adapted, tmp_path):
+    out, report, _ = adapted
+    base, proc = start_server(tmp_path, "--checkpoint", str(out), "--workers", "1")
+    try:
+        models = httpx.get(f"{base}/v1/models", timeout=10).json()
+        assert "lipnet-grid-s1+s26" in json.dumps(models)
+        clip = S26 / "s26" / f"{report['test_ids'][0].split('/')[1]}.mp4"
+        response = httpx.post(f"{base}/v1/transcriptions", files={"file": (clip.name, clip.read_bytes())},
+                              data={"decoder": "beam"}, timeout=120)  # fmt: skip
+        assert response.status_code == 200, response.text
+        assert response.json()["model"] == "lipnet-grid-s1+s26" and len(response.json()["text"].split()) == 6
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_same_seed_same_model(s26_dataset: Path, lists, tmp_path: Path):
+    from lipread.adapt import adapt
+
+    train, test = lists
+    runs = [adapt(s26_dataset, tmp_path / f"m{i}", train_list=train, test_list=test, epochs=1, seed=3) for i in (0, 1)]
+    assert runs[0].losses == runs[1].losses
+    assert runs[0].after.readings == runs[1].after.readings
+    assert (tmp_path / "m0" / "model-01-of-01.safetensors").read_bytes() == (
+        tmp_path / "m1" / "model-01-of-01.safetensors"
+    ).read_bytes()
+
+
+def test_too_few_clips_is_a_clear_error(s26_dataset: Path, tmp_path: Path):
+    ids = tmp_path / "two.txt"
+    ids.write_text("s26/bgbsza\ns26/bwaq8s\n")
+    result = lipread("adapt", str(s26_dataset), "--out", str(tmp_path / "m"), "--train-list", str(ids), timeout=300)
+    assert result.returncode == 2
+    assert "too few usable clips to adapt on: 2 to learn from and 8 to test on" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()
+
+
+def test_out_must_not_be_the_base(s26_dataset: Path):
+    result = lipread("adapt", str(s26_dataset), "--out", str(SHIPPED), timeout=300)
+    assert result.returncode == 2 and "never overwrites its base" in result.stderr
