@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lipread.alignment import word_timings
@@ -36,7 +36,7 @@ from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
 from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, kl_to_reference, warmup_cosine
 from lipread.pretrained import CONFIG, DECODING, Model, decoding_defaults, load, save, weights_digest
-from lipread.splice import SplicedClips
+from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 from lipread.transcribe import Transcriber, default_model_path
 
@@ -207,8 +207,7 @@ def train_speaker(model: Model, train: list[Utterance], settings: AdaptSettings,
     clips = ClipDataset(train, card.channels, card.input_size, augment, cache=True,
                         word_window_margin=settings.word_window_margin, pixel_mean=card.pixel_mean,
                         pixel_std=card.pixel_std)  # fmt: skip
-    data = ConcatDataset([clips, SplicedClips(clips, settings.spliced_per_clip * len(train))])
-    loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
+    loader = DataLoader(with_spliced(clips, settings.spliced_per_clip), batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(settings.seed))  # fmt: skip
     frozen = frozen_prefixes(model, settings.layers)
     freeze(model, frozen)

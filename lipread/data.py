@@ -11,7 +11,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from data_prep.contracts import ContractError, CropSettings, ModelCard
 from lipread.augment import Augment
@@ -25,6 +25,7 @@ from lipread.clips import (
     read_dataset,
     read_id_list,
 )
+from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class LipreadDataModule(L.LightningDataModule):
         word_window_margin: where the manifest has word times, training may emit a word's
             characters only within this many frames of it (see :mod:`lipread.word_windows`);
             null trains plain CTC. Gives word timings that match the speech.
+        spliced_per_clip: each epoch, this many new sentences per training clip, spliced from
+            the words of clips with word times (:mod:`lipread.splice`); 0 = none.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class LipreadDataModule(L.LightningDataModule):
         cache: bool = False,
         drop_invalid: bool = False,
         word_window_margin: float | None = 2.0,
+        spliced_per_clip: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -70,7 +74,7 @@ class LipreadDataModule(L.LightningDataModule):
         self.crop: CropSettings | None = None
         self.fps = 25.0
         self.splits: dict[str, list[Utterance]] = {}
-        self.datasets: dict[str, ClipDataset] = {}
+        self.datasets: dict[str, Dataset] = {}
 
     # -- reading
 
@@ -135,10 +139,11 @@ class LipreadDataModule(L.LightningDataModule):
         augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb)
         for name, utts in self.splits.items():
             train = name == "train"
-            self.datasets[name] = ClipDataset(
+            clips = ClipDataset(
                 utts, hp.channels, hp.input_size, augment if train else None, hp.cache,
                 hp.word_window_margin if train else None,
             )  # fmt: skip
+            self.datasets[name] = with_spliced(clips, hp.spliced_per_clip) if train else clips
         log.info("data: %s", {k: len(v) for k, v in self.splits.items()})
 
     # -- what a checkpoint must remember

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from lipread.clips import ClipDataset, Item
 
@@ -95,3 +95,9 @@ class SplicedClips(Dataset):
             frame_clip,
         )
         return self.clips.make_item(f"spliced-{index}", text, frames, spans)
+
+
+def with_spliced(clips: ClipDataset, per_clip: float) -> Dataset:
+    """``clips`` and, each pass, ``per_clip`` spliced sentences for every clip (none for 0)."""
+    count = round(per_clip * len(clips))
+    return ConcatDataset([clips, SplicedClips(clips, count)]) if count > 0 else clips

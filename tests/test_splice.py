@@ -70,3 +70,18 @@ def test_clips_without_word_times_are_not_spliced(tiny_dataset) -> None:
         u.spans = None
     spliced = SplicedClips(ClipDataset(utterances), count=6)
     assert not spliced.usable and len(spliced) == 0
+
+
+@pytest.mark.slow
+def test_training_data_gets_spliced_sentences_when_asked(tiny_dataset) -> None:
+    from lipread.data import LipreadDataModule
+
+    data = LipreadDataModule(str(tiny_dataset), num_workers=0, spliced_per_clip=2)
+    data.setup()
+    clips = len(data.splits["train"])
+    assert len(data.datasets["train"]) == 3 * clips
+    texts = {u.text for u in data.splits["train"]}
+    torch.manual_seed(1)
+    spliced = [data.datasets["train"][i] for i in range(clips, 3 * clips)]
+    assert all(it.id.startswith("spliced-") for it in spliced)
+    assert any(it.text not in texts for it in spliced)
