@@ -27,12 +27,22 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "augmentation: the same seed and clips give the same model")  # fmt: skip
     parser.add_argument("--grammar", default="default", metavar="FILE|NAME",
                         help="what the beam decoder may say when WER is measured (as for transcribe)")  # fmt: skip
-    tuning = parser.add_argument_group("training (defaults: chosen from the number of clips)")
-    tuning.add_argument("--layers", choices=["frontend", "all", "backend"],
-                        help="which part learns: the visual front-end, everything, or the sequence model")  # fmt: skip
-    tuning.add_argument("--lr", type=finite_float, help="peak learning rate (AdamW, warm-up then cosine)")
-    tuning.add_argument("--epochs", type=positive_int, help="passes over the training clips")
-    tuning.add_argument("--batch-size", type=positive_int, help="clips per update")
+    tuning = parser.add_argument_group("training (epochs and batch size are chosen from the number of clips)")
+    tuning.add_argument("--layers", choices=["all", "frontend", "backend", "norm"],
+                        help="which part learns: everything, the visual front-end, the sequence model, or only "
+                        "the normalisation layers' scales and shifts (default: all)")  # fmt: skip
+    tuning.add_argument(
+        "--lr", type=finite_float, help="peak learning rate (AdamW, warm-up then cosine; default: 1e-4)"
+    )
+    tuning.add_argument("--epochs", type=positive_int, help="passes over the training clips (default: about 120 "
+                        "updates in all, 4 to 60 passes)")  # fmt: skip
+    tuning.add_argument(
+        "--batch-size", type=positive_int, help="clips per update (default: 8; fewer for under 8 clips)"
+    )
+    tuning.add_argument("--kl-weight", type=finite_float, help="pull towards the base model's outputs, so words the "
+                        "clips never show keep their odds (KL-regularised adaptation; default: 0)")  # fmt: skip
+    tuning.add_argument("--spliced-per-clip", type=non_negative_int, help="new sentences spliced from the clips' "
+                        "words, per clip and pass (default: 0)")  # fmt: skip
     return parser
 
 
@@ -41,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     report = adapt(args.dataset, args.out, args.checkpoint, args.train_list, args.test_list, device, args.grammar,
-                   layers=args.layers, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+                   layers=args.layers, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                   kl_weight=args.kl_weight, spliced_per_clip=args.spliced_per_clip)  # fmt: skip
     print(summary(report, args.out))
     return 0
 

@@ -70,10 +70,11 @@ def test_adapting_lowers_held_out_wer(adapted):
 def test_adapted_folder_keeps_the_base_decoding_and_transcribes(adapted):
     out, report, _ = adapted
     assert (out / "decoding.json").read_text() == (SHIPPED / "decoding.json").read_text()
-    card = json.loads((out / "config.json").read_text())
-    base = json.loads((SHIPPED / "config.json").read_text())
-    assert card["train_texts"] == base["train_texts"] and card["decoder"] == base["decoder"]
-    assert card["crop"] == base["crop"] and card["name"] == "lipnet-grid-s1+s26"
+    from lipread.pretrained import load
+
+    card, base = load(out).card, load(SHIPPED).card
+    assert card.train_texts == base.train_texts and card.decoder == base.decoder and card.grammar == base.grammar
+    assert card.crop == base.crop and card.name == "lipnet-grid-s1+s26"
     clip = S26 / "s26" / f"{report['test_ids'][0].split('/')[1]}.mp4"
     result = lipread("transcribe", str(clip), "--checkpoint", str(out), "--format", "json", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
