@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import shutil
@@ -15,8 +14,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-import cv2
-import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -24,7 +21,6 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from data_prep.contracts import DECODERS
-from data_prep.preview import contact_sheet
 from data_prep.rejections import PrepError
 from data_prep.video import probe
 from lipread.decoding import N_BEST_MAX
@@ -34,6 +30,7 @@ from lipread.grammar import parse as parse_grammar
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
+from serve.crop_strip import crop_strip
 from serve.enrolment import PERSONAL, USER_NAME, Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
@@ -243,7 +240,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             body = result.to_json()
             body["file"] = file.filename or "upload"
             if crops:
-                body["crops_png"] = _strip(result.mouth_frames)
+                body["crops_png"] = crop_strip(result.mouth_frames)
             return JSONResponse(body)
         finally:
             await file.close()
@@ -355,11 +352,3 @@ async def _grammar(state: dict, name: str, upload: UploadFile | None) -> Grammar
         )
     state["grammars"][name] = load_grammar(name, state["first"].card.alphabet)
     return state["grammars"][name]
-
-
-def _strip(frames, columns: int = 12, rows: int = 2) -> str:
-    """Mouth crops spread over the video, as a PNG (base64): a person sees at once what the model saw."""
-    frames = frames[np.linspace(0, len(frames) - 1, min(len(frames), columns * rows)).round().astype(int)]
-    sheet = contact_sheet([("", frames)], columns=columns, label_width=1)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    return base64.b64encode(png.tobytes()).decode() if ok else ""

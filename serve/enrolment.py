@@ -30,7 +30,7 @@ from data_prep.builder import PrepOptions, build
 from data_prep.contracts import CropSettings
 from data_prep.rejections import PrepError
 from data_prep.text import TranscriptError, normalize_text
-from data_prep.video import iter_frames
+from data_prep.video import iter_frames, read_clip
 from lipread.adapt import MIN_TEST_CLIPS, MIN_TRAIN_CLIPS, TEST_SHARE, adapt
 from lipread.errors import UserError
 
@@ -178,6 +178,11 @@ class Enrolment:
         record = Recording(recording_id, sentence, round(seconds, 2), round(brightness, 1), entry["num_frames"])
         (folder / "checked" / recording_id / "recording.json").write_text(json.dumps(record.to_json()))
         return record
+
+    def crops(self, user: str, recording_id: str) -> np.ndarray:
+        """The mouth crops prep cut from a checked recording (what the model will learn from)."""
+        checked = self.user_dir(user) / "checked" / recording_id
+        return read_clip(checked / _entries(checked)[0]["clip"])
 
     def delete_recording(self, user: str, recording_id: str) -> None:
         folder = self.user_dir(user)

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from lipread.grammar import Grammar
+from serve.crop_strip import crop_strip
 from serve.enrolment import Enrolment, EnrolmentError
 from serve.errors import error
 from serve.limits import Limits
@@ -62,6 +63,10 @@ def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
         id: str = Form(..., description="the recording's id (a prompt's number, say); the same id replaces it"),
     ):
         """Check a recording (face, light, length) and keep it: 201 with what was found, or a 422 that says why not."""
+        if state["pending"] >= limits.workers + limits.queue_size:  # checks share the transcription workers
+            await file.close()
+            return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
+        state["pending"] += 1
         workdir = Path(tempfile.mkdtemp(prefix="lipread-enrol-"))
         try:
             keeper = enrolment()
@@ -71,12 +76,13 @@ def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
             suffix = Path(file.filename or "").suffix
             loop = asyncio.get_running_loop()
             record = await loop.run_in_executor(state["executor"], keeper.add_recording, user, upload, text, id, suffix)
-            return record.to_json()
+            return {**record.to_json(), "crops_png": crop_strip(keeper.crops(user, id), columns=8, rows=1)}
         except EnrolmentError as err:
             return refused(err)
         except UploadRefused as err:
             return error(err.status, err.code, err.detail)
         finally:
+            state["pending"] -= 1
             await file.close()
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -75,6 +75,7 @@ def test_recordings_become_a_personal_model(enrol_server) -> None:
         answer = record(base, "ana", path, align_text(path.stem, "s26"), f"p{number:02d}")
         assert answer.status_code == 201, answer.text
         assert answer.json()["text"] == align_text(path.stem, "s26") and answer.json()["frames"] >= 70
+        assert answer.json()["crops_png"].startswith("iVBORw0KGgo")  # a PNG of the mouth crops cut
     again = record(base, "ana", S26[6], align_text(S26[6].stem, "s26"), "p06")  # re-recorded prompt 6
     assert again.status_code == 201
     status = httpx.get(f"{base}/v1/enrol/ana").json()
@@ -162,6 +163,7 @@ def test_enrolment_page_with_a_fake_camera(enrol_server, tmp_path: Path) -> None
             result = driver.find_element(By.ID, "enrol-result")
             assert result.get_attribute("class") == "ok", result.text
             assert "your face was found" in result.text
+            assert driver.find_element(By.ID, "enrol-crops").get_attribute("src").startswith("data:image/png")
             if take != 0:
                 driver.find_element(By.ID, "enrol-next").click()
         recordings = httpx.get(f"{base}/v1/enrol/cam").json()["recordings"]
