@@ -78,6 +78,9 @@ class AdaptSettings:
     def __post_init__(self) -> None:
         if self.layers not in LAYERS:
             raise UserError(f"layers must be one of {', '.join(LAYERS)}, not {self.layers!r}")
+        if not self.lr > 0 or self.kl_weight < 0 or self.spliced_per_clip < 0:
+            raise UserError(f"the learning rate must be above 0 (got {self.lr:g}), the KL weight and spliced "
+                            f"sentences per clip at least 0 (got {self.kl_weight:g}, {self.spliced_per_clip})")  # fmt: skip
 
 
 def choose_settings(train_clips: int, **given) -> AdaptSettings:

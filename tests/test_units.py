@@ -268,3 +268,16 @@ def test_native_lines_are_cut_even_after_an_unfinished_progress_bar():
     glog = b"W0000 00:00:1795510105.402463   14360 inference_feedback_manager.cc:114] Feedback manager\n"
     assert _without_native(glog) == b""
     assert _without_native(b"built 2 clips (150 frames), rejected 0\n") == b"built 2 clips (150 frames), rejected 0\n"
+
+
+def test_adapt_settings_follow_the_number_of_clips_and_refuse_bad_values() -> None:
+    from lipread.adapt import choose_settings
+    from lipread.errors import UserError
+
+    assert (choose_settings(15).batch_size, choose_settings(15).epochs) == (8, 60)  # 2 updates a pass
+    assert (choose_settings(5).batch_size, choose_settings(5).epochs) == (2, 40)  # 3 updates a pass
+    assert choose_settings(10, spliced_per_clip=3).epochs == 24  # 40 samples a pass, 5 updates
+    assert choose_settings(15, epochs=3, lr=0.01).epochs == 3 and choose_settings(15, lr=0.01).lr == 0.01
+    for bad in ({"lr": -1.0}, {"kl_weight": -0.5}, {"layers": "head"}):
+        with pytest.raises(UserError):
+            choose_settings(15, **bad)
