@@ -2,6 +2,10 @@
 peak memory, on this machine (CPU, or the GPU when there is one).
 
     python benchmarks/train_speed.py data/grid_s1 --steps 5 --batch-size 8
+    python benchmarks/train_speed.py data/grid_s1 --steps 50 --batch-size 64 --device-bank   # on a GPU
+
+``--device-bank`` also measures the clips held on the device as uint8 and augmented there
+(``--data.device_cache true``): the bank's batches alone, and LipNet's steps fed by them end to end.
 """
 
 from __future__ import annotations
@@ -18,12 +22,45 @@ from lipread.data import LipreadDataModule
 from lipread.module import LipreadModule
 
 
+def bank_rows(dm: LipreadDataModule, device: str, args, step) -> list[tuple[str, float]]:
+    """Clips/s of the on-device bank's augmented batches, alone and feeding ``step``."""
+    from lipread.device_bank import DeviceBatches, DeviceClipBank
+
+    t = time.perf_counter()
+    bank = DeviceClipBank(dm.splits["train"], device=device)
+    print(
+        f"bank of {len(bank)} clips: {bank.nbytes / 1e9:.2f} GB on {device}, built in {time.perf_counter() - t:.1f} s"
+    )
+    rows = []
+    for name, work in (
+        ("device bank batches alone (crop + flip + time masks)", None),
+        ("lipnet step fed by the bank", step),
+    ):
+        batches = iter(DeviceBatches(bank, args.batch_size))
+        count, t = 0, None
+        for i, batch in enumerate(batches):
+            if i == 1:  # the first batch warms up
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+            if work is not None:
+                work(batch)
+            count += len(batch) if i else 0
+            if i == args.steps:
+                break
+        if device == "cuda":
+            torch.cuda.synchronize()
+        rows.append((name, count / (time.perf_counter() - t)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device-bank", action="store_true", help="also time the on-device clip bank")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dm = LipreadDataModule(root=args.dataset, batch_size=args.batch_size, num_workers=args.workers, drop_invalid=True)
@@ -58,6 +95,8 @@ def main() -> None:
         if device == "cuda":
             torch.cuda.synchronize()
         rows.append((f"{arch} training step", args.steps * args.batch_size / (time.perf_counter() - t)))
+        if args.device_bank and arch == "lipnet":
+            rows += bank_rows(dm, device, args, step)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"\n{device}: {torch.cuda.get_device_name() if device == 'cuda' else platform.machine()}, {os.cpu_count()} cores, batch {args.batch_size}"

@@ -25,6 +25,7 @@ from lipread.clips import (
     read_dataset,
     read_id_list,
 )
+from lipread.device_bank import DeviceBatches, DeviceClipBank
 from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 
@@ -47,6 +48,9 @@ class LipreadDataModule(L.LightningDataModule):
             null trains plain CTC. Gives word timings that match the speech.
         spliced_per_clip: each epoch, this many new sentences per training clip, spliced from
             the words of clips with word times (:mod:`lipread.splice`); 0 = none.
+        device_cache: hold the training clips on the accelerator as uint8 and augment them there
+            (:mod:`lipread.device_bank`): a GPU is then fed as fast as the model runs. No speed
+            perturbation or splicing on this path.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class LipreadDataModule(L.LightningDataModule):
         drop_invalid: bool = False,
         word_window_margin: float | None = 2.0,
         spliced_per_clip: float = 0.0,
+        device_cache: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -75,6 +80,7 @@ class LipreadDataModule(L.LightningDataModule):
         self.fps = 25.0
         self.splits: dict[str, list[Utterance]] = {}
         self.datasets: dict[str, Dataset] = {}
+        self._bank: DeviceClipBank | None = None
 
     # -- reading
 
@@ -181,8 +187,20 @@ class LipreadDataModule(L.LightningDataModule):
             drop_last=False,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
+        hp = self.hparams
+        if not hp.device_cache:
+            return self._loader("train", shuffle=True)
+        if hp.speed_perturb or hp.spliced_per_clip:
+            raise ContractError("device_cache does not do speed_perturb or spliced_per_clip; turn those off")
+        trainer = getattr(self, "trainer", None)
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        shard = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        if self._bank is None:
+            self._bank = DeviceClipBank(self.splits["train"], hp.channels, hp.input_size, hp.word_window_margin,
+                                        device, hp.flip, hp.time_mask_frames, self.fps)  # fmt: skip
+            log.info("training clips on %s: %.2f GB as uint8", device, self._bank.nbytes / 1e9)
+        return DeviceBatches(self._bank, hp.batch_size, seed=torch.initial_seed() % 2**32, shard=shard)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False) if "val" in self.datasets else []

@@ -1,0 +1,157 @@
+"""Training clips held on the accelerator as uint8 and augmented there, a batch at a time.
+
+On a GPU, decoding, cropping and normalising every clip in DataLoader workers each epoch caps a
+small model like LipNet at a few hundred clips/s while the GPU waits. GRID's training clips fit in
+GPU memory as uint8 (75 x 96 x 96 bytes each: about 0.5 GB for 700 clips), and the augmentations of
+:class:`lipread.augment.Augment` (random crop, flip, time masks filled with the clip's mean frame)
+are a few tensor operations on a whole batch, so an epoch costs only the model's own time.
+Speed perturbation and word splicing stay with the DataLoader path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+
+from data_prep.contracts import Batch
+from lipread.clips import PIXEL_MEAN, PIXEL_STD, ClipDataset, Utterance
+from lipread.text import CharTokenizer
+from lipread.word_windows import allowed_classes
+
+
+class DeviceClipBank:
+    """Every clip of ``utterances`` decoded once into one (N, T, H, W, C) uint8 tensor on ``device``,
+    padded to the longest, with labels and word windows beside it."""
+
+    def __init__(self, utterances: list[Utterance], channels: int = 1, input_size: int = 88,
+                 word_window_margin: float | None = 2.0, device: str | torch.device = "cpu", flip: bool = True,
+                 time_mask_frames: int = 10, fps: float = 25.0, pixel_mean: float = PIXEL_MEAN,
+                 pixel_std: float = PIXEL_STD):  # fmt: skip
+        decoded = ClipDataset(utterances, channels, input_size, cache=True)
+        clips = [torch.from_numpy(decoded.frames(i)) for i in range(len(utterances))]
+        if channels == 3 and clips and clips[0].shape[-1] == 1:
+            raise ValueError("RGB training needs RGB clips")
+        self.device = torch.device(device)
+        self.utterances = utterances
+        self.size, self.flip, self.time_mask_frames, self.fps = input_size, flip, time_mask_frames, fps
+        self.mean, self.std = pixel_mean, pixel_std
+        longest = max(len(c) for c in clips)
+        self.frames = torch.zeros((len(clips), longest, *clips[0].shape[1:]), dtype=torch.uint8)
+        for i, clip in enumerate(clips):
+            self.frames[i, : len(clip)] = clip
+        self.frames = self.frames.to(self.device)
+        self.lengths = torch.tensor([len(c) for c in clips], device=self.device)
+        self.labels = torch.nn.utils.rnn.pad_sequence(
+            [torch.tensor(u.labels, dtype=torch.long) for u in utterances], batch_first=True
+        ).to(self.device)
+        self.label_lengths = torch.tensor([len(u.labels) for u in utterances], device=self.device)
+        self.allowed = None
+        if word_window_margin is not None and any(u.spans is not None for u in utterances):
+            tokenizer = CharTokenizer()
+            allowed = torch.ones(len(clips), longest, tokenizer.vocab_size, dtype=torch.bool)
+            for i, u in enumerate(utterances):
+                if u.spans is not None:
+                    allowed[i, : len(clips[i])] = allowed_classes(
+                        u.text, u.spans, len(clips[i]), tokenizer, word_window_margin
+                    )
+            self.allowed = allowed.to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def nbytes(self) -> int:
+        return self.frames.numel()
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = True) -> Batch:
+        """Clips ``index`` cropped (at random with ``augment``, else centred), maybe flipped and
+        time-masked, normalised and zero-padded like :func:`lipread.clips.collate`'s batches."""
+        index = index.to(self.device)
+        lengths = self.lengths[index]
+        t = int(lengths.max())
+        clips = self.frames[index, :t]  # (B, T, H, W, C)
+        b, _, h, w, c = clips.shape
+        draw = _Draws(b, self.device, generator)
+        if augment:
+            top = draw.integers(h - self.size + 1)
+            left = draw.integers(w - self.size + 1)
+        else:
+            top = torch.full((b,), (h - self.size) // 2, device=self.device)
+            left = torch.full((b,), (w - self.size) // 2, device=self.device)
+        steps = torch.arange(self.size, device=self.device)
+        rows = (top[:, None] + steps)[:, None, :, None]  # (B, 1, S, 1)
+        cols = (left[:, None] + steps)[:, None, None, :]  # (B, 1, 1, S)
+        batch_index = torch.arange(b, device=self.device)[:, None, None, None]
+        time_index = torch.arange(t, device=self.device)[None, :, None, None]
+        x = clips[batch_index, time_index, rows, cols].float()  # (B, T, S, S, C)
+        valid = torch.arange(t, device=self.device)[None] < lengths[:, None]  # (B, T)
+        if augment and self.flip:
+            x = torch.where((draw.uniform() < 0.5)[:, None, None, None, None], x.flip(3), x)
+        if augment and self.time_mask_frames:
+            x = self._time_masks(x, lengths, valid, draw)
+        x = (x / 255.0 - self.mean) / self.std
+        x = x * valid[:, :, None, None, None]  # padding is zero after normalising, as in collate
+        chosen = index.tolist()
+        longest_label = int(self.label_lengths[index].max())
+        return Batch(
+            ids=[self.utterances[i].id for i in chosen],
+            texts=[self.utterances[i].text for i in chosen],
+            video=x.permute(0, 4, 1, 2, 3).contiguous(),
+            lengths=lengths,
+            labels=self.labels[index, :longest_label],
+            label_lengths=self.label_lengths[index],
+            allowed=self.allowed[index, :t] if self.allowed is not None else None,
+        )
+
+    def _time_masks(self, x: torch.Tensor, lengths: torch.Tensor, valid: torch.Tensor, draw: _Draws) -> torch.Tensor:
+        """One mask of 0..``time_mask_frames`` frames per second of each clip, filled with its mean frame."""
+        t = x.shape[1]
+        per_clip = torch.clamp(lengths // int(self.fps), min=1)  # as Augment: max(1, seconds)
+        masks = max(1, math.ceil(t / self.fps))
+        masked = torch.zeros_like(valid)
+        frame = torch.arange(t, device=x.device)[None]
+        for k in range(masks):
+            width = draw.integers(self.time_mask_frames + 1)
+            start = (draw.uniform() * (lengths - width).clamp(min=0)).long()
+            used = (k < per_clip) & (width > 0) & (lengths > width)
+            masked |= used[:, None] & (frame >= start[:, None]) & (frame < (start + width)[:, None])
+        weights = valid[:, :, None, None, None].float()
+        mean = (x * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp(min=1)
+        return torch.where(masked[:, :, None, None, None], mean.floor(), x)
+
+    def epoch(self, batch_size: int, generator: torch.Generator | None = None, shard: tuple[int, int] = (0, 1)
+              ) -> Iterator[Batch]:  # fmt: skip
+        """The clips in a random order (``generator``), ``batch_size`` at a time; ``shard`` =
+        (rank, world size) keeps every rank's clips apart."""
+        order = torch.randperm(len(self), generator=generator)[shard[0] :: shard[1]]
+        for start in range(0, len(order), batch_size):
+            yield self.batch(order[start : start + batch_size], generator)
+
+
+class _Draws:
+    """Per-clip random numbers for one batch, from a CPU generator (reproducible on any device)."""
+
+    def __init__(self, size: int, device: torch.device, generator: torch.Generator | None):
+        self.size, self.device, self.generator = size, device, generator
+
+    def integers(self, high: int) -> torch.Tensor:
+        return torch.randint(0, max(1, high), (self.size,), generator=self.generator).to(self.device)
+
+    def uniform(self) -> torch.Tensor:
+        return torch.rand(self.size, generator=self.generator).to(self.device)
+
+
+class DeviceBatches:
+    """A bank's epochs as a loader Lightning can iterate: a fresh shuffle each pass."""
+
+    def __init__(self, bank: DeviceClipBank, batch_size: int, seed: int = 0, shard: tuple[int, int] = (0, 1)):
+        self.bank, self.batch_size, self.shard = bank, batch_size, shard
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(range(self.shard[0], len(self.bank), self.shard[1])) / self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self.bank.epoch(self.batch_size, self.generator, self.shard)

@@ -1,0 +1,94 @@
+"""Clips held as one uint8 tensor and augmented a batch at a time give the batches the DataLoader
+path gives: the same centred crops, labels and word windows; crops, flips and time masks of the
+real clips when augmenting; the same draws for the same seed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lipread.clips import ClipDataset, Utterance, centre_crop, collate, read_dataset, to_model_input
+from lipread.device_bank import DeviceBatches, DeviceClipBank
+from lipread.text import CharTokenizer
+
+pytestmark = pytest.mark.slow  # preps the tiny dataset with mediapipe
+
+
+@pytest.fixture(scope="module")
+def utterances(tiny_dataset) -> list[Utterance]:
+    folder = read_dataset(tiny_dataset)
+    return [Utterance.from_entry(e, folder.root, CharTokenizer()) for e in folder.entries]
+
+
+def test_unaugmented_batches_equal_the_dataloaders(utterances) -> None:
+    bank = DeviceClipBank(utterances, word_window_margin=2.0)
+    index = torch.tensor([3, 0, 5])
+    ours = bank.batch(index, augment=False)
+    theirs = collate([ClipDataset(utterances, word_window_margin=2.0)[i] for i in index.tolist()])
+    assert ours.ids == theirs.ids and ours.texts == theirs.texts
+    assert torch.equal(ours.lengths, theirs.lengths) and torch.equal(ours.label_lengths, theirs.label_lengths)
+    assert torch.equal(ours.labels, theirs.labels) and torch.equal(ours.allowed, theirs.allowed)
+    assert torch.allclose(ours.video, theirs.video, atol=1e-5)
+
+
+def test_augmented_clips_are_crops_flips_and_masks_of_the_real_ones(utterances) -> None:
+    bank = DeviceClipBank(utterances, time_mask_frames=8)
+    data = ClipDataset(utterances)
+    batch = bank.batch(torch.arange(len(utterances)), torch.Generator().manual_seed(0))
+    flipped = 0
+    for b, utt in enumerate(utterances):
+        frames = data.frames(b)
+        n = len(frames)
+        video = batch.video[b, :, :n]
+        assert (batch.video[b, :, n:] == 0).all()  # padding stays zero
+        h, w = frames.shape[1:3]
+        matches = []
+        for top in range(h - 88 + 1):
+            for left in range(w - 88 + 1):
+                crop = frames[:, top : top + 88, left : left + 88]
+                for flip in (False, True):
+                    expected = to_model_input(crop[:, :, ::-1] if flip else crop, 1)
+                    same = torch.isclose(video, expected, atol=1e-5).flatten(2).all(-1).squeeze(0)  # per frame
+                    if same.sum() >= n - 8 * max(1, n // 25):  # all but the masked frames
+                        matches.append((top, left, flip, same))
+        assert len(matches) == 1, f"clip {utt.id}: {len(matches)} crops fit"
+        top, left, flip, same = matches[0]
+        flipped += flip
+        crop = frames[:, top : top + 88, left : left + 88]
+        crop = crop[:, :, ::-1] if flip else crop
+        mean = to_model_input(crop.mean(axis=0, keepdims=True).astype("uint8"), 1)[:, 0]
+        for t in torch.nonzero(~same).flatten().tolist():  # a masked frame is the clip's mean frame
+            assert torch.allclose(video[:, t], mean, atol=1e-5)
+    assert 0 < flipped < len(utterances)
+    assert (centre_crop(data.frames(0), 88).shape[1:3]) == (88, 88)
+
+
+def test_the_same_seed_draws_the_same_batches(utterances) -> None:
+    bank = DeviceClipBank(utterances)
+    first = [b.video for b in DeviceBatches(bank, batch_size=3, seed=5)]
+    again = [b.video for b in DeviceBatches(bank, batch_size=3, seed=5)]
+    other = [b.video for b in DeviceBatches(bank, batch_size=3, seed=6)]
+    assert len(first) == 3 == len(DeviceBatches(bank, batch_size=3))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(first, other))
+    halves = [DeviceBatches(bank, batch_size=8, seed=1, shard=(r, 2)) for r in (0, 1)]
+    ids = [set(next(iter(h)).ids) for h in halves]
+    assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == len(utterances)  # ranks see disjoint clips
+
+
+def test_lipread_train_learns_from_the_device_bank(tiny_dataset, tmp_path) -> None:
+    """`--data.device_cache true`: Lightning trains from the bank's batches and the loss falls."""
+    import csv
+    import subprocess
+
+    from conftest import ROOT, train_cmd
+
+    run = tmp_path / "run"
+    cmd = train_cmd(tiny_dataset, run, "--data.device_cache", "true", "--trainer.max_epochs", "60",
+                    "--model.lr", "0.01", "--data.time_mask_frames", "4")  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training clips on cpu" in result.stderr
+    with open(run / "metrics.csv") as f:
+        losses = [float(r["train_loss"]) for r in csv.DictReader(f) if r.get("train_loss")]
+    assert len(losses) >= 60 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
