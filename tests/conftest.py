@@ -83,6 +83,24 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return out
 
 
+def run_tiny_training(dataset: Path, run_dir: Path, *extra: str, timeout: float = 900) -> str:
+    """``lipread train`` on the tiny config in a child process; its stderr (the run must succeed)."""
+    import subprocess
+
+    result = subprocess.run(train_cmd(dataset, run_dir, *extra), capture_output=True, text=True, cwd=ROOT,
+                            timeout=timeout)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
+
+
+def logged(run_dir: Path, column: str) -> list[float]:
+    """One column of a run's ``metrics.csv``, the rows that have it."""
+    import csv
+
+    with open(run_dir / "metrics.csv") as f:
+        return [float(r[column]) for r in csv.DictReader(f) if r.get(column)]
+
+
 def _train_tiny(tiny_dataset: Path, run_dir: Path, *extra: str) -> Path:
     """configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS (about two minutes on 2 CPU cores)."""
     import subprocess

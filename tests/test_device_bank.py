@@ -78,17 +78,11 @@ def test_the_same_seed_draws_the_same_batches(utterances) -> None:
 
 def test_lipread_train_learns_from_the_device_bank(tiny_dataset, tmp_path) -> None:
     """`--data.device_cache true`: Lightning trains from the bank's batches and the loss falls."""
-    import csv
-    import subprocess
-
-    from conftest import ROOT, train_cmd
+    from conftest import logged, run_tiny_training
 
     run = tmp_path / "run"
-    cmd = train_cmd(tiny_dataset, run, "--data.device_cache", "true", "--trainer.max_epochs", "60",
-                    "--model.lr", "0.01", "--data.time_mask_frames", "4")  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "training clips on cpu" in result.stderr
-    with open(run / "metrics.csv") as f:
-        losses = [float(r["train_loss"]) for r in csv.DictReader(f) if r.get("train_loss")]
+    stderr = run_tiny_training(tiny_dataset, run, "--data.device_cache", "true", "--trainer.max_epochs", "60",
+                               "--model.lr", "0.01", "--data.time_mask_frames", "4")  # fmt: skip
+    assert "training clips on cpu" in stderr
+    losses = logged(run, "train_loss")
     assert len(losses) >= 60 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses

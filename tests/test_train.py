@@ -3,7 +3,6 @@ interrupted runs resume, DDP ranks agree, and the saved config reproduces the ru
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import signal
@@ -17,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, TINY_TRAIN_IDS, train_cmd
+from conftest import ROOT, TINY_TRAIN_IDS, logged, run_tiny_training, train_cmd
 from lipread.clips import ClipDataset, collate
 from lipread.data import LipreadDataModule
 from lipread.decoding import greedy_decode
@@ -124,13 +123,10 @@ def test_fine_tuning_starts_from_an_exported_model(trained_tiny: Path, tiny_data
     """--init_from takes a model folder (as shipped): the first validation already reads the clips;
     --model.frozen keeps the front-end (weights and batch-norm statistics) exactly as it was."""
     run = tmp_path / "ft"
-    cmd = train_cmd(tiny_dataset, run, "--init_from", str(trained_tiny), "--trainer.max_epochs", "1",
-                    "--model.lr", "1e-4", "--model.frozen", "[model.blocks]")  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "initialised from" in result.stderr
-    with open(run / "metrics.csv") as f:
-        val_wer = [float(r["val_wer"]) for r in csv.DictReader(f) if r.get("val_wer")]
+    stderr = run_tiny_training(tiny_dataset, run, "--init_from", str(trained_tiny), "--trainer.max_epochs", "1",
+                               "--model.lr", "1e-4", "--model.frozen", "[model.blocks]", timeout=300)  # fmt: skip
+    assert "initialised from" in stderr
+    val_wer = logged(run, "val_wer")
     # A fresh model scores 100% here; the trained one at most 1 wrong word in 30 (measured: 0). The
     # margin is for float32 logging only: 1/30 comes back as 0.0333333351.
     assert val_wer and val_wer[0] <= 1 / 30 + 1e-6, val_wer
