@@ -93,23 +93,30 @@ def missing_runs(found: np.ndarray) -> list[tuple[int, int]]:
 
 def transforms(points: np.ndarray, settings: CropSettings) -> np.ndarray:
     """Per-frame similarity transforms from source pixels to crop pixels."""
+    stable = points[:, ref.STABLE_POINTS].astype(np.float64)
+    half = settings.smooth // 2 if len(points) > 1 else 0
+    padded = np.concatenate([np.repeat(stable[:1], half, 0), stable, np.repeat(stable[-1:], half, 0)])
+    return transforms_of_window(padded, settings)
+
+
+def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """The transforms of the middle frames of (T + 2 * half, STABLE, 2) stable points, each frame's
+    points averaged over the ``2 * half + 1`` frames centred on it (``half = smooth // 2``).
+
+    Each frame's average depends on its own window only, summed in the same order however long the
+    stretch is, so a live stream that smooths a few frames at a time gets the very transforms (to
+    the bit) that a whole file gets.
+    """
+    window = 2 * (settings.smooth // 2) + 1 if len(stable) >= settings.smooth else 1
+    count = len(stable) - window + 1
+    total = stable[:count].copy()
+    for k in range(1, window):
+        total += stable[k : k + count]
     reference = ref.load()
     pixels_per_unit = settings.size / settings.scale
     mouth_centre = reference[ref.OUTER_LIPS].mean(axis=0)
     target = (reference[ref.STABLE_POINTS] - mouth_centre) * pixels_per_unit + settings.size / 2
-    stable = _moving_average(points[:, ref.STABLE_POINTS].astype(np.float64), settings.smooth)
-    return np.stack([ref.similarity(frame_points, target) for frame_points in stable])
-
-
-def _moving_average(series: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average along time, edges padded by repetition."""
-    if window <= 1 or len(series) < 2:
-        return series
-    half = window // 2
-    padded = np.concatenate([np.repeat(series[:1], half, 0), series, np.repeat(series[-1:], half, 0)])
-    cumulative = np.cumsum(padded, axis=0, dtype=np.float64)
-    cumulative = np.concatenate([np.zeros_like(cumulative[:1]), cumulative])
-    return (cumulative[2 * half + 1 :] - cumulative[: -2 * half - 1]) / (2 * half + 1)
+    return np.stack([ref.similarity(frame_points, target) for frame_points in total / window])
 
 
 def project(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:

@@ -46,6 +46,11 @@ class Track:
     def array(self) -> np.ndarray:
         return np.stack(self.points[: self.last_seen - self.start + 1])
 
+    def point(self, index: int) -> np.ndarray | None:
+        """The landmarks of frame ``index`` (None where the face was lost)."""
+        found = self.points[index - self.start]
+        return None if found is _MISSING else found
+
 
 _MISSING = np.full((NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
 
@@ -76,6 +81,7 @@ class TrackBuilder:
         self.max_gap = max_gap
         self.tracks: list[Track] = []
         self._open: list[Track] = []
+        self._next_id = 0
         self._previous: np.ndarray | None = None
         self._recent: list[float] = []
 
@@ -92,6 +98,20 @@ class TrackBuilder:
         if changed:
             self._open = []
         return changed
+
+    @property
+    def open(self) -> list[Track]:
+        """The tracks a face of the next frame may continue."""
+        return list(self._open)
+
+    def forget(self, before: int) -> None:
+        """Drop the ended tracks and every frame before ``before``: a live stream holds only what it still
+        needs, however long it runs (:attr:`tracks` then lists the open tracks only)."""
+        self.tracks = list(self._open)
+        for track in self.tracks:
+            if before > track.start:
+                del track.points[: before - track.start]
+                track.start = before
 
     def add(self, index: int, faces: list[np.ndarray]) -> None:
         self._open = [t for t in self._open if index - t.last_seen <= self.max_gap + 1]
@@ -110,7 +130,8 @@ class TrackBuilder:
             taken_tracks.add(k)
         for i, face in enumerate(faces):
             if i not in taken_faces:
-                track = Track(id=len(self.tracks), start=index)
+                track = Track(id=self._next_id, start=index)
+                self._next_id += 1
                 track.add(index, face)
                 self.tracks.append(track)
                 self._open.append(track)

@@ -96,6 +96,31 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
     Damaged packets (GRID has some) are logged and skipped rather than failing the clip; a file
     whose every packet fails yields nothing, which callers report as ``unreadable``.
     """
+    for t, frame, info in decoded_frames(path):
+        yield t, to_rgb(frame, info, max_side)
+
+
+def iter_frame_pairs(path: str | Path, max_side: int) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+    """``(seconds, frame shrunk to max_side, full-size frame)``: both sizes of each frame from one decode,
+    converted exactly as :func:`iter_frames` converts them (the small one is the full one when it fits)."""
+    for t, frame, info in decoded_frames(path):
+        full = to_rgb(frame, info)
+        small = (
+            full if fitted_size(*info.display_size, max_side) == info.display_size else to_rgb(frame, info, max_side)
+        )
+        yield t, small, full
+
+
+def to_rgb(frame, info: VideoInfo, max_side: int | None = None) -> np.ndarray:
+    """A decoded frame as (H, W, 3) RGB at its display shape, fitted to ``max_side``."""
+    size = fitted_size(*info.display_size, max_side)
+    if size == (info.width, info.height):
+        return frame.to_ndarray(format="rgb24")
+    return frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
+
+
+def decoded_frames(path: str | Path) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:
+    """``(seconds, decoded frame, stream info)`` in presentation order (see :func:`iter_frames`)."""
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
@@ -103,9 +128,6 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
         start = stream.start_time or 0
         index = 0
         info = _info(container, stream)
-        fps = info.fps
-        size = fitted_size(*info.display_size, max_side)
-        same = size == (info.width, info.height)
         try:
             packets = container.demux(stream)
             while True:
@@ -122,15 +144,9 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
                     log.debug("%s: skipped a damaged packet: %s", path, err)
                     continue
                 for frame in frames:
-                    if frame.pts is not None:
-                        t = (frame.pts - start) * time_base
-                    else:
-                        t = index / fps
+                    t = (frame.pts - start) * time_base if frame.pts is not None else index / info.fps
                     index += 1
-                    if same:
-                        yield t, frame.to_ndarray(format="rgb24")
-                    else:
-                        yield t, frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
+                    yield t, frame, info
         except av.error.FFmpegError as err:
             raise PrepError("unreadable", f"decoding failed: {getattr(err, 'strerror', None) or err}") from err
 

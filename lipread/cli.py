@@ -29,6 +29,7 @@ commands:
   evaluate    WER/CER of a model on a dataset
   adapt       fine-tune a model on a new speaker's clips (a personal model)
   transcribe  silent video -> text with word timings
+  live        a camera (or a video played as one) -> each phrase as it ends
   export      checkpoint -> slim model folder (config.json + safetensors)
   serve       HTTP API and web page (when the serve package is installed)
 
@@ -42,6 +43,7 @@ COMMANDS = {
     "evaluate": "lipread.evaluate_cli",
     "adapt": "lipread.adapt_cli",
     "transcribe": "lipread.transcribe_cli",
+    "live": "lipread.live_cli",
     "export": "lipread.export_cli",
 }
 

@@ -1,16 +1,52 @@
-"""Cutting long videos at visual pauses, so each piece looks like what the model was trained on.
+"""Cutting a face's stretch of video into phrases, as the frames arrive.
 
-A model trained on single sentences misreads a window that starts or ends mid-sentence, so
-long videos are cut where the mouth rests: at the minimum of the (smoothed) lip opening inside
-each allowed range, never between two frames of a moving mouth if a pause is in reach.
+A model trained on single sentences misreads a window that starts or ends mid-sentence, and reads
+a sentence into a window of silence. So a face's frames are cut where speech pauses, and stretches
+where the lips stay still are not read at all. The cutter sees one frame at a time and decides with
+what it has seen so far, so a live stream (``lipread live``) and a whole file (``lipread
+transcribe``) are cut at the same frames, and a phrase is known to have ended a fraction of a second
+after it did.
+
+Speech is told from stillness by how much the shape of the lips changes from frame to frame (the
+lip landmarks, centred and scaled by the mouth's width, so head movement and distance do not count),
+averaged over the last few frames. Measured on 61 GRID clips with word alignments (speakers s1,
+s2, s26; 5-frame mean): speech frames have a median of 0.0061 and a 10th percentile of 0.0028,
+silent frames a median of 0.0009 and a 90th percentile of 0.0027. The model misreads windows that
+end less than about 0.4 s after the last word (s1_val: 11.3% WER for whole clips, 13.0% when cut
+10 frames after it, 17.7% at 5), hence the long ``pause``. Tuned on s1_val, 20 clips joined into
+60 s (twice): every sentence became one phrase, 13.8% WER against 20.4% for the earlier cuts at
+lip-opening minima; single clips 12.3% (11.3% read whole).
 """
 
 from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
 INNER_LIPS = (13, 14)  # upper and lower inner lip midpoints
 MOUTH_CORNERS = (61, 291)
+#: Outer and inner lip contours of the 468-point FaceMesh.
+LIP_POINTS = [
+    61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146,
+    78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95,
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PhraseSettings:
+    """How a face's frames are cut into phrases (frames at 25 fps)."""
+
+    max_frames: int = 100  # longest phrase: a longer stretch of speech is cut at its calmest frame
+    min_frames: int = 40  # shortest phrase such a forced cut leaves
+    still: float = 0.0025  # lip-shape change (mean over `window` frames) below which the lips are still
+    window: int = 5  # frames the lip-shape change is averaged over
+    onset: int = 3  # frames of movement in a row that start speech
+    pause: int = 15  # still frames in a row that end a phrase (it ends after them)
+    lead: int = 20  # still frames kept before speech starts
+    min_speech: int = 10  # moving frames a phrase needs to be read (fewer: a landmark glitch, a twitch)
+    min_phrase: int = 12  # frames a phrase needs to be read
 
 
 def lip_opening(points: np.ndarray) -> np.ndarray:
@@ -20,19 +56,89 @@ def lip_opening(points: np.ndarray) -> np.ndarray:
     return gap / np.maximum(width, 1e-6)
 
 
-def pause_cuts(points: np.ndarray, max_len: int = 100, min_len: int = 40, smooth: int = 11) -> list[tuple[int, int]]:
-    """Half-open frame ranges covering the clip, each at most ``max_len`` frames, cut at pauses."""
-    total = len(points)
-    if total <= max_len:
-        return [(0, total)]
-    opening = lip_opening(points)
-    kernel = np.ones(smooth) / smooth
-    calm = np.convolve(np.pad(opening, smooth // 2, mode="edge"), kernel, mode="valid")[:total]
-    cuts, start = [], 0
-    while total - start > max_len:
-        lo, hi = start + min_len, min(start + max_len, total - min_len // 2)
-        cut = lo + int(np.argmin(calm[lo:hi])) if hi > lo else start + max_len
-        cuts.append((start, cut))
-        start = cut
-    cuts.append((start, total))
-    return cuts
+def lip_shape(points: np.ndarray) -> np.ndarray:
+    """(40, 2) lip contour of one frame's landmarks, centred and in units of the mouth's width."""
+    lips = points[LIP_POINTS].astype(np.float64)
+    width = max(float(np.linalg.norm(points[MOUTH_CORNERS[0]] - points[MOUTH_CORNERS[1]])), 1e-6)
+    return (lips - lips.mean(axis=0)) / width
+
+
+class PhraseCutter:
+    """Feed a face's gap-filled landmarks one frame at a time; get each phrase as soon as it ends.
+
+    Phrases are half-open frame ranges counted from the first frame fed. A phrase starts up to
+    ``lead`` still frames before the lips start moving and ends after ``pause`` still frames, or at
+    its calmest frame once it is ``max_frames`` long. Stretches without speech give no phrase.
+    """
+
+    def __init__(self, settings: PhraseSettings | None = None):
+        self.settings = settings or PhraseSettings()
+        self.count = 0  # frames fed
+        self.start = 0  # first frame of the phrase being built
+        self.speaking = False
+        self._previous: np.ndarray | None = None
+        self._changes: deque[float] = deque(maxlen=self.settings.window)
+        self._motion: list[float] = []  # averaged lip-shape change of each frame since `start`
+        self._run = 0  # moving frames in a row (before speech) or still frames in a row (during it)
+        self._moving = 0  # moving frames since speech started
+
+    def push(self, points: np.ndarray) -> list[tuple[int, int]]:
+        """Take the next frame's (468, 2) landmarks; return the phrases that ended with it."""
+        cfg = self.settings
+        shape = lip_shape(points)
+        change = 0.0 if self._previous is None else float(np.abs(shape - self._previous).mean())
+        self._previous = shape
+        self._changes.append(change)
+        motion = sum(self._changes) / len(self._changes)
+        self._motion.append(motion)
+        self.count += 1
+        moving = motion >= cfg.still
+        if not self.speaking:
+            self._run = self._run + 1 if moving else 0
+            if self._run >= cfg.onset:
+                self.speaking, self._run, self._moving = True, 0, self._run
+            elif self.count - self.start > cfg.lead:
+                self._drop_to(self.count - cfg.lead)
+            return []
+        self._moving += moving
+        self._run = 0 if moving else self._run + 1
+        if self._run >= cfg.pause:
+            return self._end(self.count, speaking=False)
+        if self.count - self.start >= cfg.max_frames:
+            calm = self._motion[cfg.min_frames :]
+            return self._end(self.start + cfg.min_frames + int(np.argmin(calm)), speaking=True)
+        return []
+
+    def finish(self) -> list[tuple[int, int]]:
+        """The last phrase, when the face's stretch ends."""
+        return self._end(self.count, speaking=False) if self.speaking else []
+
+    def _end(self, cut: int, speaking: bool) -> list[tuple[int, int]]:
+        cfg = self.settings
+        phrase = (self.start, cut)
+        enough = self._moving >= cfg.min_speech and cut - self.start >= cfg.min_phrase
+        self._drop_to(cut)
+        self.speaking = speaking
+        self._run = _trailing_still(self._motion, cfg.still) if speaking else 0
+        self._moving = sum(m >= cfg.still for m in self._motion) if speaking else 0
+        return [phrase] if enough else []
+
+    def _drop_to(self, frame: int) -> None:
+        del self._motion[: frame - self.start]
+        self.start = frame
+
+
+def _trailing_still(motion: list[float], still: float) -> int:
+    run = 0
+    for m in reversed(motion):
+        if m >= still:
+            break
+        run += 1
+    return run
+
+
+def phrase_cuts(points: np.ndarray, settings: PhraseSettings | None = None) -> list[tuple[int, int]]:
+    """The phrases of a whole stretch of (T, 468, 2) gap-filled landmarks, cut as a live stream would be."""
+    cutter = PhraseCutter(settings)
+    cuts = [phrase for frame in points for phrase in cutter.push(frame)]
+    return cuts + cutter.finish()

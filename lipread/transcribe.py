@@ -27,13 +27,13 @@ from data_prep.video import TARGET_FPS
 from lipread.alignment import word_timings
 from lipread.augment import centre_crop
 from lipread.cli_options import resolve_device
-from lipread.clips import Item, collate, to_model_input
+from lipread.clips import to_model_input
 from lipread.confidence import Assessment, assess, combine
 from lipread.decoding import Hypothesis, build_decoder, combine_n_best
 from lipread.grammar import Grammar
 from lipread.grammar import load as load_grammar
 from lipread.pretrained import DecodingDefaults, Model, decoding_defaults, load
-from lipread.segmentation import pause_cuts
+from lipread.segmentation import PhraseSettings, phrase_cuts
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Transcriber:
     """A loaded model, its decoders and a face tracker, reused across videos."""
 
     def __init__(self, model: Model, device: str | torch.device = "cpu", beam: DecoderSettings | None = None,
-                 max_segment: int = 100, min_segment: int = 40, min_frames: int = 12, grammar: Grammar | None = None,
+                 phrases: PhraseSettings | None = None, min_frames: int = 12, grammar: Grammar | None = None,
                  vocabulary: list[str] | None = None, defaults: DecodingDefaults | None = None):  # fmt: skip
         self.model = model.to(device).eval()
         self.device = torch.device(device)
@@ -98,7 +98,7 @@ class Transcriber:
         self.crop = self.card.crop
         self.fps = self.card.fps
         self.beam = beam or self.card.decoder
-        self.max_segment, self.min_segment = max_segment, min_segment
+        self.phrases = phrases or PhraseSettings()
         self.min_frames = min_frames  # the shortest video, and the shortest stretch of one face, to read
         self.grammar, self.vocabulary = grammar, vocabulary
         self.calibration = (defaults or DecodingDefaults()).calibration
@@ -123,6 +123,12 @@ class Transcriber:
         if self._tracker is None:
             self._tracker = FaceTracker()
         return self._tracker
+
+    def close(self) -> None:
+        """Free the face tracker's native graphs (a server closes each live stream's own)."""
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
 
     def decoder(self, kind: str):
         """The decoder of this kind for the current grammar (built once per grammar; a few are kept)."""
@@ -156,26 +162,17 @@ class Transcriber:
         return scan, list(zip(chosen, crops))
 
     @torch.no_grad()
-    def log_probs(self, clips: list[np.ndarray], max_frames: int = 300) -> list[torch.Tensor]:
-        """Model outputs (T, V) for each crop sequence, in batches of at most ``max_frames`` frames:
-        activations grow with the frames in a batch (about 0.6 MB a frame for LipNet), and a long
-        video must not need more memory than a short one."""
+    def log_probs(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
+        """Model outputs (T, V) for each crop sequence, each read on its own: its numbers then do not
+        depend on what it is read with (a live stream gets the very outputs a file gets), no time goes
+        on padding (on 2 CPU cores one by one is 15% faster than batches), and memory is one phrase's
+        (at most :attr:`PhraseSettings.max_frames`, about 0.6 MB a frame for LipNet)."""
         card = self.card
         out: list[torch.Tensor] = []
-        batches: list[list[np.ndarray]] = []
         for clip in clips:
-            if not batches or sum(len(c) for c in batches[-1]) + len(clip) > max_frames:
-                batches.append([])
-            batches[-1].append(clip)
-        for group in batches:
-            items = [
-                Item("", "", to_model_input(centre_crop(c, card.input_size), card.channels, card.pixel_mean, card.pixel_std),
-                     torch.zeros(0, dtype=torch.long))
-                for c in group
-            ]  # fmt: skip
-            batch = collate(items)
-            lp = self.model(batch.video.to(self.device), batch.lengths.to(self.device)).cpu()
-            out.extend(lp[j, :n] for j, n in enumerate(batch.lengths.tolist()))
+            video = to_model_input(centre_crop(clip, card.input_size), card.channels, card.pixel_mean, card.pixel_std)
+            lengths = torch.tensor([len(clip)])
+            out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
         return out
 
     def read_window(self, log_probs: torch.Tensor, decoder: str, k: int) -> tuple[list[Hypothesis], Assessment]:
@@ -187,6 +184,14 @@ class Transcriber:
                         self.calibration.max_gap(decoder, in_grammar), self.calibration.max_entropy)  # fmt: skip
         return hyps, judged
 
+    def read_phrase(self, log_probs: torch.Tensor, start: float, end: float, decoder: str,
+                    n_best: int = 0) -> tuple[list[dict], list[Hypothesis], Assessment]:  # fmt: skip
+        """One phrase's words (with times from ``start`` seconds), its best sentences and their assessment."""
+        hyps, judged = self.read_window(log_probs, decoder, max(n_best, CONFIDENCE_N_BEST))
+        text = hyps[0].text
+        words = word_timings(log_probs, text, self.model.tokenizer, self.fps, offset=start)
+        return words or (_even_words(text, start, end) if text else []), hyps, judged
+
     def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0) -> Transcript:
         return self.transcribe_many([path], decoder, faces=faces, n_best=n_best)[0]
 
@@ -195,8 +200,8 @@ class Transcriber:
         """Transcribe several videos, batching the model over all their windows.
 
         Each face track's readable stretch is read on its own (``faces="largest"``: only the
-        largest face where several overlap); stretches longer than ``max_segment`` frames are cut
-        at visual pauses (:func:`lipread.segmentation.pause_cuts`). Each result (and segment) carries
+        largest face where several overlap), cut into phrases where the lips pause, its still
+        stretches left unread (:class:`lipread.segmentation.PhraseCutter`, as ``lipread live`` cuts). Each result (and segment) carries
         its confidence and out-of-domain flag, and with ``n_best`` its best sentences. A file that fails raises
         :class:`TranscriptionError`, unless ``on_error`` is given: then it is called with the error
         and that file is left out of the result.
@@ -218,7 +223,7 @@ class Transcriber:
             (k, j, s, e)
             for k, (_, _, found, _) in enumerate(prepared)
             for j, (_, crops) in enumerate(found)
-            for s, e in pause_cuts(crops.points, self.max_segment, self.min_segment)
+            for s, e in phrase_cuts(crops.points, self.phrases)
         ]
         clock = time.perf_counter()
         outputs = self.log_probs([prepared[k][2][j][1].frames[s:e] for k, j, s, e in pieces])
@@ -235,14 +240,13 @@ class Transcriber:
             for j, (segment, _) in enumerate(found):
                 track = numbers[segment.track]
                 words, hyps, judged = [], [], []
-                for s, e, lp in by_segment[k, j]:
-                    start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
-                    window_hyps, window_judged = self.read_window(lp, decoder, max(n_best, CONFIDENCE_N_BEST))
+                for s, e, lp in by_segment.get((k, j), []):
+                    piece, window_hyps, window_judged = self.read_phrase(
+                        lp, (segment.start + s) / self.fps, (segment.start + e) / self.fps, decoder, n_best
+                    )
+                    words += piece
                     hyps.append(window_hyps)
                     judged.append(window_judged)
-                    text = window_hyps[0].text
-                    piece = word_timings(lp, text, self.model.tokenizer, self.fps, offset=start)
-                    words += piece or (_even_words(text, start, end) if text else [])
                 words = [{**w, "track": track} for w in words]
                 confidence, out, _ = combine(judged)
                 segments.append({

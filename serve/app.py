@@ -35,6 +35,7 @@ from serve.enrolment import PERSONAL, USER_NAME, Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
 from serve.limits import Limits
+from serve.live_api import live_router
 from serve.uploads import UploadRefused, save_upload
 
 log = logging.getLogger("lipread.serve")
@@ -143,7 +144,11 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             "grammars": builtin_names(),
             "default_grammar": state["default_grammar"].name if state["default_grammar"] is not None else None,
             "out_of_domain": transcriber.calibration.to_json(),
-            "limits": {"max_upload_mb": limits.max_upload_mb, "max_duration_s": limits.max_duration_s},
+            "limits": {
+                "max_upload_mb": limits.max_upload_mb,
+                "max_duration_s": limits.max_duration_s,
+                "live_streams": limits.live_streams,
+            },  # fmt: skip
             "enrolment": state["enrolment"] is not None,
             "personal": personal_models(state),
         }
@@ -250,6 +255,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 release()
 
     app.include_router(enrolment_router(state, limits, lambda user: forget_model(state, f"{PERSONAL}{user}")))
+    # a live stream gets a transcriber of its own (face tracker, decoders), made on its own thread
+    app.include_router(live_router(state, limits, choose_model, _grammar, lambda st, m: st["makers"][m]()))
 
     @app.get("/")
     async def page():

@@ -20,6 +20,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb)
     parser.add_argument("--max-duration", type=float, default=d.max_duration_s, help="seconds of video")
     parser.add_argument("--timeout", type=float, default=d.timeout_s, help="seconds per transcription")
+    parser.add_argument("--live-streams", type=int, default=d.live_streams,
+                        help="live (WebSocket /v1/live) streams at once before 503")  # fmt: skip
     add_model_options(parser)
     parser.add_argument("--grammar", default="default", metavar="FILE|NAME",
                         help="the grammar a request gets unless it names another: a file, a built-in name (grid), "
@@ -51,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.grammar not in ("default", "none"):
         load_grammar(args.grammar)
     device = resolve_device(args.device)
-    limits = Limits(args.max_upload_mb, args.max_duration, args.queue_size, args.workers, args.timeout)
+    limits = Limits(
+        args.max_upload_mb, args.max_duration, args.queue_size, args.workers, args.timeout, args.live_streams
+    )
     adapt_options = {"epochs": args.adapt_epochs} if args.adapt_epochs else None
     app = create_app(args.checkpoint, limits, device, args.grammar, args.data_dir, adapt_options)
     logging.getLogger("lipread.serve.access").setLevel(logging.INFO)

@@ -12,3 +12,4 @@ class Limits:
     queue_size: int = 8  # requests waiting for a worker; 503 + Retry-After beyond
     workers: int = 1  # transcriptions at once
     timeout_s: float = 120.0  # 504 when a transcription takes longer
+    live_streams: int = 2  # /v1/live streams at once; 503 beyond (each keeps about a core busy)

@@ -200,30 +200,57 @@ def test_ngram_probabilities_sum_to_one():
     assert lm.log_prob((NGramLM.BOS, "bin"), "blue") > lm.log_prob((NGramLM.BOS, "bin"), "green")
 
 
-# ---------------------------------------------------------------- pause cuts
+# ---------------------------------------------------------------- phrase cuts
 
 
-def lips(opening: np.ndarray) -> np.ndarray:
-    """(T, 468, 2) landmarks whose inner lips are ``opening`` apart, mouth 40 px wide."""
-    points = np.zeros((len(opening), 468, 2))
-    points[:, 61], points[:, 291] = (0, 0), (40, 0)
-    points[:, 13], points[:, 14] = (20, 0), np.stack([np.full_like(opening, 20), 40 * opening], axis=1)
-    return points
+def talking_lips(moving: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(T, 468, 2) landmarks, a mouth 40 px wide, whose lip contour changes shape in the frames where
+    ``moving`` is True (by about a tenth of the mouth's width) and holds still elsewhere."""
+    from lipread.segmentation import LIP_POINTS
+
+    rng = np.random.default_rng(seed)
+    points = np.tile(rng.uniform(0, 200, (1, 468, 2)), (len(moving), 1, 1))
+    points[:, 61], points[:, 291] = (80, 150), (120, 150)
+    lips = [i for i in LIP_POINTS if i not in (61, 291)]
+    for t in np.flatnonzero(moving):
+        points[t, lips] += rng.normal(0, 4, (len(lips), 2))
+    return points + rng.normal(0, 0.02, points.shape)  # landmark jitter of a still face
 
 
-def test_pause_cuts_fall_where_the_lips_rest():
-    from lipread.segmentation import pause_cuts
+def test_phrases_are_cut_at_pauses_and_silence_is_not_read():
+    from lipread.segmentation import PhraseCutter, PhraseSettings, phrase_cuts
 
-    t = np.arange(250)
-    opening = 0.3 + 0.2 * np.sin(t / 2.0)  # talking
-    for rest in (80, 170):
-        opening[rest - 6 : rest + 6] = 0.0  # two pauses
-    cuts = pause_cuts(lips(opening), max_len=100, min_len=40)
-    assert cuts[0][0] == 0 and cuts[-1][1] == 250
-    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))  # contiguous
-    assert all(e - s <= 100 for s, e in cuts)
-    assert [abs(e - r) <= 6 for (_, e), r in zip(cuts, (80, 170))] == [True, True]
-    assert pause_cuts(lips(opening[:90]), max_len=100) == [(0, 90)]
+    moving = np.zeros(300, bool)
+    for a, b in ((30, 70), (110, 150), (265, 300)):
+        moving[a:b] = True  # three phrases, the last one running to the end of the stretch
+    cfg = PhraseSettings()
+    cuts = phrase_cuts(talking_lips(moving), cfg)
+    assert len(cuts) == 3
+    for (s, e), (a, b) in zip(cuts, ((30, 70), (110, 150), (265, 300))):
+        assert a - cfg.lead - 1 <= s <= a  # up to `lead` still frames before the lips move
+        assert b + cfg.pause <= e <= b + cfg.pause + cfg.window or e == 300
+    # live: each phrase comes out as soon as its pause is seen, never later
+    cutter, ended = PhraseCutter(cfg), {}
+    for t, frame in enumerate(talking_lips(moving)):
+        for phrase in cutter.push(frame):
+            ended[phrase] = t + 1
+    assert [ended[c] for c in cuts[:2]] == [e for _, e in cuts[:2]] and cutter.finish() == [cuts[2]]
+    assert phrase_cuts(talking_lips(np.zeros(200, bool)), cfg) == []  # a still face says nothing
+    glitch = np.zeros(200, bool)
+    glitch[50] = True  # one frame of bad landmarks
+    assert phrase_cuts(talking_lips(glitch), cfg) == []
+
+
+def test_long_speech_is_cut_at_its_calmest_frame():
+    from lipread.segmentation import PhraseSettings, phrase_cuts
+
+    moving = np.ones(260, bool)
+    moving[[150, 152, 154]] = False  # speech that never pauses for long: three still frames near 150
+    cfg = PhraseSettings()
+    cuts = phrase_cuts(talking_lips(moving), cfg)
+    assert all(e - s <= cfg.max_frames for s, e in cuts)
+    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:])) and cuts[-1][1] == 260
+    assert any(abs(e - 155) <= cfg.window for _, e in cuts[:-1])
 
 
 # ---------------------------------------------------------------- similarity warp
