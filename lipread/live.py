@@ -203,9 +203,12 @@ class LiveReader:
 
     def _forget(self) -> None:
         oldest = min([s.next_crop for s in self.faces.values()] + [self.count])
-        for store in (self.frames, self.arrivals):
-            for i in [i for i in store if i < oldest - 1]:
-                del store[i]
+        for i in [i for i in self.frames if i < oldest]:
+            del self.frames[i]
+        # a phrase may end up to max_frames before it is cut (at its calmest frame): its latency needs the time
+        # its last frame arrived
+        for i in [i for i in self.arrivals if i < oldest - self.transcriber.phrases.max_frames]:
+            del self.arrivals[i]
 
     def _read(self, stream: FaceStream, phrases: list[tuple[int, int]]) -> list[LivePhrase]:
         """Read the phrases of one face, if its mouth is large enough to read."""

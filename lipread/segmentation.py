@@ -11,11 +11,13 @@ Speech is told from stillness by how much the shape of the lips changes from fra
 lip landmarks, centred and scaled by the mouth's width, so head movement and distance do not count),
 averaged over the last few frames. Measured on 61 GRID clips with word alignments (speakers s1,
 s2, s26; 5-frame mean): speech frames have a median of 0.0061 and a 10th percentile of 0.0028,
-silent frames a median of 0.0009 and a 90th percentile of 0.0027. The model misreads windows that
-end less than about 0.4 s after the last word (s1_val: 11.3% WER for whole clips, 13.0% when cut
-10 frames after it, 17.7% at 5), hence the long ``pause``. Tuned on s1_val, 20 clips joined into
-60 s (twice): every sentence became one phrase, 13.8% WER against 20.4% for the earlier cuts at
-lip-opening minima; single clips 12.3% (11.3% read whole).
+silent frames a median of 0.0009 and a 90th percentile of 0.0027.
+
+The shipped model learnt whole 3 s GRID clips, which end 0.5-1 s after the last word, and misreads
+windows that end sooner (s1_val: 11.3% WER for whole clips; 12.3% when cut 15 frames after the last
+word, 13.0% at 10, 17.7% at 5): hence the long ``pause``, which is most of a live phrase's delay.
+Tuned on s1_val, 20 clips joined into 60 s (twice): every sentence became one phrase; WER 12.9%
+(pause 15: 13.8%; the earlier cuts at lip-opening minima every 4 s: 20.4%); single clips 11.7%.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ class PhraseSettings:
     still: float = 0.0025  # lip-shape change (mean over `window` frames) below which the lips are still
     window: int = 5  # frames the lip-shape change is averaged over
     onset: int = 3  # frames of movement in a row that start speech
-    pause: int = 15  # still frames in a row that end a phrase (it ends after them)
+    pause: int = 20  # still frames in a row that end a phrase (it ends after them)
+    gap: int = 10  # still frames in a row between two stretches of movement that also end a phrase
+    next_lead: int = 6  # of those, at most this many start the next phrase
     lead: int = 20  # still frames kept before speech starts
     min_speech: int = 10  # moving frames a phrase needs to be read (fewer: a landmark glitch, a twitch)
     min_phrase: int = 12  # frames a phrase needs to be read
@@ -101,6 +105,10 @@ class PhraseCutter:
                 self._drop_to(self.count - cfg.lead)
             return []
         self._moving += moving
+        if moving and cfg.gap <= self._run and self.count - self._run - self.start >= cfg.min_frames:
+            # speech again after a short pause: the phrase ends in the pause, before the movement
+            cut = self.count - 1 - min(self._run // 2, cfg.next_lead)
+            return self._end(cut, speaking=False, run=1)
         self._run = 0 if moving else self._run + 1
         if self._run >= cfg.pause:
             return self._end(self.count, speaking=False)
@@ -113,13 +121,15 @@ class PhraseCutter:
         """The last phrase, when the face's stretch ends."""
         return self._end(self.count, speaking=False) if self.speaking else []
 
-    def _end(self, cut: int, speaking: bool) -> list[tuple[int, int]]:
+    def _end(self, cut: int, speaking: bool, run: int = 0) -> list[tuple[int, int]]:
+        """End the phrase at frame ``cut``; the next one starts there, speaking or not (``run``: moving
+        frames in a row it starts with)."""
         cfg = self.settings
         phrase = (self.start, cut)
         enough = self._moving >= cfg.min_speech and cut - self.start >= cfg.min_phrase
         self._drop_to(cut)
         self.speaking = speaking
-        self._run = _trailing_still(self._motion, cfg.still) if speaking else 0
+        self._run = _trailing_still(self._motion, cfg.still) if speaking else run
         self._moving = sum(m >= cfg.still for m in self._motion) if speaking else 0
         return [phrase] if enough else []
 

@@ -221,7 +221,7 @@ def test_live_page_with_a_fake_camera(live_server: str, joined: Path, tmp_path: 
         wait.until(lambda d: d.find_element(By.ID, "live-face").text == "Face in view")
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-text .phrase")) >= 2)
         first = driver.find_elements(By.CSS_SELECTOR, "#live-text .phrase")[0].text
-        assert len(first.split()) >= 7, first  # "0.1-2.7 s" and a six-word GRID sentence
+        assert len(first.split()) == 8, first  # "0.1-2.7 s" and a six-word GRID sentence
         assert driver.find_element(By.ID, "live-crop").get_attribute("src").startswith("data:image/jpeg")
         assert "frames read" in driver.find_element(By.ID, "live-stats").text
         driver.find_element(By.ID, "live-stop").click()

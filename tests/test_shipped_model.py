@@ -53,8 +53,10 @@ def test_readme_main_command():
 
 
 #: Measured WER of the shipped model on the six s1 fixture clips (transcription is deterministic):
-#: greedy; the default beam, in the GRID grammar; the beam with the lexicon + trigram LM.
-SAMPLE_WER = {("greedy", "default"): 0.223, ("beam", "default"): 0.112, ("beam", "none"): 0.056}
+#: greedy; the default beam, in the GRID grammar; the beam with the lexicon + trigram LM. Greedy was 0.223
+#: when whole clips were read; phrases cut where the lips pause (lipread.segmentation) end 0.1-0.5 s
+#: sooner and cost these trained-on clips two words (on s1_val greedy went from 22.7% to 22.0%).
+SAMPLE_WER = {("greedy", "default"): 0.278, ("beam", "default"): 0.112, ("beam", "none"): 0.056}
 
 
 @pytest.mark.parametrize("decoder,grammar", list(SAMPLE_WER))
