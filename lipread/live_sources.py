@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Frames waiting for the reader, at most (a second at 25 fps).
 FEED_CAPACITY = 25
-_END = object()
 
 
 class FrameFeed:
@@ -43,6 +42,8 @@ class FrameFeed:
         self._queue: queue.Queue = queue.Queue(maxsize=capacity)
         self._drop = drop
         self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._error: Exception | None = None
 
     @classmethod
     def pumped(cls, source: Iterator, drop: bool, capacity: int = FEED_CAPACITY) -> FrameFeed:
@@ -65,7 +66,7 @@ class FrameFeed:
     def put(self, item) -> None:
         self.received += 1
         if not self._drop:
-            self._put_always(item)
+            self._put_waiting(item)
             return
         try:
             self._queue.put_nowait(item)
@@ -73,12 +74,16 @@ class FrameFeed:
             self.dropped += 1
 
     def end(self) -> None:
-        self._put_always(_END)
+        """No more frames: the reader stops once it has read those waiting. Never waits itself (a server
+        calls it from its event loop)."""
+        self._ended.set()
 
     def fail(self, err: Exception) -> None:
-        self._put_always(err)
+        """The source failed: the reader raises ``err`` after the frames waiting."""
+        self._error = err
+        self._ended.set()
 
-    def _put_always(self, item) -> None:
+    def _put_waiting(self, item) -> None:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -89,14 +94,14 @@ class FrameFeed:
     def __iter__(self) -> Iterator:
         while not self._stop.is_set():
             try:
-                item = self._queue.get(timeout=0.1)
+                item = self._queue.get(timeout=0.05)
             except queue.Empty:
+                if self._ended.is_set() and self._queue.empty():
+                    break
                 continue
-            if item is _END:
-                return
-            if isinstance(item, Exception):
-                raise item
             yield item
+        if self._error is not None and not self._stop.is_set():
+            raise self._error
 
     def close(self) -> None:
         self._stop.set()
@@ -122,7 +127,14 @@ def camera_frames(
     index: int, opener: Callable[[int], cv2.VideoCapture] = cv2.VideoCapture
 ) -> Iterator[tuple[float, LiveFrame]]:
     """A camera's frames (OpenCV's device ``index``), timed by their arrival."""
-    camera = opener(index)
+    quiet = not log.isEnabledFor(logging.DEBUG)  # OpenCV's own warnings, on a missing camera, only with --verbose
+    level = cv2.getLogLevel()
+    if quiet:
+        cv2.setLogLevel(0)
+    try:
+        camera = opener(index)
+    finally:
+        cv2.setLogLevel(level)
     if not camera.isOpened():
         raise UserError(f"--camera {index}: no camera there (or it is busy)")
     return _captured(camera)

@@ -35,7 +35,7 @@ from serve.enrolment import PERSONAL, USER_NAME, Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
 from serve.limits import Limits
-from serve.live_api import live_router
+from serve.live_api import LIVE_PROTOCOL, live_router
 from serve.uploads import UploadRefused, save_upload
 
 log = logging.getLogger("lipread.serve")
@@ -80,7 +80,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     # FastAPIOffline serves the /docs page's Swagger UI files from the installed package: no CDN.
     app = FastAPIOffline(
         title="lipread",
-        description="Visual speech recognition: silent video in, text with word timings out.",
+        # WebSocket routes are not in OpenAPI: /v1/live's messages are described on the /docs page here
+        description="Visual speech recognition: silent video in, text with word timings out.\n\n" + LIVE_PROTOCOL,
         lifespan=lifespan,
         favicon_url="/favicon.ico",
     )

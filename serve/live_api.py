@@ -42,6 +42,8 @@ from serve.errors import error
 from serve.limits import Limits
 
 log = logging.getLogger("lipread.serve.live")
+#: The message format, for the /docs page (OpenAPI has no WebSocket routes).
+LIVE_PROTOCOL = "## Live: WebSocket `/v1/live`\n\n" + __doc__.split("\n", 2)[2]
 HEADER = struct.Struct("<d")
 #: Frames between two status messages (about half a second at 25 fps).
 STATUS_EVERY = 12

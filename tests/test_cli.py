@@ -40,6 +40,10 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("evaluate", "--data", "/missing/data"), 2, "/missing/data is not a dataset folder"),
         (("serve", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("export", "/missing.ckpt", "out", "--decoder-options", "beam=3"), 2, "expected NAME=VALUE"),
+        (("live",), 2, "give a VIDEO or --camera N"),
+        (("live", "--camera", "0", "--realtime"), 2, "--realtime plays a VIDEO at its own pace"),
+        (("live", "--camera", "7"), 2, "--camera 7: no camera there"),
+        (("live", "/missing.mp4"), 1, "/missing.mp4: no such file [unreadable]"),
     ],
 )
 def test_usage_errors_are_one_line(args: tuple, code: int, says: str):

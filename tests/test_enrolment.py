@@ -129,17 +129,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
-def test_enrolment_page_with_a_fake_camera(enrol_server, tmp_path: Path) -> None:
-    """The page's flow in headless Chromium whose camera plays a GRID clip: six prompts recorded,
-    one re-recorded, the model trained with live progress, then chosen for transcription."""
+def fake_camera_chromium(camera: Path):
+    """Headless Chromium (a selenium driver) whose webcam plays ``camera`` (a .y4m file) in a loop."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    base, users = enrol_server
-    camera = write_y4m(tmp_path / "camera.y4m", frames_of(S26[1]))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -147,7 +141,18 @@ def test_enrolment_page_with_a_fake_camera(enrol_server, tmp_path: Path) -> None
                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                  f"--use-file-for-fake-video-capture={camera}"):  # fmt: skip
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
+def test_enrolment_page_with_a_fake_camera(enrol_server, tmp_path: Path) -> None:
+    """The page's flow in headless Chromium whose camera plays a GRID clip: six prompts recorded,
+    one re-recorded, the model trained with live progress, then chosen for transcription."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, users = enrol_server
+    driver = fake_camera_chromium(write_y4m(tmp_path / "camera.y4m", frames_of(S26[1])))
     wait = WebDriverWait(driver, 120)
     try:
         driver.get(base + "/")

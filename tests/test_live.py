@@ -16,7 +16,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from test_enrolment import CHROMEDRIVER, CHROMIUM, write_y4m
+from test_enrolment import CHROMEDRIVER, CHROMIUM, fake_camera_chromium, write_y4m
 from test_serve import start_server
 
 from conftest import ROOT, clip_path, frames_of, write_video
@@ -200,20 +200,10 @@ def test_garbage_and_a_client_gone_mid_phrase_leave_the_server_healthy(live_serv
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
 def test_live_page_with_a_fake_camera(live_server: str, joined: Path, tmp_path: Path):
     """The page's live mode in headless Chromium whose camera plays the joined sentences."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    camera = write_y4m(tmp_path / "camera.y4m", frames_of(joined))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={camera}"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = fake_camera_chromium(write_y4m(tmp_path / "camera.y4m", frames_of(joined)))
     wait = WebDriverWait(driver, 90)
     try:
         driver.get(live_server + "/")

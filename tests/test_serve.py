@@ -136,9 +136,12 @@ def test_health_readiness_models_docs(server):
     assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
     models = httpx.get(f"{base}/v1/models").json()
     assert models["name"] == "lipnet-grid-s1" and models["crop"]["size"] == 96 and "beam" in models["decoders"]
-    assert len(models["vocabulary"]) == 51 and models["limits"] == {"max_upload_mb": 2, "max_duration_s": 20}
+    assert len(models["vocabulary"]) == 51
+    assert models["limits"] == {"max_upload_mb": 2, "max_duration_s": 20, "live_streams": 2}
     assert httpx.get(f"{base}/docs").status_code == 200
-    assert "/v1/transcriptions" in httpx.get(f"{base}/openapi.json").json()["paths"]
+    schema = httpx.get(f"{base}/openapi.json").json()
+    assert "/v1/transcriptions" in schema["paths"]
+    assert "`/v1/live`" in schema["info"]["description"] and "float64" in schema["info"]["description"]
 
 
 def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path: Path, uploads_tmp: Path):

@@ -308,3 +308,21 @@ def test_adapt_settings_follow_the_number_of_clips_and_refuse_bad_values() -> No
     for bad in ({"lr": -1.0}, {"kl_weight": -0.5}, {"layers": "head"}):
         with pytest.raises(UserError):
             choose_settings(15, **bad)
+
+
+# ---------------------------------------------------------------- live frame feed
+
+
+def test_a_real_time_feed_drops_frames_rather_than_queue_them():
+    from lipread.live_sources import FrameFeed
+
+    feed = FrameFeed(drop=True, capacity=3)
+    for i in range(10):  # a reader that has fallen behind: only 3 may wait
+        feed.put(i)
+    feed.end()
+    assert list(feed) == [0, 1, 2] and (feed.received, feed.dropped) == (10, 7)
+    every = FrameFeed.pumped(iter(range(50)), drop=False, capacity=3)  # a file read as fast as it goes
+    assert list(every) == list(range(50)) and every.dropped == 0
+    failing = FrameFeed.pumped((1 / x for x in (1, 0)), drop=False)
+    with pytest.raises(ZeroDivisionError):  # the source's error reaches the reader
+        list(failing)
