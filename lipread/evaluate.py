@@ -1,5 +1,6 @@
-"""Corpus-level WER/CER of a model on a dataset folder, per decoder and
-per speaker, with the worst utterances, as terminal table, JSON, Markdown and a PNG chart."""
+"""Corpus-level WER/CER of a model on a dataset folder, per decoder and per speaker, with the
+most frequent confusions, errors per grammar slot and the worst utterances, as terminal table,
+JSON, Markdown and a PNG chart."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from data_prep.contracts import Batch, ContractError
 from lipread import __version__
 from lipread.alignment import timing_errors, timing_summary
 from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
-from lipread.metrics import bootstrap_interval, char_counts, word_alignment, word_counts
+from lipread.grammar import Grammar
+from lipread.metrics import bootstrap_interval, char_counts, confusions, slot_errors, word_alignment, word_counts
 from lipread.pretrained import weights_digest
 from lipread.text import CharTokenizer
 from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber, default_model_path
@@ -27,9 +29,11 @@ log = logging.getLogger("lipread.evaluate")
 
 
 def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str], worst: int = 10,
-          confidences: list[float] | None = None, flags: list[bool] | None = None) -> dict:  # fmt: skip
-    """Corpus WER/CER, sentence accuracy, error types, per speaker, the worst utterances, and (with
-    ``confidences``) the WER of the most confident 50%, 80% and 100% of utterances."""
+          confidences: list[float] | None = None, flags: list[bool] | None = None,
+          grammar: Grammar | None = None) -> dict:  # fmt: skip
+    """Corpus WER/CER, sentence accuracy, error types, the most frequent word confusions, per
+    speaker, the worst utterances, (with ``confidences``) the WER of the most confident 50%, 80%
+    and 100% of utterances, and (with a slot ``grammar``) the error rate of each slot."""
     words, chars = word_counts(refs, hyps), char_counts(refs, hyps)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for i, spk in enumerate(speakers):
@@ -64,6 +68,8 @@ def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str],
         "sentence_accuracy": sum(r == h for r, h in zip(refs, hyps)) / max(1, len(refs)),
         "words": words.to_json(),
         "chars": chars.to_json(),
+        "confusions": [c.to_json() for c in confusions(refs, hyps)],
+        **({"slots": [e.to_json() for e in slot_errors(refs, hyps, grammar)]} if grammar and grammar.slots else {}),
         "per_speaker": per_speaker,
         "worst": worst_list,
         **({"coverage": coverage(per_words, confidences)} if confidences else {}),
@@ -141,7 +147,8 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     }
     for kind in decoders:
         report["decoders"][kind] = score(ids, speakers, refs, hyps[kind], worst,
-                                         [a.confidence for a in judged[kind]], [a.out_of_domain for a in judged[kind]])  # fmt: skip
+                                         [a.confidence for a in judged[kind]], [a.out_of_domain for a in judged[kind]],
+                                         transcriber.grammar)  # fmt: skip
         report["decoders"][kind]["decode_seconds"] = round(seconds[kind] + model_seconds, 2)
     return report
 

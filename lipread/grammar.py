@@ -45,6 +45,7 @@ class Edge:
     target: int
     words: tuple[str, ...]  # empty for a skipped optional slot
     log_weight: float  # natural log of the alternative's share of its slot
+    slot: str | None = None  # the slot it fills; None for a whole phrase
 
 
 @dataclass
@@ -68,7 +69,17 @@ class Grammar:
 
     def allows(self, sentence: str) -> bool:
         """Whether ``sentence`` (words separated by spaces) is one the grammar accepts."""
-        return self._allows_from(0, sentence.split(), 0)
+        return self.path_of(sentence) is not None
+
+    def slot_of_each_word(self, sentence: str) -> list[str | None] | None:
+        """The slot each word of ``sentence`` fills (None for a word of a whole phrase), or None
+        when the grammar does not allow the sentence: what lets a report count errors per slot."""
+        edges = self.path_of(sentence)
+        return None if edges is None else [e.slot for e in edges for _ in e.words]
+
+    def path_of(self, sentence: str) -> list[Edge] | None:
+        """The alternatives that spell ``sentence``, in order (skipped slots left out), or None."""
+        return self._parse_from(0, sentence.split(), 0)
 
     def ends_at(self, state: int) -> bool:
         """Whether a sentence may end at ``state`` (it is final, or only optional slots follow)."""
@@ -99,17 +110,17 @@ class Grammar:
                 sentences.append(sentence)
         return sentences
 
-    def _allows_from(self, state: int, words: list[str], position: int) -> bool:
+    def _parse_from(self, state: int, words: list[str], position: int) -> list[Edge] | None:
         if position == len(words):
-            return self.ends_at(state)
-        states = self._closure({state})
-        for s in states:
+            return [] if self.ends_at(state) else None
+        for s in self._closure({state}):
             for edge in self.outgoing(s):
                 n = len(edge.words)
                 if n and tuple(words[position : position + n]) == edge.words:
-                    if self._allows_from(edge.target, words, position + n):
-                        return True
-        return False
+                    rest = self._parse_from(edge.target, words, position + n)
+                    if rest is not None:
+                        return [edge, *rest]
+        return None
 
     def _closure(self, states: set[int]) -> set[int]:
         """The states reachable through skipped optional slots."""
@@ -183,13 +194,13 @@ def _compile(name: str, slots, phrases) -> Grammar:
     share = math.log(0.5) if slots and phrases else 0.0
     finals = set()
     if slots:
-        for index, (_, optional, alternatives) in enumerate(slots):
+        for index, (slot, optional, alternatives) in enumerate(slots):
             start = share if index == 0 else 0.0
             total = sum(w for _, w in alternatives)
             for words, weight in alternatives:
-                grammar.edges.append(Edge(index, index + 1, words, start + math.log(weight / total)))
+                grammar.edges.append(Edge(index, index + 1, words, start + math.log(weight / total), slot))
             if optional:
-                grammar.edges.append(Edge(index, index + 1, (), start))
+                grammar.edges.append(Edge(index, index + 1, (), start, slot))
         grammar.num_states = len(slots) + 1
         finals.add(len(slots))
     if phrases:

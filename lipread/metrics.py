@@ -6,9 +6,12 @@ Errors are summed over the corpus and divided by the reference length summed ove
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 import jiwer
+
+from lipread.grammar import Grammar
 
 
 @dataclass
@@ -46,26 +49,95 @@ def _counts(output) -> ErrorCounts:
     return ErrorCounts(output.substitutions, output.deletions, output.insertions, output.hits)
 
 
+def aligned_words(reference: str, hypothesis: str) -> list[tuple[str | None, str | None]]:
+    """The two sentences' words paired by jiwer's alignment, in order: equal and substituted words
+    as (ref, hyp), a deleted reference word as (ref, None), an inserted word as (None, hyp)."""
+    ref, hyp = reference.split(), hypothesis.split()
+    if not ref or not hyp:
+        return [(w, None) for w in ref] + [(None, w) for w in hyp]
+    pairs: list[tuple[str | None, str | None]] = []
+    for chunk in jiwer.process_words(reference, hypothesis).alignments[0]:
+        r, h = ref[chunk.ref_start_idx : chunk.ref_end_idx], hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]
+        if chunk.type in ("equal", "substitute"):
+            pairs += list(zip(r, h))
+        elif chunk.type == "delete":
+            pairs += [(a, None) for a in r]
+        else:
+            pairs += [(None, b) for b in h]
+    return pairs
+
+
 def word_alignment(reference: str, hypothesis: str) -> str:
     """Three lines (REF, HYP, and S/D/I marks under the errors), columns padded to the longer word.
 
     jiwer's own picture adds a sentence banner and counts meant for a corpus; a report wants the pair alone.
     """
-    ref, hyp = reference.split(), hypothesis.split()
-    columns: list[tuple[str, str, str]] = []
-    for chunk in jiwer.process_words(reference, hypothesis).alignments[0]:
-        r, h = ref[chunk.ref_start_idx : chunk.ref_end_idx], hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]
-        if chunk.type == "equal":
-            columns += [(a, b, "") for a, b in zip(r, h)]
-        elif chunk.type == "substitute":
-            columns += [(a, b, "S") for a, b in zip(r, h)]
-        elif chunk.type == "delete":
-            columns += [(a, "*" * len(a), "D") for a in r]
-        else:
-            columns += [("*" * len(b), b, "I") for b in h]
+    columns = [
+        (
+            r or "*" * len(h or ""),
+            h or "*" * len(r or ""),
+            "" if r == h else "I" if r is None else "D" if h is None else "S",
+        )
+        for r, h in aligned_words(reference, hypothesis)
+    ]
     widths = [max(len(a), len(b)) for a, b, _ in columns]
     rows = [" ".join(c[k].ljust(w) for c, w in zip(columns, widths)).rstrip() for k in range(3)]
     return f"REF: {rows[0]}\nHYP: {rows[1]}\n     {rows[2]}".rstrip()
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """One kind of word error and how often it happened: ``hypothesis`` None is a deletion,
+    ``reference`` None an insertion."""
+
+    reference: str | None
+    hypothesis: str | None
+    count: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def confusions(references: list[str], hypotheses: list[str], top: int = 20) -> list[Confusion]:
+    """The most frequent word errors over a corpus (reference -> hypothesis), most frequent first
+    (ties alphabetically): where a model's errors concentrate, for instance GRID's letter slot."""
+    counts: Counter[tuple[str | None, str | None]] = Counter()
+    for ref, hyp in zip(references, hypotheses):
+        counts.update(pair for pair in aligned_words(ref, hyp) if pair[0] != pair[1])
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0][0] or "", item[0][1] or ""))
+    return [Confusion(r, h, n) for (r, h), n in ranked[:top]]
+
+
+@dataclass(frozen=True)
+class SlotErrors:
+    """How often a grammar slot's reference word was misread (substituted or deleted)."""
+
+    slot: str
+    words: int
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.words if self.words else 0.0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "rate": self.rate}
+
+
+def slot_errors(references: list[str], hypotheses: list[str], grammar: Grammar) -> list[SlotErrors]:
+    """Errors per slot of ``grammar`` (in the grammar's order; words of whole phrases under
+    "phrase"), counted over the references the grammar allows. Insertions belong to no slot."""
+    counts: dict[str, list[int]] = {name: [0, 0] for name in grammar.slots}
+    for ref, hyp in zip(references, hypotheses):
+        slots = grammar.slot_of_each_word(ref)
+        if slots is None:
+            continue
+        read = [h for r, h in aligned_words(ref, hyp) if r is not None]
+        for slot, word, heard in zip(slots, ref.split(), read):
+            tally = counts.setdefault(slot or "phrase", [0, 0])
+            tally[0] += 1
+            tally[1] += heard != word
+    return [SlotErrors(name, words, errors) for name, (words, errors) in counts.items() if words]
 
 
 def bootstrap_interval(

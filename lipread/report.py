@@ -58,6 +58,7 @@ def markdown(report: dict) -> str:
     for spk, row in first["per_speaker"].items():
         rates = " | ".join(f"{r['per_speaker'][spk]['wer']:.2%}" for r in report["decoders"].values())
         lines.append(f"| {spk} | {row['utterances']} | {rates} |")
+    lines += _error_lines(report)
     for kind, r in report["decoders"].items():
         lines += ["", f"## Worst utterances ({kind})", ""]
         if not r["worst"]:
@@ -66,6 +67,46 @@ def markdown(report: dict) -> str:
             count = f"{item['errors']} error" + ("s" if item["errors"] != 1 else "")
             lines += [f"`{item['id']}`: {count}", "```", item["alignment"], "```"]
     return "\n".join(lines) + "\n"
+
+
+def _word(word: str | None, missing: str) -> str:
+    return word if word is not None else missing
+
+
+def confusion_text(c: dict) -> str:
+    """One confusion as people read it: ``f -> s``, ``at -> (deleted)``, ``(inserted) -> again``."""
+    return f"{_word(c['reference'], '(inserted)')} -> {_word(c['hypothesis'], '(deleted)')}"
+
+
+def _error_lines(report: dict, top: int = 10) -> list[str]:
+    """Where the errors are: each slot's error rate, and the most frequent word confusions."""
+    lines: list[str] = []
+    decoders = report["decoders"]
+    first = next(iter(decoders.values()))
+    if first.get("slots"):
+        names = [e["slot"] for e in first["slots"]]
+        lines += [
+            "",
+            f"## Errors by slot of the {report.get('grammar')} grammar",
+            "",
+            "Share of each slot's reference words read wrong (substituted or deleted).",
+            "",
+            "| decoder | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for kind, r in decoders.items():
+            rates = {e["slot"]: e for e in r["slots"]}
+            lines.append(
+                f"| {kind} | " + " | ".join(f"{rates[n]['rate']:.1%} ({rates[n]['errors']})" for n in names) + " |"
+            )
+    for kind, r in decoders.items():
+        lines += ["", f"## Most frequent word errors ({kind})", ""]
+        if not r["confusions"]:
+            lines.append("None.")
+            continue
+        lines += ["| reference -> hypothesis | count |", "|---|---|"]
+        lines += [f"| {confusion_text(c)} | {c['count']} |" for c in r["confusions"][:top]]
+    return lines
 
 
 def _coverage_lines(report: dict) -> list[str]:
@@ -94,11 +135,13 @@ def chart(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     decoders = list(report["decoders"])
     results = [report["decoders"][d] for d in decoders]
     speakers = list(results[0]["per_speaker"])
-    panels = 3 if len(speakers) > 1 else 2
+    slots = [e["slot"] for e in results[0].get("slots", [])]
+    panels = 3 + (len(speakers) > 1) + bool(slots)
     fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4))
 
     wer = [100 * r["wer"] for r in results]
@@ -119,6 +162,25 @@ def chart(report: dict, path: Path) -> None:
         axes[1].set_ylabel("WER (%)")
         axes[1].set_title("WER per speaker")
         axes[1].legend()
+
+    if slots:
+        by_slot = axes[-3]
+        width = 0.8 / len(decoders)
+        for k, (kind, r) in enumerate(zip(decoders, results)):
+            values = [100 * e["rate"] for e in r["slots"]]
+            by_slot.bar([i + k * width for i in range(len(slots))], values, width, label=kind)
+        by_slot.set_xticks([i + width * (len(decoders) - 1) / 2 for i in range(len(slots))], slots, rotation=45)
+        by_slot.set_ylabel("words read wrong (%)")
+        by_slot.set_title(f"Errors by slot ({report.get('grammar')} grammar)")
+        by_slot.legend()
+
+    best = min(results, key=lambda r: r["wer"])
+    shown = best["confusions"][:10][::-1]
+    confused = axes[-2]
+    confused.barh([confusion_text(c) for c in shown], [c["count"] for c in shown], color="tab:red")
+    confused.xaxis.set_major_locator(MaxNLocator(integer=True))
+    confused.set_xlabel("count")
+    confused.set_title(f"Most frequent errors ({decoders[results.index(best)]})")
 
     types = axes[-1]
     bottom = [0] * len(decoders)
@@ -144,6 +206,11 @@ def table(report: dict) -> str:
             f"{kind:<10}{_rate(r, 'wer'):>26}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
             f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
         )
+    for kind, r in report["decoders"].items():
+        top = ", ".join(f"{confusion_text(c)} {c['count']}" for c in r["confusions"][:5])
+        rows.append(f"{kind}: most frequent errors {top or 'none'}")
+        if r.get("slots"):
+            rows.append(f"{kind}: errors by slot " + ", ".join(f"{e['slot']} {e['rate']:.1%}" for e in r["slots"]))
     for kind, r in report["decoders"].items():
         if r.get("coverage"):
             shares = ", ".join(f"{c['share']:.0%} {c['wer']:.2%}" for c in r["coverage"])

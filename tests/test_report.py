@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from lipread.evaluate import score
-from lipread.metrics import bootstrap_interval, word_alignment
+from lipread.grammar import load as load_grammar
+from lipread.grammar import parse as parse_grammar
+from lipread.metrics import Confusion, bootstrap_interval, confusions, slot_errors, word_alignment
 from lipread.report import chart, markdown, table
 
 
@@ -58,7 +60,7 @@ def test_markdown_names_what_produced_it_and_carries_intervals():
     assert "Every utterance is right." in text  # the beam decoder's list
 
 
-@pytest.mark.parametrize("speakers,panels", [(["s1", "s1", "s1"], 2), (["s1", "s1", "s2"], 3)])
+@pytest.mark.parametrize("speakers,panels", [(["s1", "s1", "s1"], 3), (["s1", "s1", "s2"], 4)])
 def test_chart_draws_the_speaker_panel_only_for_several_speakers(speakers, panels, tmp_path: Path):
     chart(_report(speakers), tmp_path / "report.png")
     width, _ = Image.open(tmp_path / "report.png").size
@@ -82,3 +84,49 @@ def test_coverage_ranks_by_confidence_and_reaches_the_reports():
     report["decoders"]["beam"] = result
     assert "| beam | 0.00% | 5.56% | 12.50% | 25.0% |" in markdown(report)
     assert "beam: WER of the most confident 50% 0.00%" in table(report)
+
+
+def test_confusions_count_each_kind_of_word_error_most_frequent_first():
+    refs = ["bin blue at f two now", "set red at f one soon", "lay white by f six now"]
+    hyps = ["bin blue at s two now again", "set red f one soon", "lay white by s six now"]
+    assert confusions(refs, hyps) == [
+        Confusion("f", "s", 2),
+        Confusion(None, "again", 1),  # an insertion
+        Confusion("at", None, 1),  # a deletion
+    ]
+    assert confusions(refs, hyps, top=1) == [Confusion("f", "s", 2)]
+    assert confusions(refs, refs) == []
+
+
+def test_slot_errors_charge_each_reference_word_to_its_grammar_slot():
+    grid = load_grammar("grid")
+    refs = ["bin blue at f two now", "set red at f one soon", "hello there"]  # the last is outside GRID
+    hyps = ["bin blue at s two now again", "set red f one soon", "bin blue"]
+    rates = {e.slot: (e.words, e.errors) for e in slot_errors(refs, hyps, grid)}
+    assert rates == {"command": (2, 0), "colour": (2, 0), "preposition": (2, 1), "letter": (2, 1),
+                     "digit": (2, 0), "adverb": (2, 0)}  # fmt: skip
+    # optional slots, words of several words, and whole phrases (counted as "phrase")
+    lights = parse_grammar("slot verb: turn on | switch off\nslot thing?: the light | the fan\nphrase: help", "lights")
+    refs, hyps = ["turn on the light", "switch off", "help"], ["turn on the fan", "switch of", ""]
+    rates = {e.slot: (e.words, e.errors) for e in slot_errors(refs, hyps, lights)}
+    assert rates == {"verb": (4, 1), "thing": (2, 1), "phrase": (1, 1)}
+
+
+def test_reports_show_the_slot_and_the_confusions_where_the_errors_are(tmp_path: Path):
+    refs = ["bin blue at f two now", "lay red by g nine again", "set white in a one soon", "place green at b six now"]
+    hyps = ["bin blue at e two now", "lay red by e nine again", "set white in a one soon", "place green at b six now"]
+    report = _report(["s1"] * 3)
+    report["grammar"] = "grid"
+    report["decoders"] = {"beam": score(["a", "b", "c", "d"], ["s1"] * 4, refs, hyps, grammar=load_grammar("grid"))}
+    result = report["decoders"]["beam"]
+    assert result["confusions"][:2] == [{"reference": "f", "hypothesis": "e", "count": 1},
+                                        {"reference": "g", "hypothesis": "e", "count": 1}]  # fmt: skip
+    assert [e["slot"] for e in result["slots"]][3] == "letter" and result["slots"][3]["rate"] == 0.5
+    text = markdown(report)
+    assert "| beam | 0.0% (0) | 0.0% (0) | 0.0% (0) | 50.0% (2) | 0.0% (0) | 0.0% (0) |" in text
+    assert "| f -> e | 1 |" in text
+    lines = table(report)
+    assert "beam: most frequent errors f -> e 1, g -> e 1" in lines
+    assert "letter 50.0%" in lines
+    chart(report, tmp_path / "report.png")  # WER, slots, confusions, error types
+    assert Image.open(tmp_path / "report.png").size[0] == pytest.approx(4.5 * 4 * 110, abs=2)

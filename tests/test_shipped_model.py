@@ -100,6 +100,10 @@ def test_s1_test_wer_does_not_regress(s1_test_report: dict, decoder: str):
     # x264 at crf 18 does not write the same pixels every prep: two preps of s1_test read 15.95% and
     # 16.21% with beam (4 words apart), so the guard allows 1 point (15 of 1,530 words).
     assert s1_test_report["decoders"][decoder]["wer"] <= SHIPPED_WER[decoder] + 0.01
+    # where the errors are: GRID's letter slot is the weakest, and the confusions say which letters
+    slots = {e["slot"]: e["rate"] for e in s1_test_report["decoders"][decoder]["slots"]}
+    assert max(slots, key=slots.get) == "letter", slots
+    assert s1_test_report["decoders"][decoder]["confusions"][0]["count"] >= 2
 
 
 @requires_shared_grid
