@@ -1,10 +1,35 @@
 """Training-time augmentation of (T, H, W, C) uint8 clips, as in Auto-AVSR: random crop,
-horizontal flip, time masking, and optional speed perturbation."""
+horizontal flip, time masking, and optional speed perturbation; and, where word times are known,
+random trimming of the silence before the first word and after the last."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+
+Spans = list[tuple[float, float]]
+
+
+def speech_bounds(spans: Spans | None, num_frames: int, keep: int) -> tuple[int, int]:
+    """The latest first frame and the earliest end of a trimmed clip: its words and ``keep``
+    frames either side. Without word times, the whole clip."""
+    if not spans:
+        return (0, num_frames)
+    return (max(0, math.floor(spans[0][0]) - keep), min(num_frames, math.ceil(spans[-1][1]) + keep))
+
+
+def trim_range(spans: Spans, num_frames: int, keep: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A random ``[start, end)`` of a clip's frames that holds every word (``spans``, in frames)
+    and at least ``keep`` frames of the silence on either side of them (or all there is).
+
+    Whole clips teach a model that speech ends with half a second of still lips; a live phrase or a
+    cut window often ends sooner, and such a model then misreads its last word."""
+    first, last = speech_bounds(spans, num_frames, keep)
+    start = int(rng.integers(0, first + 1))
+    end = int(rng.integers(max(last, start + 1), num_frames + 1))
+    return start, end
 
 
 def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
@@ -15,8 +40,9 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
 
 class Augment:
     """Random ``size`` crop, flip with p=0.5, one time mask of up to ``time_mask_frames`` per
-    second of video (filled with the clip's mean frame), and speed change by up to
-    ``speed_perturb`` (0.1 = 0.9x..1.1x, by resampling frame indices)."""
+    second of video (filled with the clip's mean frame), speed change by up to ``speed_perturb``
+    (0.1 = 0.9x..1.1x, by resampling frame indices), and with probability ``trim_edges`` the
+    silence around the words trimmed at random down to ``trim_keep`` frames (:meth:`trim`)."""
 
     def __init__(
         self,
@@ -25,17 +51,31 @@ class Augment:
         time_mask_frames: int = 10,
         speed_perturb: float = 0.0,
         fps: float = 25.0,
+        trim_edges: float = 0.0,
+        trim_keep: int = 3,
     ):
         self.size = size
         self.flip = flip
         self.time_mask_frames = time_mask_frames
         self.speed_perturb = speed_perturb
         self.fps = fps
+        self.trim_edges = trim_edges
+        self.trim_keep = trim_keep
+
+    def trim(self, frames: np.ndarray, spans: Spans | None, rng: np.random.Generator | None = None
+             ) -> tuple[np.ndarray, Spans | None]:  # fmt: skip
+        """The clip with its edges trimmed (with probability ``trim_edges``) and its word spans
+        moved to match; clips without word times are returned as they are."""
+        if not self.trim_edges or not spans:
+            return frames, spans
+        rng = rng or torch_seeded_rng()
+        if rng.random() >= self.trim_edges:
+            return frames, spans
+        start, end = trim_range(spans, len(frames), self.trim_keep, rng)
+        return frames[start:end], [(s - start, e - start) for s, e in spans]
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        # By default the draws come from torch's generator, which seed_everything seeds (and the
-        # DataLoader re-seeds per worker), so a seeded run augments the same way every time.
-        rng = rng or np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        rng = rng or torch_seeded_rng()
         t, h, w = frames.shape[:3]
         if self.speed_perturb:
             factor = rng.uniform(1 - self.speed_perturb, 1 + self.speed_perturb)
@@ -55,3 +95,9 @@ class Augment:
                     start = int(rng.integers(0, t - width))
                     frames[start : start + width] = mean
         return frames
+
+
+def torch_seeded_rng() -> np.random.Generator:
+    """Draws from torch's generator, which seed_everything seeds (and the DataLoader re-seeds per
+    worker), so a seeded run augments the same way every time."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, ())))

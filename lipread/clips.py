@@ -179,6 +179,8 @@ class ClipDataset(Dataset):
     def make_item(self, uid: str, text: str, frames: np.ndarray, spans: list[tuple[float, float]] | None) -> Item:
         """Crop (augmented when training), normalise and label stored frames: a clip's, or a
         sentence spliced from several clips (:mod:`lipread.splice`)."""
+        if self.augment is not None:
+            frames, spans = self.augment.trim(frames, spans)
         stored_length = len(frames)
         if self.augment is not None:
             frames = self.augment(frames)

@@ -51,6 +51,10 @@ class LipreadDataModule(L.LightningDataModule):
         device_cache: hold the training clips on the accelerator as uint8 and augment them there
             (:mod:`lipread.device_bank`): a GPU is then fed as fast as the model runs. No speed
             perturbation or splicing on this path.
+        trim_edges: the share of training clips (with word times) whose silence before the first
+            word and after the last is trimmed at random, down to ``trim_keep`` frames: teaches
+            the model to read phrases cut soon after the speech (live reading, cut windows).
+        trim_keep: the fewest frames of silence a trimmed clip keeps on each side of its words.
     """
 
     def __init__(
@@ -71,6 +75,8 @@ class LipreadDataModule(L.LightningDataModule):
         word_window_margin: float | None = 2.0,
         spliced_per_clip: float = 0.0,
         device_cache: bool = False,
+        trim_edges: float = 0.0,
+        trim_keep: int = 3,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -142,7 +148,8 @@ class LipreadDataModule(L.LightningDataModule):
         for name, id_list in (("val", hp.val_list), ("test", hp.test_list)):
             if id_list is not None:
                 self.splits[name] = self._select(utterances, id_list, name)
-        augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb)
+        augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb,
+                          trim_edges=hp.trim_edges, trim_keep=hp.trim_keep)  # fmt: skip
         for name, utts in self.splits.items():
             train = name == "train"
             clips = ClipDataset(
@@ -198,7 +205,8 @@ class LipreadDataModule(L.LightningDataModule):
         shard = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         if self._bank is None:
             self._bank = DeviceClipBank(self.splits["train"], hp.channels, hp.input_size, hp.word_window_margin,
-                                        device, hp.flip, hp.time_mask_frames, self.fps)  # fmt: skip
+                                        device, hp.flip, hp.time_mask_frames, self.fps,
+                                        trim_edges=hp.trim_edges, trim_keep=hp.trim_keep)  # fmt: skip
             log.info("training clips on %s: %.2f GB as uint8", device, self._bank.nbytes / 1e9)
         return DeviceBatches(self._bank, hp.batch_size, seed=torch.initial_seed() % 2**32, shard=shard)
 

@@ -3,8 +3,9 @@
 On a GPU, decoding, cropping and normalising every clip in DataLoader workers each epoch caps a
 small model like LipNet at a few hundred clips/s while the GPU waits. GRID's training clips fit in
 GPU memory as uint8 (75 x 96 x 96 bytes each: about 0.5 GB for 700 clips), and the augmentations of
-:class:`lipread.augment.Augment` (random crop, flip, time masks filled with the clip's mean frame)
-are a few tensor operations on a whole batch, so an epoch costs only the model's own time.
+:class:`lipread.augment.Augment` (random crop, flip, time masks filled with the clip's mean frame,
+trimming the silence around the words) are a few tensor operations on a whole batch, so an epoch
+costs only the model's own time.
 Speed perturbation and word splicing stay with the DataLoader path.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 import torch
 
 from data_prep.contracts import Batch
+from lipread.augment import speech_bounds
 from lipread.clips import PIXEL_MEAN, PIXEL_STD, ClipDataset, Utterance
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
@@ -28,7 +30,7 @@ class DeviceClipBank:
     def __init__(self, utterances: list[Utterance], channels: int = 1, input_size: int = 88,
                  word_window_margin: float | None = 2.0, device: str | torch.device = "cpu", flip: bool = True,
                  time_mask_frames: int = 10, fps: float = 25.0, pixel_mean: float = PIXEL_MEAN,
-                 pixel_std: float = PIXEL_STD):  # fmt: skip
+                 pixel_std: float = PIXEL_STD, trim_edges: float = 0.0, trim_keep: int = 3):  # fmt: skip
         decoded = ClipDataset(utterances, channels, input_size, cache=True)
         clips = [torch.from_numpy(decoded.frames(i)) for i in range(len(utterances))]
         if channels == 3 and clips and clips[0].shape[-1] == 1:
@@ -37,6 +39,7 @@ class DeviceClipBank:
         self.utterances = utterances
         self.size, self.flip, self.time_mask_frames, self.fps = input_size, flip, time_mask_frames, fps
         self.mean, self.std = pixel_mean, pixel_std
+        self.trim_edges = trim_edges
         longest = max(len(c) for c in clips)
         self.frames = torch.zeros((len(clips), longest, *clips[0].shape[1:]), dtype=torch.uint8)
         for i, clip in enumerate(clips):
@@ -47,6 +50,9 @@ class DeviceClipBank:
             [torch.tensor(u.labels, dtype=torch.long) for u in utterances], batch_first=True
         ).to(self.device)
         self.label_lengths = torch.tensor([len(u.labels) for u in utterances], device=self.device)
+        # the frames a trimmed clip may start after and end before (its words, and trim_keep either side)
+        self.speech = torch.tensor([speech_bounds(u.spans, len(c), trim_keep) for u, c in zip(utterances, clips)],
+                                   dtype=torch.long, device=self.device).reshape(-1, 2)  # fmt: skip
         self.allowed = None
         if word_window_margin is not None and any(u.spans is not None for u in utterances):
             tokenizer = CharTokenizer()
@@ -69,11 +75,17 @@ class DeviceClipBank:
         """Clips ``index`` cropped (at random with ``augment``, else centred), maybe flipped and
         time-masked, normalised and zero-padded like :func:`lipread.clips.collate`'s batches."""
         index = index.to(self.device)
-        lengths = self.lengths[index]
+        draw = _Draws(len(index), self.device, generator)
+        starts, lengths = self._trims(index, draw) if augment and self.trim_edges else (None, self.lengths[index])
         t = int(lengths.max())
-        clips = self.frames[index, :t]  # (B, T, H, W, C)
+        if starts is None:
+            clips = self.frames[index, :t]  # (B, T, H, W, C)
+            allowed = self.allowed[index, :t] if self.allowed is not None else None
+        else:  # each clip from its own first frame; frames past its end are zeroed below
+            frames = (starts[:, None] + torch.arange(t, device=self.device)).clamp(max=self.frames.shape[1] - 1)
+            clips = self.frames[index[:, None], frames]
+            allowed = self.allowed[index[:, None], frames] if self.allowed is not None else None
         b, _, h, w, c = clips.shape
-        draw = _Draws(b, self.device, generator)
         if augment:
             top = draw.integers(h - self.size + 1)
             left = draw.integers(w - self.size + 1)
@@ -87,6 +99,8 @@ class DeviceClipBank:
         time_index = torch.arange(t, device=self.device)[None, :, None, None]
         x = clips[batch_index, time_index, rows, cols].float()  # (B, T, S, S, C)
         valid = torch.arange(t, device=self.device)[None] < lengths[:, None]  # (B, T)
+        if allowed is not None and starts is not None:
+            allowed = allowed | ~valid[:, :, None]  # padding may emit anything, as in collate
         if augment and self.flip:
             x = torch.where((draw.uniform() < 0.5)[:, None, None, None, None], x.flip(3), x)
         if augment and self.time_mask_frames:
@@ -102,8 +116,19 @@ class DeviceClipBank:
             lengths=lengths,
             labels=self.labels[index, :longest_label],
             label_lengths=self.label_lengths[index],
-            allowed=self.allowed[index, :t] if self.allowed is not None else None,
+            allowed=allowed,
         )
+
+    def _trims(self, index: torch.Tensor, draw: _Draws) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each clip's first frame and length after trimming the silence around its words at random
+        (with probability ``trim_edges``, as :func:`lipread.augment.trim_range` draws them)."""
+        lengths = self.lengths[index]
+        latest_start, earliest_end = self.speech[index, 0], self.speech[index, 1]
+        start = (draw.uniform() * (latest_start + 1)).long().clamp(max=latest_start)
+        end_from = torch.maximum(earliest_end, start + 1)
+        end = end_from + (draw.uniform() * (lengths - end_from + 1)).long().clamp(max=lengths - end_from)
+        trimmed = draw.uniform() < self.trim_edges
+        return torch.where(trimmed, start, 0), torch.where(trimmed, end - start, lengths)
 
     def _time_masks(self, x: torch.Tensor, lengths: torch.Tensor, valid: torch.Tensor, draw: _Draws) -> torch.Tensor:
         """One mask of 0..``time_mask_frames`` frames per second of each clip, filled with its mean frame."""

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from lipread.augment import torch_seeded_rng
 from lipread.clips import ClipDataset, Item
 
 Spans = list[tuple[float, float]]
@@ -81,7 +81,7 @@ class SplicedClips(Dataset):
         return self.count if self.usable else 0
 
     def __getitem__(self, index: int) -> Item:
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        rng = torch_seeded_rng()
         group = self.groups[rng.choice(len(self.groups), p=self.weights / self.weights.sum())]
         utts = [self.clips.utterances[i] for i in group]
         sources = [int(x) for x in rng.integers(0, len(group), size=len(utts[0].spans))]

@@ -4,6 +4,8 @@ real clips when augmenting; the same draws for the same seed."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -74,6 +76,24 @@ def test_the_same_seed_draws_the_same_batches(utterances) -> None:
     halves = [DeviceBatches(bank, batch_size=8, seed=1, shard=(r, 2)) for r in (0, 1)]
     ids = [set(next(iter(h)).ids) for h in halves]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == len(utterances)  # ranks see disjoint clips
+
+
+def test_trimmed_clips_are_stretches_of_the_real_ones_with_their_word_windows(utterances) -> None:
+    stored = ClipDataset(utterances).frames(0).shape[1]
+    bank = DeviceClipBank(utterances, input_size=stored, flip=False, time_mask_frames=0, trim_edges=1.0, trim_keep=2)
+    plain = ClipDataset(utterances, input_size=stored, word_window_margin=2.0)
+    batch = bank.batch(torch.arange(len(utterances)), torch.Generator().manual_seed(3))
+    for b, utt in enumerate(utterances):
+        n = int(batch.lengths[b])
+        whole = plain[b]
+        starts = [s for s in range(utt.num_frames - n + 1)
+                  if torch.allclose(batch.video[b, :, :n], whole.video[:, s : s + n], atol=1e-5)]  # fmt: skip
+        assert len(starts) == 1 and n < utt.num_frames, (utt.id, starts, n)
+        s = starts[0]
+        first, last = utt.spans[0][0], utt.spans[-1][1]
+        assert s <= max(0, math.floor(first) - 2) and s + n >= min(utt.num_frames, math.ceil(last) + 2)  # words kept
+        assert torch.equal(batch.allowed[b, :n], whole.allowed[s : s + n])  # word windows moved with them
+        assert batch.allowed[b, n:].all() and (batch.video[b, :, n:] == 0).all()  # padding as collate's
 
 
 def test_lipread_train_learns_from_the_device_bank(tiny_dataset, tmp_path) -> None:

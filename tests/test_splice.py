@@ -1,4 +1,5 @@
-"""Word splicing: a spliced sentence's frames and word times line up with its source words."""
+"""Word splicing and edge trimming: a spliced sentence's frames and word times line up with its
+source words; a trimmed clip keeps its words and their times move with its frames."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from lipread.augment import Augment, trim_range
 from lipread.clips import ClipDataset, Utterance, read_dataset
 from lipread.splice import SplicedClips, splice, word_cuts
 from lipread.text import CharTokenizer
@@ -36,6 +38,26 @@ def test_spliced_words_are_the_source_words_frames() -> None:
     assert (out[:8, 0, 0] == 100 + np.arange(8)).all()  # silence before: clip 1's first 8 frames
     assert (out[-7:, 0, 0] == 100 + np.arange(33, 40)).all()  # and after its last word
     assert len(out) == 8 + 5 + 10 + 11 + 7  # lead, the three words cut at their pauses, tail
+
+
+def test_trimmed_clips_keep_every_word_and_their_times_follow_the_frames() -> None:
+    frames, spans = numbered_clip(0, 75), [(20.0, 28.0), (29.5, 40.0), (41.0, 52.4)]
+    augment = Augment(trim_edges=1.0, trim_keep=3)
+    rng = np.random.default_rng(0)
+    starts, ends = set(), set()
+    for _ in range(300):
+        out, moved = augment.trim(frames, spans, rng)
+        start = int(out[0, 0, 0])
+        starts.add(start)
+        ends.add(start + len(out))
+        assert (out[:, 0, 0] == start + np.arange(len(out))).all()  # one unbroken stretch of the clip
+        assert moved == [(s - start, e - start) for s, e in spans]
+        assert moved[0][0] >= 3 or start == 0  # at least trim_keep frames before the first word
+        assert len(out) - moved[-1][1] >= 2.6  # and after the last (52.4 rounds up to 53, + 3)
+    assert starts == set(range(0, 18)) and ends == set(range(56, 76))  # every allowed edge is drawn
+    assert Augment(trim_edges=0.0).trim(frames, spans) == (frames, spans)  # off by default
+    assert Augment(trim_edges=1.0).trim(frames, None)[0] is frames  # no word times: nothing to keep
+    assert trim_range([(0.0, 74.5)], 75, 3, rng) == (0, 75)  # speech from edge to edge
 
 
 @pytest.mark.slow  # preps the tiny dataset with mediapipe
@@ -85,3 +107,17 @@ def test_training_data_gets_spliced_sentences_when_asked(tiny_dataset) -> None:
     spliced = [data.datasets["train"][i] for i in range(clips, 3 * clips)]
     assert all(it.id.startswith("spliced-") for it in spliced)
     assert any(it.text not in texts for it in spliced)
+
+
+@pytest.mark.slow
+def test_training_clips_are_trimmed_when_asked(tiny_dataset) -> None:
+    from lipread.data import LipreadDataModule
+
+    data = LipreadDataModule(str(tiny_dataset), num_workers=0, trim_edges=1.0, trim_keep=2, time_mask_frames=0)
+    data.setup()
+    torch.manual_seed(0)
+    items = [data.datasets["train"][i] for i in range(len(data.splits["train"]))]
+    for utt, item in zip(data.splits["train"], items):
+        assert item.video.shape[1] < utt.num_frames  # GRID clips have silence on both sides
+        assert item.labels.tolist() == utt.labels
+        assert item.allowed is not None and item.allowed.shape[0] == item.video.shape[1]
