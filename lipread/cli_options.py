@@ -49,6 +49,13 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--word-score", type=finite_float, help="score added per word (longer outputs when higher)")
 
 
+def confidence_share(text: str) -> float:
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
 def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -> None:
     group = parser.add_argument_group("what the beam decoder may say")
     group.add_argument("--grammar", default="default", metavar="FILE|NAME",
@@ -56,6 +63,9 @@ def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -
                        "for the lexicon + LM; 'default' is the model's own choice (the shipped model: grid)")  # fmt: skip
     group.add_argument("--vocabulary", type=Path, metavar="FILE",
                        help="a word list for the lexicon beam instead of the training words (used with --grammar none)")  # fmt: skip
+    group.add_argument("--min-confidence", type=confidence_share, default=0.0, metavar="C",
+                       help="leave out phrases read with a confidence below C (0-1); JSON lists them under "
+                       "'dropped' (default: 0, keep every phrase)")  # fmt: skip
     if n_best:
         group.add_argument("--n-best", type=non_negative_int, default=0, metavar="K",
                            help="JSON: the K best sentences with their scores")  # fmt: skip

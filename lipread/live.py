@@ -56,6 +56,7 @@ class LivePhrase:
     out_of_domain: bool
     reason: str | None
     latency: float  # seconds from the phrase's end in the stream to this reading of it
+    dropped: bool = False  # its confidence is below the reader's min_confidence: not to be shown as text
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) crops read
 
     def to_json(self) -> dict:
@@ -143,8 +144,8 @@ class FaceStream:
 class LiveReader:
     """Reads the phrases of a 25 fps stream of :class:`LiveFrame` as they end (every face's)."""
 
-    def __init__(self, transcriber, decoder: str = "beam"):
-        self.transcriber, self.decoder = transcriber, decoder
+    def __init__(self, transcriber, decoder: str = "beam", min_confidence: float = 0.0):
+        self.transcriber, self.decoder, self.min_confidence = transcriber, decoder, min_confidence
         self.crop: CropSettings = transcriber.crop
         self.tracker = transcriber.tracker
         self.tracker.start_video()
@@ -227,6 +228,7 @@ class LiveReader:
                 text=" ".join(w["word"] for w in words), words=[{**w, "track": number} for w in words],
                 start=round(start / t.fps, 3), end=round(end / t.fps, 3), track=number, confidence=confidence,
                 out_of_domain=out_of_domain, reason=reason, latency=time.monotonic() - reached, mouth_frames=crops,
+                dropped=confidence < self.min_confidence,
             ))  # fmt: skip
         return out
 

@@ -2,7 +2,7 @@
 
 Each phrase is printed the moment it is read: ``text`` as ``[start - end] words``, ``jsonl`` as one
 JSON object a line (text, words with start/end/confidence, start, end, latency, track, confidence,
-out_of_domain, reason). Times are stream seconds; latency is the seconds from the phrase's end in the
+out_of_domain, reason, dropped). Times are stream seconds; latency is the seconds from the phrase's end in the
 stream to its printing. A summary (frames read and dropped, latency) goes to stderr at the end.
 """
 
@@ -76,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
     grammar, vocabulary = decoding_choice(args, ALPHABET)
     transcriber = Transcriber.from_checkpoint(args.checkpoint, resolve_device(args.device), grammar, vocabulary)
     transcriber.beam = transcriber.beam.replace(**beam_changes(args))
-    reader = LiveReader(transcriber, args.decoder)
+    reader = LiveReader(transcriber, args.decoder, args.min_confidence)
     feed = FrameFeed.pumped(source, drop=args.realtime or args.video is None)
     latencies = []
     try:
         for phrase in read_stream(reader, feed):
             latencies.append(phrase.latency)
-            print(render(phrase, args.format), flush=True)
+            if not (phrase.dropped and args.format == "text"):  # jsonl keeps it, marked dropped
+                print(render(phrase, args.format), flush=True)
     except PrepError as err:
         log.error("%s: %s [%s]", args.video, err.detail, err.reason)
         return 1

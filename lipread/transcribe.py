@@ -66,6 +66,9 @@ class Transcript:
     reason: str | None = None  # why it is out of domain
     grammar: str | None = None  # the grammar decoding was restricted to
     n_best: list[dict] = field(default_factory=list)  # the best sentences with scores, when asked for
+    dropped: list[dict] = field(
+        default_factory=list
+    )  # phrases below min_confidence: track, start, end, text, confidence
     timings: dict[str, float] = field(default_factory=dict)
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops
 
@@ -192,17 +195,20 @@ class Transcriber:
         words = word_timings(log_probs, text, self.model.tokenizer, self.fps, offset=start)
         return words or (_even_words(text, start, end) if text else []), hyps, judged
 
-    def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0) -> Transcript:
-        return self.transcribe_many([path], decoder, faces=faces, n_best=n_best)[0]
+    def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0,
+                   min_confidence: float = 0.0) -> Transcript:  # fmt: skip
+        return self.transcribe_many([path], decoder, faces=faces, n_best=n_best, min_confidence=min_confidence)[0]
 
     def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None,
-                        faces: str = "all", n_best: int = 0) -> list[Transcript]:  # fmt: skip
+                        faces: str = "all", n_best: int = 0, min_confidence: float = 0.0) -> list[Transcript]:  # fmt: skip
         """Transcribe several videos, batching the model over all their windows.
 
         Each face track's readable stretch is read on its own (``faces="largest"``: only the
         largest face where several overlap), cut into phrases where the lips pause, its still
         stretches left unread (:class:`lipread.segmentation.PhraseCutter`, as ``lipread live`` cuts). Each result (and segment) carries
-        its confidence and out-of-domain flag, and with ``n_best`` its best sentences. A file that fails raises
+        its confidence and out-of-domain flag, and with ``n_best`` its best sentences. Phrases whose
+        confidence is below ``min_confidence`` are left out of the words and listed under ``dropped``
+        (the video's confidence and flag still judge every phrase). A file that fails raises
         :class:`TranscriptionError`, unless ``on_error`` is given: then it is called with the error
         and that file is left out of the result.
         """
@@ -236,15 +242,18 @@ class Transcriber:
             timings["model"] = model_seconds
             clock = time.perf_counter()
             numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment, _ in found))}
-            segments, all_hyps, all_judged = [], [], []
+            segments, all_hyps, all_judged, dropped = [], [], [], []
             for j, (segment, _) in enumerate(found):
                 track = numbers[segment.track]
                 words, hyps, judged = [], [], []
                 for s, e, lp in by_segment.get((k, j), []):
-                    piece, window_hyps, window_judged = self.read_phrase(
-                        lp, (segment.start + s) / self.fps, (segment.start + e) / self.fps, decoder, n_best
-                    )
-                    words += piece
+                    start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
+                    piece, window_hyps, window_judged = self.read_phrase(lp, start, end, decoder, n_best)
+                    if window_judged.confidence < min_confidence:
+                        dropped.append({"track": track, "start": round(start, 3), "end": round(end, 3),
+                                        "text": window_hyps[0].text, "confidence": window_judged.confidence})  # fmt: skip
+                    else:
+                        words += piece
                     hyps.append(window_hyps)
                     judged.append(window_judged)
                 words = [{**w, "track": track} for w in words]
@@ -278,6 +287,7 @@ class Transcriber:
                     reason=reason,
                     grammar=self.grammar.name if self.grammar is not None and decoder == "beam" else None,
                     n_best=[h.to_json() for h in combine_n_best(all_hyps, n_best)] if n_best else [],
+                    dropped=dropped,
                     timings=timings,
                     mouth_frames=np.concatenate([crops.frames for _, crops in found]),
                 )

@@ -107,12 +107,20 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s: %s [%s]", err.path, err.detail, err.code)
 
     results = transcriber.transcribe_many(
-        [str(v) for v in args.videos], args.decoder, on_error=on_error, faces=args.faces, n_best=args.n_best
+        [str(v) for v in args.videos],
+        args.decoder,
+        on_error=on_error,
+        faces=args.faces,
+        n_best=args.n_best,
+        min_confidence=args.min_confidence,
     )
     for result in results:
         if result.out_of_domain:
             log.warning("%s: warning: this may not be speech the model can read (confidence %.2f): %s",
                         result.file, result.confidence, result.reason)  # fmt: skip
+        if result.dropped:
+            log.warning("%s: %d phrase(s) read with a confidence below %g left out (JSON lists them under 'dropped')",
+                        result.file, len(result.dropped), args.min_confidence)  # fmt: skip
     several = len(args.videos) > 1
     if args.output:
         targets = output_paths(args.videos, args.output, EXTENSIONS[args.format])

@@ -181,6 +181,9 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         ),
         grammar_file: UploadFile | None = File(None, description="a grammar text file (README: Grammars)"),
         n_best: int = Form(0, ge=0, le=N_BEST_MAX, description="JSON: the n best sentences with their scores"),
+        min_confidence: float = Form(
+            0.0, ge=0, le=1, description="leave out phrases read with a lower confidence (JSON lists them in 'dropped')"
+        ),
         model: str = Form(
             DEFAULT_MODEL,
             description="'default' (the server's model) or a personal model's name from /v1/models ('personal:USER')",
@@ -228,7 +231,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 )
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(
-                state["executor"], _transcribe, state, model, upload, decoder, faces, chosen, n_best
+                state["executor"], _transcribe, state, model, upload, decoder, faces, chosen, n_best, min_confidence
             )
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
@@ -331,10 +334,11 @@ def personal_models(state: dict) -> list[dict]:
     ]
 
 
-def _transcribe(state: dict, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int):
+def _transcribe(state: dict, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int,
+                min_confidence: float):  # fmt: skip
     transcriber = _thread_transcriber(state, model)
     transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
-    return transcriber.transcribe(path, decoder, faces, n_best)
+    return transcriber.transcribe(path, decoder, faces, n_best, min_confidence)
 
 
 async def _grammar(state: dict, name: str, upload: UploadFile | None) -> Grammar | None:

@@ -36,6 +36,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("frobnicate",), 2, "unknown command 'frobnicate'"),
         (("transcribe", "x.mp4", "--beam-size", "0"), 2, "--beam-size: must be at least 1"),
         (("transcribe", "x.mp4", "--word-score", "nan"), 2, "--word-score: must be a finite number"),
+        (("transcribe", "x.mp4", "--min-confidence", "2"), 2, "--min-confidence: must be between 0 and 1"),
         (("transcribe", "x.mp4", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("evaluate", "--data", "/missing/data"), 2, "/missing/data is not a dataset folder"),
         (("serve", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),

@@ -109,6 +109,17 @@ def test_flag_on_a_grid_clip_and_on_the_same_clip_played_backwards(transcriber, 
     assert reversed_result.confidence < forward.confidence
 
 
+def test_phrases_below_the_minimum_confidence_are_dropped_but_listed(transcriber):
+    video = clip_path("bbaf4p")
+    kept = transcriber.transcribe(video)
+    assert transcriber.transcribe(video, min_confidence=kept.confidence).text == kept.text  # at the bar: kept
+    raised = transcriber.transcribe(video, min_confidence=min(1.0, kept.confidence + 1e-4))
+    assert raised.text == "" and raised.words == [] and raised.segments[0]["words"] == []
+    assert raised.dropped == [{"track": 0, "start": raised.dropped[0]["start"], "end": raised.dropped[0]["end"],
+                               "text": kept.text, "confidence": kept.confidence}]  # fmt: skip
+    assert raised.dropped[0]["end"] > raised.dropped[0]["start"] and raised.confidence == kept.confidence
+
+
 def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
     bad = tmp_path / "bad.txt"
     bad.write_text("slot a: bin | lay\nslot b: blue | Green!\n")

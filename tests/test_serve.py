@@ -112,6 +112,9 @@ def test_grammar_fields_n_best_and_flags(server):
     assert post(base, EXAMPLE, grammar="none").json()["grammar"] is None
     assert post(base, EXAMPLE).json()["grammar"] == "grid"  # one request's choice does not stick
     assert post(base, EXAMPLE, grammar="klingon").json()["error"] == "bad_grammar"
+    unsure = post(base, EXAMPLE, min_confidence="1").json()  # no phrase is read with certainty
+    assert unsure["text"] == "" and unsure["dropped"][0]["text"] == EXAMPLE_TEXT
+    assert post(base, EXAMPLE, min_confidence="1.5").status_code == 422
     models = httpx.get(f"{base}/v1/models").json()
     assert "grid" in models["grammars"] and models["default_grammar"] == "grid"
 
