@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_prep.contracts import ContractError, CropSettings, ModelCard
 from lipread.augment import Augment
+from lipread.batching import FrameBudgetBatches, mean_fill
 from lipread.clips import (
     PIXEL_MEAN,
     PIXEL_STD,
@@ -55,6 +56,9 @@ class LipreadDataModule(L.LightningDataModule):
             word and after the last is trimmed at random, down to ``trim_keep`` frames: teaches
             the model to read phrases cut soon after the speech (live reading, cut windows).
         trim_keep: the fewest frames of silence a trimmed clip keeps on each side of its words.
+        max_frames: batch training clips of similar length, as many as fit in this many padded
+            frames (clips x the longest), instead of ``batch_size`` clips
+            (:mod:`lipread.batching`); for data whose clips vary in length. null = ``batch_size``.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class LipreadDataModule(L.LightningDataModule):
         device_cache: bool = False,
         trim_edges: float = 0.0,
         trim_keep: int = 3,
+        max_frames: int | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -183,16 +188,28 @@ class LipreadDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(
-            self.datasets[name],
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            collate_fn=collate,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=False,
-        )
+        common = dict(num_workers=workers, collate_fn=collate, persistent_workers=workers > 0,
+                      pin_memory=torch.cuda.is_available())  # fmt: skip
+        if name == "train" and self.hparams.max_frames:
+            return DataLoader(self.datasets[name], batch_sampler=self._frame_budget_batches(), **common)
+        return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=False,
+                          **common)  # fmt: skip
+
+    def _frame_budget_batches(self) -> FrameBudgetBatches:
+        """Training batches by ``max_frames``; spliced sentences count as long as the longest clip."""
+        clips = [u.num_frames for u in self.splits["train"]]
+        lengths = clips + [max(clips)] * (len(self.datasets["train"]) - len(clips))
+        trainer = getattr(self, "trainer", None)
+        shard = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        if shard[1] > 1 and trainer._accelerator_connector.use_distributed_sampler:
+            raise ContractError(
+                "--data.max_frames batches each rank itself: add --trainer.use_distributed_sampler false"
+            )
+        batches = FrameBudgetBatches(lengths, self.hparams.max_frames, seed=torch.initial_seed() % 2**32, shard=shard)
+        first = batches.batches(0)
+        log.info("max_frames %d: %d batches a pass, %.0f%% of padded frames real", self.hparams.max_frames,
+                 len(first), 100 * mean_fill(first, lengths))  # fmt: skip
+        return batches
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         hp = self.hparams
