@@ -55,9 +55,11 @@ class LipreadCLI(LightningCLI):
                 filename="best-{epoch:03d}-{val_wer:.4f}",
                 monitor="val_wer",
                 mode="min",
-                save_last=True,
                 save_top_k=1,
             ),
+            # last.ckpt after every epoch, what a run resumes from. Not save_last=True above: since
+            # Lightning 2.6 that writes last.ckpt only when a new best is saved.
+            ModelCheckpoint(dirpath=root / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False),
             EarlyStopping(monitor="val_wer", mode="min", patience=self.config_init["early_stopping_patience"]),
             LearningRateMonitor(logging_interval="step"),
         ]

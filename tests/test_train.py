@@ -98,9 +98,22 @@ def test_interrupted_run_resumes(tiny_dataset: Path, tmp_path: Path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming from" in result.stderr
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
-    # as an uninterrupted run ends: six epochs of two steps (5 clips, batch 4), no epoch twice
-    assert ckpt["epoch"] == 6 and ckpt["global_step"] == 12
+    # as an uninterrupted run ends: saved after the sixth epoch's validation (epoch 5, counted from 0),
+    # six epochs of two steps (5 clips, batch 4), no epoch twice
+    assert ckpt["epoch"] == 5 and ckpt["global_step"] == 12
     assert load(last).card.arch == "lipnet"
+
+
+def test_last_checkpoint_is_the_last_epoch_even_without_a_new_best(tiny_dataset: Path, tmp_path: Path):
+    """A run that never improves on its first validation still resumes from where it stopped."""
+    run = tmp_path / "flat"
+    run_tiny_training(
+        tiny_dataset, run, "--trainer.max_epochs", "3", "--model.lr", "1e-12", "--model.warmup_epochs", "0"
+    )
+    best = list((run / "checkpoints").glob("best-*.ckpt"))
+    assert len(best) == 1 and _epoch_of(best[0]) == 0  # val WER never fell below the first epoch's
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 3 * 2  # three epochs of two steps (5 clips, batch 4)
 
 
 def test_saved_config_reproduces_the_run(trained_tiny_run: Path):
