@@ -181,10 +181,10 @@ class ClipDataset(Dataset):
         sentence spliced from several clips (:mod:`lipread.splice`)."""
         if self.augment is not None:
             frames, spans = self.augment.trim(frames, spans)
-        stored_length = len(frames)
-        if self.augment is not None:
+            stored_length = len(frames)
             frames = self.augment(frames)
         else:
+            stored_length = len(frames)
             frames = centre_crop(frames, self.input_size)
         item = Item(
             uid,
