@@ -7,7 +7,7 @@ text messages:
 
 - ``{"type": "ready", "model", "fps", "max_waiting_frames"}`` once, first;
 - ``{"type": "phrase", "text", "words", "start", "end", "latency", "track", "confidence",
-  "out_of_domain", "reason"}`` as each phrase is read (times in stream seconds, from the first frame);
+  "out_of_domain", "reason", "dropped"}`` as each phrase is read (times in stream seconds, from the first frame);
 - ``{"type": "status", "frames", "received", "dropped", "bad_frames", "face", "crop"}`` about twice a
   second: frames read at 25 fps, frames received, dropped because the reader was behind, not
   decodable; whether a face is in view; the newest mouth crop as a ``data:image/jpeg`` URL, or null;
@@ -15,8 +15,9 @@ text messages:
 - ``{"type": "end", "frames", "received", "dropped", "bad_frames"}`` last.
 
 Query parameters: ``decoder``, ``grammar`` (a built-in name, ``default`` or ``none``), ``model``
-(``default`` or ``personal:USER``). A bad one is refused with 400 (404 for an unknown model), like
-the HTTP API; when ``--live-streams`` streams run already, with 503 and Retry-After.
+(``default`` or ``personal:USER``), ``min_confidence`` (0-1, default 0: a phrase read with less
+confidence still comes, with ``"dropped": true``, for the client to leave out). A bad one is
+refused with 400 (404 for an unknown model), like the HTTP API; when ``--live-streams`` streams run already, with 503 and Retry-After.
 """
 
 from __future__ import annotations
@@ -57,10 +58,15 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
     state.setdefault("live", 0)
 
     @router.websocket("/v1/live")
-    async def live(websocket: WebSocket, decoder: str = "beam", grammar: str = "default", model: str = "default"):
+    async def live(websocket: WebSocket, decoder: str = "beam", grammar: str = "default", model: str = "default",
+                   min_confidence: float = 0.0):  # fmt: skip
         if decoder not in DECODERS:
             return await websocket.send_denial_response(
                 error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
+            )
+        if not 0.0 <= min_confidence <= 1.0:
+            return await websocket.send_denial_response(
+                error(400, "bad_option", f"min_confidence must be between 0 and 1, not {min_confidence:g}")
             )
         if not choose_model(state, model):
             return await websocket.send_denial_response(
@@ -94,7 +100,7 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
             send({"type": "_done"})
 
         worker = threading.Thread(
-            target=_stream, args=(make, state, model, chosen, decoder, feed, send, release), daemon=True,
+            target=_stream, args=(make, state, model, chosen, decoder, min_confidence, feed, send, release), daemon=True,
             name="lipread-live",
         )  # fmt: skip
         await websocket.accept()
@@ -144,7 +150,8 @@ async def _send_all(websocket: WebSocket, outbox: asyncio.Queue) -> None:
         pass
 
 
-def _stream(make, state: dict, model: str, grammar, decoder: str, feed: FrameFeed, send, release) -> None:
+def _stream(make, state: dict, model: str, grammar, decoder: str, min_confidence: float, feed: FrameFeed, send,
+            release) -> None:  # fmt: skip
     """One stream's reader, on a thread of its own."""
     counts = {"bad_frames": 0}
     transcriber = None
@@ -152,7 +159,7 @@ def _stream(make, state: dict, model: str, grammar, decoder: str, feed: FrameFee
         transcriber = make(state, model)
         transcriber.grammar = grammar
         send({"type": "ready", "model": transcriber.name, "fps": transcriber.fps, "max_waiting_frames": FEED_CAPACITY})
-        reader = LiveReader(transcriber, decoder)
+        reader = LiveReader(transcriber, decoder, min_confidence)
 
         def status(reader: LiveReader) -> None:
             if reader.count % STATUS_EVERY == 0:

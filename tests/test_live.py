@@ -116,6 +116,17 @@ class LiveClient:
         return [m for m in self.messages if m["type"] == kind]
 
 
+def connect_when_free(base: str, query: str = "", wait: float = 30) -> LiveClient:
+    """A client, once the one stream place this server has is free again."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return LiveClient(base, query)
+        except Exception:
+            assert time.monotonic() < deadline, "the stream's place was never freed"
+            time.sleep(0.5)
+
+
 def png_frames(path: Path) -> list[tuple[float, bytes]]:
     """A video's frames with their times, each a PNG: lossless, so the server sees the file's pixels."""
     return [
@@ -170,6 +181,9 @@ def test_a_stream_beyond_the_limit_is_refused_with_503(live_server: str, joined:
     with pytest.raises(websocket.WebSocketBadStatusException) as bad:
         websocket.create_connection(live_server.replace("http://", "ws://") + "/v1/live?model=personal:nobody")
     assert bad.value.status_code == 404
+    with pytest.raises(websocket.WebSocketBadStatusException) as bad:
+        websocket.create_connection(live_server.replace("http://", "ws://") + "/v1/live?min_confidence=1.5")
+    assert bad.value.status_code == 400 and "min_confidence must be between 0 and 1" in bad.value.resp_body.decode()
 
 
 def test_garbage_and_a_client_gone_mid_phrase_leave_the_server_healthy(live_server: str, joined: Path):
@@ -184,17 +198,15 @@ def test_garbage_and_a_client_gone_mid_phrase_leave_the_server_healthy(live_serv
         time.sleep(0.1)
     assert [m["error"] for m in client.of_type("error")][:2] == ["bad_frame", "bad_frame"]
     assert httpx.get(f"{live_server}/healthz", timeout=10).json() == {"status": "ok"}
-    deadline = time.monotonic() + 30  # the stream's place is free again once its reader has stopped
-    while True:
-        try:
-            again = LiveClient(live_server)
-            break
-        except Exception:
-            assert time.monotonic() < deadline, "the stream's place was never freed"
-            time.sleep(0.5)
+    again = connect_when_free(live_server)  # the stream's place is free again once its reader has stopped
     again.send_frames(frames[:75])
     phrases = [m for m in again.stop() if m["type"] == "phrase"]
-    assert len(phrases) == 1 and len(phrases[0]["words"]) == 6
+    assert len(phrases) == 1 and len(phrases[0]["words"]) == 6 and phrases[0]["dropped"] is False
+    # a threshold no reading reaches: the phrase still comes, marked for the client to leave out
+    strict = connect_when_free(live_server, "?min_confidence=1")
+    strict.send_frames(frames[:75])
+    phrases = [m for m in strict.stop() if m["type"] == "phrase"]
+    assert len(phrases) == 1 and phrases[0]["dropped"] is True and phrases[0]["confidence"] < 1
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
