@@ -114,7 +114,7 @@ def test_tiny_model_transcribes_raw_video(tiny: Transcriber, decoder: str):
 
 def test_word_timings_within_0_2_s_of_the_alignments(trained_tiny_windowed: Path, tiny_dataset: Path, tmp_path: Path):
     """Start and end of each word (forced alignment) against the .align times, for the tiny model
-    trained with word windows (lipread.word_windows); plain CTC put 3-25% of words within 0.2 s."""
+    fine-tuned with word windows (lipread.word_windows); plain CTC put 3-25% of words within 0.2 s."""
     tiny = Transcriber.from_checkpoint(trained_tiny_windowed, "cpu")
     errors = np.concatenate([
         _timing_errors(tiny.transcribe(clip_path(n, s), "beam").words, ALIGNMENTS / s / f"{n}.align")
