@@ -71,16 +71,25 @@ class LipNet(nn.Module):
         self.head = nn.Linear(2 * hidden_size, vocab_size)
 
     def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.sequence_logits(self.visual_features(video, lengths), lengths)
+
+    def visual_features(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The front-end's output (B, T, F): what the sequence model reads, frame by frame (a
+        back-end can be retrained on these, cached, without running the front-end again)."""
         x = zero_padding(video, lengths)
         for block in self.blocks:
             x = zero_padding(block(x), lengths)
         b, c, t, h, w = x.shape
+        return x.permute(0, 2, 1, 3, 4).reshape(b, t, c * h * w)
+
+    def sequence_logits(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, vocab) from front-end features (B, T, F)."""
+        t = x.shape[1]
         if self.backend == "tcn":
-            x = x.permute(0, 1, 3, 4, 2).reshape(b, c * h * w, t)
+            x = x.transpose(1, 2)
             for layer in self.tcn:
                 x = zero_padding(layer(x), lengths)
             return self.head(self.dropout(x.transpose(1, 2)))
-        x = x.permute(0, 2, 1, 3, 4).reshape(b, t, c * h * w)
         # The GRU runs in float32 even under mixed precision (cuDNN has no bf16 RNN everywhere).
         with torch.autocast(x.device.type, enabled=False):
             packed = pack_padded_sequence(x.float(), lengths.cpu(), batch_first=True, enforce_sorted=False)
