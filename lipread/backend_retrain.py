@@ -22,10 +22,10 @@ from torch import nn
 from tqdm import tqdm
 
 from lipread.augment import centre_crop
-from lipread.clips import ClipDataset, Utterance, to_model_input
+from lipread.clips import ClipDataset, Utterance, pad_windows, to_model_input
 from lipread.errors import UserError
 from lipread.metrics import word_counts
-from lipread.objective import adamw, ctc_loss, warmup_cosine
+from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, warmup_cosine
 from lipread.pretrained import Model
 from lipread.splice import splice
 from lipread.text import CharTokenizer
@@ -155,12 +155,9 @@ def make_batch(samples: list[tuple[torch.Tensor, str, Spans | None]], tokenizer:
     lengths = torch.tensor([len(f) for f, _, _ in samples])
     features = nn.utils.rnn.pad_sequence([f for f, _, _ in samples], batch_first=True)
     labels = [torch.tensor(tokenizer.encode(text), dtype=torch.long) for _, text, _ in samples]
-    allowed = None
-    if margin is not None:
-        allowed = torch.ones(len(samples), int(lengths.max()), tokenizer.vocab_size, dtype=torch.bool)
-        for i, (f, text, spans) in enumerate(samples):
-            if spans is not None:
-                allowed[i, : len(f)] = allowed_classes(text, spans, len(f), tokenizer, margin)
+    windows = [allowed_classes(text, spans, len(f), tokenizer, margin) if margin is not None and spans is not None else None
+               for f, text, spans in samples]  # fmt: skip
+    allowed = pad_windows(windows, int(lengths.max()))
     return FeatureBatch(features, lengths, nn.utils.rnn.pad_sequence(labels, batch_first=True),
                         torch.tensor([len(x) for x in labels]), allowed)  # fmt: skip
 
@@ -193,9 +190,8 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
     spliced = int(round(settings.spliced_per_clip * len(bank))) if len(usable) >= 2 else 0
     if settings.spliced_per_clip and not spliced:
         log.warning("no two clips with word times of the same length: training without spliced sentences")
-    frontend = [p for n, p in net.named_parameters() if n.startswith("blocks")]
-    for p in frontend:
-        p.requires_grad_(False)
+    frontend = net.FRONTEND
+    freeze(net, frontend)
     optimizer = adamw(net, settings.lr, settings.weight_decay)
     steps_per_epoch = -(-(len(bank) + spliced) // settings.batch_size)
     total = settings.epochs * steps_per_epoch
@@ -206,7 +202,7 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
     with tqdm(total=total, desc="back-end", unit="step") as bar:
         for epoch in range(1, settings.epochs + 1):
             net.train()
-            net.blocks.eval()
+            keep_frozen_in_eval(net, frontend)
             order = [("clip", i) for i in range(len(bank))] + [("spliced", -1)] * spliced
             rng.shuffle(order)
             epoch_losses = []
@@ -234,7 +230,7 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
             if epoch % eval_every == 0 or epoch == settings.epochs:
                 evaluate(epoch, losses[-1])
                 net.train()
-    for p in frontend:
+    for p in net.parameters():
         p.requires_grad_(True)
     net.eval()
     return losses

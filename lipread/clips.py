@@ -181,11 +181,8 @@ class ClipDataset(Dataset):
         sentence spliced from several clips (:mod:`lipread.splice`)."""
         if self.augment is not None:
             frames, spans = self.augment.trim(frames, spans)
-            stored_length = len(frames)
-            frames = self.augment(frames)
-        else:
-            stored_length = len(frames)
-            frames = centre_crop(frames, self.input_size)
+        stored_length = len(frames)
+        frames = self.augment(frames) if self.augment is not None else centre_crop(frames, self.input_size)
         item = Item(
             uid,
             text,
@@ -199,6 +196,19 @@ class ClipDataset(Dataset):
         return item
 
 
+def pad_windows(windows: list[torch.Tensor | None], max_len: int) -> torch.Tensor | None:
+    """(B, max_len, V) bool word windows from each item's (T_i, V), or None when no item has any:
+    an item without word times (None) may emit anything anywhere, as may padding."""
+    present = [w for w in windows if w is not None]
+    if not present:
+        return None
+    allowed = torch.ones(len(windows), max_len, present[0].shape[1], dtype=torch.bool)
+    for i, w in enumerate(windows):
+        if w is not None:
+            allowed[i, : len(w)] = w
+    return allowed
+
+
 def collate(items: list[Item]) -> Batch:
     """Pad videos along time; keep lengths so padding never reaches the loss or the model."""
     lengths = torch.tensor([it.video.shape[1] for it in items])
@@ -207,13 +217,7 @@ def collate(items: list[Item]) -> Batch:
     for i, it in enumerate(items):
         video[i, :, : it.video.shape[1]] = it.video
     labels = torch.nn.utils.rnn.pad_sequence([it.labels for it in items], batch_first=True)
-    allowed = None
-    windowed = [it.allowed for it in items if it.allowed is not None]
-    if windowed:  # items without word times may emit anything anywhere
-        allowed = torch.ones(len(items), int(lengths.max()), windowed[0].shape[1], dtype=torch.bool)
-        for i, it in enumerate(items):
-            if it.allowed is not None:
-                allowed[i, : len(it.allowed)] = it.allowed
+    allowed = pad_windows([it.allowed for it in items], int(lengths.max()))
     return Batch(
         ids=[it.id for it in items],
         texts=[it.text for it in items],
