@@ -95,8 +95,15 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
         def send(message: dict) -> None:
             loop.call_soon_threadsafe(outbox.put_nowait, message)
 
-        def release() -> None:
+        def free_place() -> None:
             state["live"] -= 1
+
+        def release(last: dict | None) -> None:
+            # the place is freed on the loop before the last message is queued, so a client that has
+            # read "end" can open its next stream at once
+            loop.call_soon_threadsafe(free_place)
+            if last is not None:
+                send(last)
             send({"type": "_done"})
 
         worker = threading.Thread(
@@ -155,6 +162,7 @@ def _stream(make, state: dict, model: str, grammar, decoder: str, min_confidence
     """One stream's reader, on a thread of its own."""
     counts = {"bad_frames": 0}
     transcriber = None
+    last: dict | None = None
     try:
         transcriber = make(state, model)
         transcriber.grammar = grammar
@@ -168,14 +176,14 @@ def _stream(make, state: dict, model: str, grammar, decoder: str, min_confidence
 
         for phrase in read_stream(reader, _frames(feed, send, counts), status):
             send({"type": "phrase", **phrase.to_json()})
-        send({"type": "end", **_counts(reader, feed, counts)})
+        last = {"type": "end", **_counts(reader, feed, counts)}
     except Exception:  # the stream's own failure must not reach the server
         log.exception("live stream failed")
-        send({"type": "error", "error": "internal", "detail": "the stream failed; see the server's log"})
+        last = {"type": "error", "error": "internal", "detail": "the stream failed; see the server's log"}
     finally:
         if transcriber is not None:
             transcriber.close()
-        release()
+        release(last)
 
 
 def _frames(feed: FrameFeed, send, counts: dict) -> Iterator[tuple[float, LiveFrame]]:
