@@ -22,7 +22,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from lipread.adapt import copy_decoding
-from lipread.backend_retrain import BackendSettings, EvalPoint, bank_wer, build_bank, train_backend
+from lipread.backend_retrain import BackendSettings, EvalPoint, bank_wer, cached_bank, train_backend
 from lipread.clips import read_dataset
 from lipread.evaluate import select_utterances
 from lipread.pretrained import save, weights_digest
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the new model folder")
     parser.add_argument("--report", type=Path, default=Path("reports/backend"), help="learning curve (CSV, PNG)")
     parser.add_argument("--eval-every", type=int, default=4)
+    parser.add_argument("--features-cache", type=Path, default=None,
+                        help="keep the front-end features here, for later runs from the same front-end")  # fmt: skip
     for f in fields(BackendSettings):
         kind = float if f.type in ("float", "float | None") else int
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
@@ -50,10 +52,11 @@ def main() -> None:
     model = transcriber.model
     folder = read_dataset(args.data)
     begun = time.perf_counter()
-    train = build_bank(
-        model, select_utterances(folder, args.train_list), settings.views, settings.seed, "train features"
+    cache = args.features_cache
+    train = cached_bank(
+        model, select_utterances(folder, args.train_list), settings.views, settings.seed, "train features", cache
     )
-    val = build_bank(model, select_utterances(folder, args.val_list), 1, settings.seed, "val features")
+    val = cached_bank(model, select_utterances(folder, args.val_list), 1, settings.seed, "val features", cache)
     cached = time.perf_counter() - begun
     decoders = {name: transcriber.decoder(name) for name in ("greedy", "beam")}
 

@@ -11,10 +11,12 @@ sentences made of real word segments, so each GRID letter is seen in far more co
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -125,6 +127,44 @@ def build_bank(
     channels = net.blocks[-1][0].out_channels
     return FeatureBank([u.id for u in utterances], [u.text for u in utterances], [u.spans for u in utterances],
                        features, channels)  # fmt: skip
+
+
+def frontend_digest(model: Model) -> str:
+    """The first 12 hex digits of the SHA-256 of the front-end's weights and batch-norm statistics:
+    back-ends retrained from one model share it, so they share its cached features."""
+    net = lipnet_of(model)
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        if name.startswith(net.FRONTEND):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def cached_bank(
+    model: Model, utterances: list[Utterance], views: int, seed: int, desc: str, cache: Path | None
+) -> FeatureBank:
+    """:func:`build_bank`, kept in ``cache`` (a folder) under a name that depends on the front-end's
+    weights, the clip files and their texts, the views and the seed: a later run with the same
+    front-end reads it in seconds, and any change builds a new one."""
+    if cache is None:
+        return build_bank(model, utterances, views, seed, desc)
+    key = hashlib.sha256()
+    key.update(frontend_digest(model).encode())
+    for u in utterances:
+        stat = u.clip.stat()
+        key.update(f"{u.id}\t{u.text}\t{u.spans}\t{u.clip}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    key.update(f"views={views} seed={seed}".encode())
+    path = Path(cache) / f"features-{key.hexdigest()[:16]}.pt"
+    if path.exists():
+        log.info("%s: read from %s", desc, path)
+        return FeatureBank(**torch.load(path, weights_only=True))
+    bank = build_bank(model, utterances, views, seed, desc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(asdict(bank), partial)
+    partial.replace(path)  # a run stopped while saving leaves no half-written cache behind
+    return bank
 
 
 def spliced_sample(bank: FeatureBank, usable: list[int], rng: random.Random) -> tuple[torch.Tensor, str, Spans]:

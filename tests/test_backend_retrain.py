@@ -77,3 +77,23 @@ def test_backend_retraining_keeps_the_front_end_and_still_reads_the_clips(tiny_b
     assert losses[-1] < losses[0], losses
     # measured: 0 of 30 words wrong before, 2 after (greedy; 30 epochs at lr 3e-3, tiny batches of 4)
     assert bank_wer(model, bank, decode) <= max(base_wer, 3 / 30), base_wer
+
+
+def test_feature_cache_is_reused_by_the_same_front_end_only(tiny_bank, tmp_path: Path):
+    from lipread.backend_retrain import cached_bank
+
+    model, utterances, _ = tiny_bank
+    two = utterances[:2]
+    built = cached_bank(model, two, 2, 0, "features", tmp_path)
+    assert len(list(tmp_path.glob("features-*.pt"))) == 1
+    with torch.no_grad():
+        model.model.head.weight.add_(1.0)  # a retrained back-end: the same front-end, the same features
+    read = cached_bank(model, two, 2, 0, "features", tmp_path)
+    assert read.ids == built.ids and all(torch.equal(a, b) for a, b in zip(read.features, built.features))
+    assert len(list(tmp_path.glob("features-*.pt"))) == 1
+    cached_bank(model, two, 3, 0, "features", tmp_path)  # more views: a new cache
+    with torch.no_grad():
+        next(p for n, p in model.model.named_parameters() if n.startswith("blocks")).add_(0.1)
+    changed = cached_bank(model, two, 2, 0, "features", tmp_path)  # a changed front-end: built again
+    assert len(list(tmp_path.glob("features-*.pt"))) == 3
+    assert not torch.equal(changed.features[0], built.features[0])
