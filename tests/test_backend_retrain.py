@@ -67,16 +67,18 @@ def test_backend_retraining_keeps_the_front_end_and_still_reads_the_clips(tiny_b
     decode = lambda lp: greedy.n_best(lp, 1)[0].text  # noqa: E731
     base_wer = bank_wer(model, bank, decode)
     points = []
-    settings = BackendSettings(epochs=30, lr=3e-3, batch_size=4, spliced_per_clip=1.0, views=3, channel_dropout=0.0)
-    losses = train_backend(model, bank, settings, lambda epoch, loss: points.append(epoch), eval_every=10)
+    # trained to convergence (600 steps, about 6 s): 30 epochs left the loss near 0.3-0.5, and whether one or two
+    # words came out wrong then hung on the machine's arithmetic (CI's base model misread 2 words, its retrained 5)
+    settings = BackendSettings(epochs=200, lr=3e-3, batch_size=4, spliced_per_clip=1.0, views=3, channel_dropout=0.0)
+    losses = train_backend(model, bank, settings, lambda epoch, loss: points.append(epoch), eval_every=100)
     after = model.state_dict()
-    assert points == [10, 20, 30]
+    assert points == [100, 200]
     front = [k for k in before if k.startswith("model.blocks")]
     assert front and all(torch.equal(before[k], after[k]) for k in front)
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model.head"))
     assert losses[-1] < losses[0], losses
-    # measured: 0 of 30 words wrong before, 2 after (greedy; 30 epochs at lr 3e-3, tiny batches of 4)
-    assert bank_wer(model, bank, decode) <= max(base_wer, 3 / 30), base_wer
+    # measured here: 0 of 30 words wrong before, 0 after for each of seeds 0-4 (final losses 0.03-0.07)
+    assert bank_wer(model, bank, decode) <= 1 / 30, base_wer
 
 
 def test_feature_cache_is_reused_by_the_same_front_end_only(tiny_bank, tmp_path: Path):
