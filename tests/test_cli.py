@@ -129,9 +129,12 @@ def test_interrupted_transcription_exits_130(tmp_path: Path):
     import signal
     import time
 
+    # Ctrl-C as in a terminal: a suite started in the background (`pytest &`) hands its children an
+    # ignored SIGINT, and Python then installs no KeyboardInterrupt handler at all
     proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", *[str(EXAMPLE)] * 40],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
