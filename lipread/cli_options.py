@@ -65,7 +65,7 @@ def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -
                        help="a word list for the lexicon beam instead of the training words (used with --grammar none)")  # fmt: skip
     group.add_argument("--min-confidence", type=confidence_share, default=0.0, metavar="C",
                        help="leave out phrases read with a confidence below C (0-1); JSON lists them under "
-                       "'dropped' (default: 0, keep every phrase)")  # fmt: skip
+                       "'dropped' (0 keeps every phrase)")  # fmt: skip
     if n_best:
         group.add_argument("--n-best", type=non_negative_int, default=0, metavar="K",
                            help="JSON: the K best sentences with their scores")  # fmt: skip
