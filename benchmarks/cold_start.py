@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
+EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
 
 CASES = {
     "lipread --help": ["--help"],

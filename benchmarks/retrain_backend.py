@@ -1,9 +1,10 @@
-"""Retrain a LipNet's back-end on cached front-end features, with spliced sentences, on the CPU
-(lipread.backend_retrain); export the result as a model folder. Used for the shipped model:
+"""Retrain a LipNet's back-end on cached front-end features (optionally with spliced sentences), on
+the CPU (lipread.backend_retrain); export the result as a model folder. The shipped model is this,
+from stage 3's weights (RESULTS.md, "Stage 5"), with the defaults:
 
-    python benchmarks/retrain_backend.py --data data/grid_s1 \\
+    python benchmarks/retrain_backend.py --data data/grid_s1 --base STAGE3_MODEL \\
         --train-list ../shared/grid/splits/s1_train.txt --val-list ../shared/grid/splits/s1_val.txt \\
-        --out exported/backend --report reports/backend
+        --out exported/backend --report reports/backend --features-cache cache/
 
 It reads the validation clips every --eval-every epochs with greedy and beam decoding (the base
 model's own decoding settings and grammar) and writes the learning curve (CSV and PNG) to --report.
@@ -20,6 +21,8 @@ import platform
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
+
+import torch
 
 from lipread.adapt import copy_decoding
 from lipread.backend_retrain import BackendSettings, EvalPoint, bank_wer, cached_bank, train_backend
@@ -40,6 +43,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=4)
     parser.add_argument("--features-cache", type=Path, default=None,
                         help="keep the front-end features here, for later runs from the same front-end")  # fmt: skip
+    parser.add_argument("--snapshots", action="store_true",
+                        help="also keep the model's weights at every evaluation in --report (for averaging)")  # fmt: skip
     for f in fields(BackendSettings):
         kind = float if f.type in ("float", "float | None") else int
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
@@ -68,6 +73,9 @@ def main() -> None:
 
     def evaluate(epoch: int, loss: float) -> None:
         curve.append(EvalPoint(epoch, loss, wers()))
+        if args.snapshots:
+            args.report.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), args.report / f"weights-epoch{epoch:03d}.pt")
         print(f"epoch {epoch}: loss {loss:.3f}, val WER {json.dumps(curve[-1].wer)}", flush=True)
 
     train_backend(model, train, settings, evaluate, args.eval_every)

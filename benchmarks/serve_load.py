@@ -1,7 +1,7 @@
 """Load on a real `lipread serve` process (loopback only): requests/s and p50/p95 latency of a 3 s
 clip for 1, 4 and 16 concurrent clients, each sending a bounded number of requests.
 
-    python benchmarks/serve_load.py --clip examples/lgaf4n.mp4 --requests 24
+    python benchmarks/serve_load.py --clip examples/lgaf6p.mp4 --requests 24
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clip", type=Path, default=Path("examples/lgaf4n.mp4"))
+    parser.add_argument("--clip", type=Path, default=Path("examples/lgaf6p.mp4"))
     parser.add_argument("--requests", type=int, default=24, help="requests per concurrency level")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()

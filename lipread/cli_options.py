@@ -68,7 +68,7 @@ def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -
                        "'dropped' (0 keeps every phrase)")  # fmt: skip
     if n_best:
         group.add_argument("--n-best", type=non_negative_int, default=0, metavar="K",
-                           help="JSON: the K best sentences with their scores")  # fmt: skip
+                           help="JSON: up to K best sentences with their scores")  # fmt: skip
 
 
 def decoding_choice(args: argparse.Namespace, alphabet: str) -> tuple[str, list[str] | None]:

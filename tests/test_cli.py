@@ -15,7 +15,7 @@ import torch
 
 from conftest import ROOT, TRAIN_CLIPS, clip_path
 
-EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
+EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
 
 
 def lipread(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -13,8 +13,8 @@ from conftest import ROOT, SHARED_GRID, clip_path, frames_of, write_video
 from lipread.errors import UserError
 from lipread.grammar import GrammarError, load, load_vocabulary, parse
 
-EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"  # "lay green at f four now"
-THREE = "phrase: bin blue at f two now\nphrase: lay green at f four now\nphrase: place red in a one soon\n"
+EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"  # "lay green at f six please"
+THREE = "phrase: bin blue at f two now\nphrase: lay green at f six please\nphrase: place red in a one soon\n"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_three_phrase_grammar_returns_one_of_them(transcriber, tmp_path: Path):
             result = transcriber.transcribe(video, n_best=3)
             assert result.text in phrases, (video, result.text)
             assert result.grammar == "three"
-        assert transcriber.transcribe(EXAMPLE).text == "lay green at f four now"
+        assert transcriber.transcribe(EXAMPLE).text == "lay green at f six please"
     finally:
         transcriber.grammar = load("grid")
         transcriber._decoders.clear()
@@ -91,8 +91,9 @@ def test_n_best_is_ordered_distinct_and_led_by_the_transcript(transcriber):
     result = transcriber.transcribe(EXAMPLE, n_best=5)
     texts = [h["text"] for h in result.n_best]
     scores = [h["score"] for h in result.n_best]
-    assert len(texts) == 5 and len(set(texts)) == 5
-    assert texts[0] == result.text == "lay green at f four now"
+    # up to five: a sure model's beam may hold fewer (characters under 1e-6 on a frame are not tried)
+    assert 2 <= len(texts) <= 5 and len(set(texts)) == len(texts)
+    assert texts[0] == result.text == "lay green at f six please"
     assert scores == sorted(scores, reverse=True)
     assert all(load("grid").allows(t) for t in texts)
     assert result.segments[0]["n_best"] == result.n_best
@@ -133,7 +134,7 @@ def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
                             text=True, cwd=ROOT)  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["text"] == "lay green at f four now" and data["grammar"] == "three.txt"
+    assert data["text"] == "lay green at f six please" and data["grammar"] == "three.txt"
     assert [h["text"] for h in data["n_best"]][0] == data["text"] and len(data["n_best"]) == 2
     assert data["out_of_domain"] is False and 0 < data["confidence"] <= 1
 

@@ -22,8 +22,8 @@ from conftest import clip_path, frames_of, write_video
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "lgaf4n.mp4"
-EXAMPLE_TEXT = "lay green at f four now"
+EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
+EXAMPLE_TEXT = "lay green at f six please"
 
 
 def free_port() -> int:
@@ -100,7 +100,7 @@ def test_two_talkers_get_per_track_json(server, tmp_path: Path):
 def test_grammar_fields_n_best_and_flags(server):
     """A request may name a built-in grammar or send its own; a bad one is a 400 naming its line."""
     base, _ = server
-    three = "phrase: bin blue at f two now\nphrase: lay green at f four now\nphrase: place red in a one soon\n"
+    three = "phrase: bin blue at f two now\nphrase: lay green at f six please\nphrase: place red in a one soon\n"
     files = {"file": ("clip.mp4", EXAMPLE.read_bytes()), "grammar_file": ("three.txt", three.encode())}
     body = httpx.post(f"{base}/v1/transcriptions", files=files, data={"n_best": "2"}, timeout=120).json()
     assert body["text"] == EXAMPLE_TEXT and body["grammar"] == "three.txt" and len(body["n_best"]) == 2
