@@ -19,6 +19,11 @@ GRID = DATA / "grid"
 ALIGNMENTS = GRID / "alignments"
 SHARED_GRID = Path(__file__).resolve().parents[1].parent / "shared" / "grid"
 TRAIN_CLIPS = ["bbaf4p", "bbaf5a", "bbal6n", "bbal7s"]
+#: The README's example clip (GRID s1, test split) and what the shipped model reads in it.
+EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
+EXAMPLE_TEXT = "lay green at f six please"
+#: A user's own grammar of three sentences, one of them the example's.
+THREE_PHRASES = f"phrase: bin blue at f two now\nphrase: {EXAMPLE_TEXT}\nphrase: place red in a one soon\n"
 #: What the tiny test model trains on: the four s1 train clips and the original MPEG-1 file of s2.
 TINY_TRAIN_IDS = [f"s1/{n}" for n in TRAIN_CLIPS] + ["s2/swwp2s"]
 

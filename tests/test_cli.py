@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, TRAIN_CLIPS, clip_path
-
-EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
+from conftest import EXAMPLE, ROOT, TRAIN_CLIPS, clip_path
 
 
 def lipread(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED_GRID, clip_path, frames_of, write_video
+from conftest import EXAMPLE, EXAMPLE_TEXT, ROOT, SHARED_GRID, THREE_PHRASES, clip_path, frames_of, write_video
 from lipread.errors import UserError
 from lipread.grammar import GrammarError, load, load_vocabulary, parse
-
-EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"  # "lay green at f six please"
-THREE = "phrase: bin blue at f two now\nphrase: lay green at f six please\nphrase: place red in a one soon\n"
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +70,15 @@ def test_vocabulary_file(tmp_path: Path):
 def test_three_phrase_grammar_returns_one_of_them(transcriber, tmp_path: Path):
     from lipread.grammar import parse as parse_grammar
 
-    transcriber.grammar = parse_grammar(THREE, "three")
+    transcriber.grammar = parse_grammar(THREE_PHRASES, "three")
     transcriber._decoders.clear()
     try:
-        phrases = {line.split(": ", 1)[1] for line in THREE.splitlines()}
+        phrases = {line.split(": ", 1)[1] for line in THREE_PHRASES.splitlines()}
         for video in (EXAMPLE, clip_path("bbaf4p"), clip_path("bbal6n")):
             result = transcriber.transcribe(video, n_best=3)
             assert result.text in phrases, (video, result.text)
             assert result.grammar == "three"
-        assert transcriber.transcribe(EXAMPLE).text == "lay green at f six please"
+        assert transcriber.transcribe(EXAMPLE).text == EXAMPLE_TEXT
     finally:
         transcriber.grammar = load("grid")
         transcriber._decoders.clear()
@@ -93,7 +90,7 @@ def test_n_best_is_ordered_distinct_and_led_by_the_transcript(transcriber):
     scores = [h["score"] for h in result.n_best]
     # up to five: a sure model's beam may hold fewer (characters under 1e-6 on a frame are not tried)
     assert 2 <= len(texts) <= 5 and len(set(texts)) == len(texts)
-    assert texts[0] == result.text == "lay green at f six please"
+    assert texts[0] == result.text == EXAMPLE_TEXT
     assert scores == sorted(scores, reverse=True)
     assert all(load("grid").allows(t) for t in texts)
     assert result.segments[0]["n_best"] == result.n_best
@@ -129,12 +126,12 @@ def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
     assert result.returncode == 2
     assert "bad.txt, line 2: 'green!' has characters outside" in result.stderr and "Traceback" not in result.stderr
     good = tmp_path / "three.txt"
-    good.write_text(THREE)
+    good.write_text(THREE_PHRASES)
     result = subprocess.run([*run, "--grammar", str(good), "--n-best", "2", "-f", "json"], capture_output=True,
                             text=True, cwd=ROOT)  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["text"] == "lay green at f six please" and data["grammar"] == "three.txt"
+    assert data["text"] == EXAMPLE_TEXT and data["grammar"] == "three.txt"
     assert [h["text"] for h in data["n_best"]][0] == data["text"] and len(data["n_best"]) == 2
     assert data["out_of_domain"] is False and 0 < data["confidence"] <= 1
 

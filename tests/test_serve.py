@@ -17,13 +17,11 @@ import numpy as np
 import psutil
 import pytest
 
-from conftest import clip_path, frames_of, write_video
+from conftest import EXAMPLE, EXAMPLE_TEXT, THREE_PHRASES, clip_path, frames_of, write_video
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
-EXAMPLE_TEXT = "lay green at f six please"
 
 
 def free_port() -> int:
@@ -100,11 +98,10 @@ def test_two_talkers_get_per_track_json(server, tmp_path: Path):
 def test_grammar_fields_n_best_and_flags(server):
     """A request may name a built-in grammar or send its own; a bad one is a 400 naming its line."""
     base, _ = server
-    three = "phrase: bin blue at f two now\nphrase: lay green at f six please\nphrase: place red in a one soon\n"
-    files = {"file": ("clip.mp4", EXAMPLE.read_bytes()), "grammar_file": ("three.txt", three.encode())}
+    files = {"file": ("clip.mp4", EXAMPLE.read_bytes()), "grammar_file": ("three.txt", THREE_PHRASES.encode())}
     body = httpx.post(f"{base}/v1/transcriptions", files=files, data={"n_best": "2"}, timeout=120).json()
     assert body["text"] == EXAMPLE_TEXT and body["grammar"] == "three.txt" and len(body["n_best"]) == 2
-    assert body["n_best"][1]["text"] in three and body["out_of_domain"] is False
+    assert body["n_best"][1]["text"] in THREE_PHRASES and body["out_of_domain"] is False
     files["grammar_file"] = ("bad.txt", b"slot a: bin\nslot b blue\n")
     bad = httpx.post(f"{base}/v1/transcriptions", files=files, timeout=120)
     assert bad.status_code == 400 and bad.json()["error"] == "bad_grammar" and "bad.txt, line 2" in bad.json()["detail"]

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_GRID, align_text, clip_path, requires_shared_grid
+from conftest import EXAMPLE, EXAMPLE_TEXT, SHARED_GRID, align_text, clip_path, requires_shared_grid
 from lipread.evaluate import evaluate
 from lipread.transcribe import Transcriber
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "lgaf6p.mp4"
 
 #: Word errors of the shipped model on the 1,530 words of s1_test, prepped losslessly (--crf 0, so
 #: every prep gives the same crops) with the default decoders: greedy, and beam in the GRID grammar
@@ -38,7 +36,7 @@ def shipped() -> Transcriber:
 def test_example_clip_reads_right(shipped: Transcriber):
     """With the default decoder (beam in the GRID grammar), words and their times."""
     result = shipped.transcribe(EXAMPLE)
-    assert result.text == "lay green at f six please"
+    assert result.text == EXAMPLE_TEXT
     align = [(0.34, 0.79), (0.79, 1.01), (1.01, 1.16), (1.16, 1.29), (1.29, 1.64), (1.64, 2.09)]  # lgaf6p.align
     assert len(result.words) == 6 and all(
         abs(w["start"] - a) <= 0.2 + 1e-6 and abs(w["end"] - b) <= 0.2 + 1e-6 for w, (a, b) in zip(result.words, align)
@@ -50,7 +48,7 @@ def test_readme_main_command():
         [sys.executable, "-m", "lipread.cli", "transcribe", str(EXAMPLE)], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "lay green at f six please"
+    assert result.stdout.strip() == EXAMPLE_TEXT
 
 
 #: WER of the shipped model on the six s1 fixture clips (36 words): greedy; the default beam, in the
