@@ -32,7 +32,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "architecture, crop settings, alphabet, decoder defaults, name) and safetensors weights, which "
         "every command takes as --checkpoint."
     )
-    parser.add_argument("checkpoint", type=Path, help="a .ckpt from `lipread train`, or a model folder")
+    parser.add_argument(
+        "checkpoint", type=Path, nargs="+",
+        help="a .ckpt from `lipread train`, or a model folder; several (of one architecture) are averaged",
+    )  # fmt: skip
     parser.add_argument("out", type=Path, help="model folder to write")
     parser.add_argument("--name", help="the model's name in outputs and /v1/models (default: kept, else OUT's name)")
     parser.add_argument(
@@ -48,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
 
     from lipread.pretrained import export
 
-    out = export(args.checkpoint, args.out, args.name, dict(args.decoder_options), getattr(torch, args.dtype))
+    out = export(list(args.checkpoint), args.out, args.name, dict(args.decoder_options), getattr(torch, args.dtype))
     print(f"model folder: {out}")
     return 0

@@ -186,19 +186,46 @@ def save(card: ModelCard, state_dict: dict[str, torch.Tensor], out_dir: str | Pa
     return out
 
 
+def average_weights(models: list[Model], where: list[str]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the models' floating-point tensors (integer buffers from the first).
+
+    Averaging the last checkpoints of one run, or the fine-tunes of one model with other settings or
+    seeds, often reads better than any one of them (Auto-AVSR averages its last ten epochs; "model
+    soups"). It only makes sense for models of one architecture and alphabet, so any other is an error.
+    """
+    first = models[0]
+    for model, name in zip(models[1:], where[1:]):
+        problem = weight_mismatch(first, model.state_dict())
+        if problem or model.card.alphabet != first.card.alphabet:
+            raise ContractError(f"cannot average {name} with {where[0]}: {problem or 'their alphabets differ'}")
+    states = [m.state_dict() for m in models]
+    return {
+        k: torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+
+
 def export(
-    source: str | Path,
+    source: str | Path | list[str | Path],
     out_dir: str | Path,
     name: str | None = None,
     decoder_options: dict | None = None,
     dtype: torch.dtype = torch.float16,
 ) -> Path:
     """Write a checkpoint or model folder as a slim model folder, optionally renamed and with other
-    decoder defaults (``{"lm_weight": 0.25}``; the others are kept)."""
-    model = load(source)
-    card = model.card
+    decoder defaults (``{"lm_weight": 0.25}``; the others are kept). Several sources are averaged
+    (:func:`average_weights`) under the first one's card, which records what went in."""
+    sources = [Path(s) for s in (source if isinstance(source, list) else [source])]
+    models = [load(s) for s in sources]
+    card = models[0].card
+    state = models[0].state_dict()
+    if len(models) > 1:
+        state = average_weights(models, [str(s) for s in sources])
+        card = card.replace(training={**card.training, "averaged": [
+            {"name": m.card.name, "digest": weights_digest(s)} for m, s in zip(models, sources)
+        ]})  # fmt: skip
     if decoder_options:
         card = card.replace(decoder=card.decoder.replace(**decoder_options))
     if name or card.name == "lipread-model":
         card = card.replace(name=name or Path(out_dir).name)
-    return save(card, model.state_dict(), out_dir, dtype)
+    return save(card, state, out_dir, dtype)

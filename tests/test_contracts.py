@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from conftest import ROOT
@@ -21,7 +22,7 @@ from data_prep.contracts import (
     Word,
 )
 from lipread.clips import check_crop_matches, read_dataset
-from lipread.pretrained import load
+from lipread.pretrained import Model, load, weights_digest
 
 SHIPPED = ROOT / "lipread" / "pretrained"
 
@@ -103,6 +104,26 @@ def test_export_names_and_decoder_defaults(tmp_path: Path):
         DecoderSettings(beam_size=0)
     with pytest.raises(ContractError, match="lm weight must be a finite number"):
         card.decoder.replace(lm_weight=float("nan"))
+
+
+def test_export_averages_several_models(tmp_path: Path):
+    """Checkpoint averaging: the weights are the mean, the card says what went in, and a model of
+    another shape (here another alphabet, so another output layer) is refused by name."""
+    from lipread.pretrained import export, save
+
+    shipped = load(SHIPPED)
+    shifted = save(shipped.card, {k: v + 0.5 if v.is_floating_point() else v for k, v in shipped.state_dict().items()},
+                   tmp_path / "shifted", dtype=torch.float32)  # fmt: skip
+    out = export([SHIPPED, shifted], tmp_path / "averaged", dtype=torch.float32)
+    averaged = load(out)
+    head = [k for k, v in averaged.state_dict().items() if v.is_floating_point()][-1]
+    assert torch.allclose(averaged.state_dict()[head], shipped.state_dict()[head] + 0.25, atol=1e-6)
+    assert [a["digest"] for a in averaged.card.training["averaged"]] == [
+        weights_digest(SHIPPED), weights_digest(shifted)]  # fmt: skip
+    other = Model(shipped.card.replace(alphabet=" abc"))
+    save(other.card, other.state_dict(), tmp_path / "abc")
+    with pytest.raises(ContractError, match=r"cannot average .*abc with .*pretrained: .*of the wrong shape"):
+        export([SHIPPED, tmp_path / "abc"], tmp_path / "bad")
 
 
 def test_card_checks_its_settings():
