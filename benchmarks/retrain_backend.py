@@ -1,6 +1,7 @@
 """Retrain a LipNet's back-end on cached front-end features (optionally with spliced sentences), on
-the CPU (lipread.backend_retrain); export the result as a model folder. The shipped model is this,
-from stage 3's weights (RESULTS.md, "Stage 5"), with the defaults:
+the CPU (lipread.backend_retrain); export the result as a model folder. The shipped model is the
+mean (`lipread export A B OUT`) of two runs of this from stage 3's weights (RESULTS.md, "Stage 6"):
+one with the defaults, one with --channel-dropout 0.7:
 
     python benchmarks/retrain_backend.py --data data/grid_s1 --base STAGE3_MODEL \\
         --train-list ../shared/grid/splits/s1_train.txt --val-list ../shared/grid/splits/s1_val.txt \\
