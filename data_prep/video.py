@@ -112,11 +112,12 @@ def iter_frame_pairs(path: str | Path, max_side: int) -> Iterator[tuple[float, n
 
 
 def to_rgb(frame, info: VideoInfo, max_side: int | None = None) -> np.ndarray:
-    """A decoded frame as (H, W, 3) RGB at its display shape, fitted to ``max_side``."""
+    """A decoded frame as (H, W, 3) RGB at its display shape, fitted to ``max_side``.
+
+    One swscale thread: its default (one per core) is no faster alone and 2-7x slower beside prep's
+    other worker or a training run (benchmarks/frame_conversion.py); the pixels are the same."""
     size = fitted_size(*info.display_size, max_side)
-    if size == (info.width, info.height):
-        return frame.to_ndarray(format="rgb24")
-    return frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
+    return frame.reformat(width=size[0], height=size[1], format="rgb24", threads=1).to_ndarray()
 
 
 def decoded_frames(path: str | Path) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:

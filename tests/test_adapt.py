@@ -51,7 +51,10 @@ def adapted(s26_dataset: Path, lists, tmp_path_factory) -> tuple[Path, dict, str
     digest = weights_digest(SHIPPED)
     out = tmp_path_factory.mktemp("adapted") / "s26-model"
     train, test = lists
-    result = lipread("adapt", str(s26_dataset), "--out", str(out), "--train-list", str(train), "--test-list", str(test))
+    # 20 passes, not the default 60 for 5 clips: held-out WER 93.33% -> 80.00% in 91 s on 2 CPU cores,
+    # against about 165 s for the default
+    result = lipread("adapt", str(s26_dataset), "--out", str(out), "--train-list", str(train), "--test-list", str(test),
+                     "--epochs", "20")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert weights_digest(SHIPPED) == digest  # the base model is untouched
     return out, json.loads((out / "adapt_report.json").read_text()), result.stdout

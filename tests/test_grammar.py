@@ -140,7 +140,8 @@ def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
 @pytest.mark.skipif(not SHARED_GRID.is_dir(), reason="needs ../shared/grid")
 def test_every_grid_grammar_output_is_allowed_on_unseen_speakers(transcriber):
     grid = load("grid")
-    videos = sorted((SHARED_GRID / "others").glob("*/*.mpg")) + sorted((SHARED_GRID / "s4_hq").glob("*.mp4"))
+    # nine speakers' single clips and five of s4 at high resolution (all 25 of them took 40 s more)
+    videos = sorted((SHARED_GRID / "others").glob("*/*.mpg")) + sorted((SHARED_GRID / "s4_hq").glob("*.mp4"))[:5]
     results = transcriber.transcribe_many(videos, n_best=3)
     assert len(results) == len(videos)
     for result in results:

@@ -26,9 +26,9 @@ from lipread.pretrained import load
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
 
-def test_tiny_model_learns_its_clips(trained_tiny: Path, tiny_dataset: Path):
+def test_tiny_model_learns_its_clips(trained_tiny_run: Path, tiny_dataset: Path):
     """configs/tiny.yaml on 5 real GRID clips (two speakers) learns to read them (greedy)."""
-    module = load(trained_tiny)
+    module = load(trained_tiny_run / "checkpoints" / "last.ckpt")
     dm = LipreadDataModule(root=str(tiny_dataset), num_workers=0, input_size=88)
     dm.setup()
     utts = [u for u in dm.splits["train"] if u.id in TINY_TRAIN_IDS]
@@ -38,10 +38,9 @@ def test_tiny_model_learns_its_clips(trained_tiny: Path, tiny_dataset: Path):
     with torch.no_grad():
         log_probs = module(batch.video, batch.lengths)
     hyps = greedy_decode(log_probs, batch.lengths, module.tokenizer)
-    # From 100% WER at the start to at most two wrong words in 30 (most runs reach 0; a tiny CPU
-    # model is not bit-reproducible across machines: on a slower 2-core machine, 2026-12-02, it read
-    # "six now" as "sixnow", one missed space that counts as two word errors).
-    assert jiwer.wer(batch.texts, hyps) <= 2 / 30, hyps
+    # From 100% WER at the start to at most three wrong words in 30 (measured: 1; a seeded CPU run is
+    # not bit-for-bit the same on every machine, and one missed space, "sixnow", counts as two errors).
+    assert jiwer.wer(batch.texts, hyps) <= 3 / 30, hyps
     card = module.card
     assert card.crop.size == 96 and card.channels == 1 and "please" in card.train_words
 
@@ -119,13 +118,13 @@ def test_last_checkpoint_is_the_last_epoch_even_without_a_new_best(tiny_dataset:
 
 def test_saved_config_reproduces_the_run(trained_tiny_run: Path):
     saved = yaml.safe_load((trained_tiny_run / "config.yaml").read_text())
-    assert saved["model"]["lr"] == 0.01  # the command-line override is recorded
-    assert saved["trainer"]["max_epochs"] == 600
+    assert saved["model"]["lr"] == 0.03  # the command-line override is recorded
+    assert saved["trainer"]["max_epochs"] == 240
     assert saved["data"]["train_list"].endswith("train_ids.txt")
     from lipread.train import make_cli
 
     cli = make_cli(["--config", str(trained_tiny_run / "config.yaml"), "--trainer.logger", "false"])
-    assert cli.model.hparams.lr == 0.01
+    assert cli.model.hparams.lr == 0.03
     assert cli.model.hparams.arch_options == saved["model"]["arch_options"]
     assert cli.datamodule.hparams.batch_size == saved["data"]["batch_size"]
     cli = make_cli(["--config", str(trained_tiny_run / "config.yaml"), "--trainer.logger", "false",

@@ -107,10 +107,10 @@ def test_tiny_model_transcribes_raw_video(tiny: Transcriber, decoder: str):
         }
     if decoder == "beam":  # the lexicon + LM spell every word right
         assert hyps == refs
-    else:  # greedy: at most four wrong words in 30 (two missed spaces, as one machine read it). The tiny
-        # model learnt whole 3 s clips; transcription reads each phrase from up to 0.8 s before the lips
-        # move to 0.6 s after they stop.
-        assert jiwer.wer(refs, hyps) <= 4 / 30, hyps
+    else:  # greedy: measured 1 wrong word in 30 ("seven" as "se"); the bound allows one more, for float
+        # differences between machines. The tiny model learnt whole 3 s clips; transcription reads each
+        # phrase from up to 0.8 s before the lips move to 0.6 s after they stop.
+        assert jiwer.wer(refs, hyps) <= 2 / 30, hyps
 
 
 def test_word_timings_within_0_2_s_of_the_alignments(trained_tiny_windowed: Path, tiny_dataset: Path, tmp_path: Path):
@@ -176,7 +176,7 @@ def test_cli_formats_and_failures(trained_tiny: Path, tmp_path: Path):
     result = lipread("transcribe", good, "--checkpoint", trained_tiny, "--format", "json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
-    assert data["text"] == align_text(TRAIN_CLIPS[0]) and len(data["words"]) == 6 and data["model"] == "model"
+    assert data["text"] == align_text(TRAIN_CLIPS[0]) and len(data["words"]) == 6 and data["model"] == "tiny-plain"
 
 
 def test_face_less_frames_are_a_gap_not_a_failure(tiny: Transcriber, tmp_path: Path):
