@@ -63,6 +63,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             and action.default is not False  # a store_true flag; 0 is a default worth showing
             and action.default != argparse.SUPPRESS
             and "%(default)" not in text
+            and "(default:" not in text  # the help says it in words ("kept", "the shipped model")
         ):
             text += " (default: %(default)s)"
         return text

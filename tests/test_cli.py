@@ -121,6 +121,9 @@ def test_help_shows_defaults():
     for shown in ("(default: beam)", "(default: text)", "(default: phrase)"):
         assert shown in text
     assert "(default: None)" not in text
+    # an option whose help gives its default in words says it once
+    export = " ".join(lipread("export", "--help").stdout.split())
+    assert "(default: kept)" in export and "(default: [])" not in export and "(default: float16)" in export
 
 
 def test_interrupted_transcription_exits_130(tmp_path: Path):
