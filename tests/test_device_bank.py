@@ -101,7 +101,7 @@ def test_lipread_train_learns_from_the_device_bank(tiny_dataset, tmp_path) -> No
     from conftest import logged, run_tiny_training
 
     run = tmp_path / "run"
-    stderr = run_tiny_training(tiny_dataset, run, "--data.device_cache", "true", "--trainer.max_epochs", "60",
+    stderr = run_tiny_training(tiny_dataset, run, "--data.device_cache", "true", "--trainer.max_epochs", "30",
                                "--model.lr", "0.01", "--data.time_mask_frames", "4")  # fmt: skip
     assert "training clips on cpu" in stderr
     losses = logged(run, "train_loss")
