@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 
-from lipread import __version__
+from lipread import __version__, interrupts
 
 USAGE = """usage: lipread [--version] [--verbose] <command> [options]
 
@@ -97,7 +97,17 @@ def _command_module(command: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The program (``argv`` None: this process is the command) or one call of it (tests)."""
+    if argv is None:  # the whole process is ours: a Ctrl-C waits for the import in progress
+        interrupts.install()
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # before the command's own guard (while its module loads)
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     verbose = False
     while argv and argv[0] in ("-v", "--verbose", "--version"):
         if argv.pop(0) == "--version":

@@ -1,0 +1,41 @@
+"""Ctrl-C that never lands inside an import.
+
+A KeyboardInterrupt raised while Python imports torch (the first second or two of most commands)
+leaves torch half-imported: torch then wraps it in another exception (a traceback instead of
+"interrupted"), or prints its own statistics at exit and dies by the signal. :func:`install` makes
+SIGINT wait until the import in progress is over (re-checked every 50 ms), then raise the usual
+KeyboardInterrupt, which the command turns into "interrupted" and exit code 130.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+#: How often a Ctrl-C that arrived during an import checks whether the import is over (seconds).
+RECHECK_S = 0.05
+
+
+def importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or one of its callers is the import machinery."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    if importing(frame):
+        signal.setitimer(signal.ITIMER_REAL, RECHECK_S)  # SIGALRM comes back here once the timer ends
+        return
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Defer Ctrl-C past imports, in the main thread of a process (a no-op where there is no
+    interval timer, as on Windows, or SIGINT is ignored, as in a background job)."""
+    if not hasattr(signal, "setitimer") or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return
+    signal.signal(signal.SIGALRM, _on_interrupt)
+    signal.signal(signal.SIGINT, _on_interrupt)
