@@ -5,7 +5,7 @@ Training it inside every test run cost 8 of CI's minutes, and a seeded CPU run i
 the same on another machine (one missed space flipped three tests): a committed model reads the
 same on every machine. The recipe is configs/tiny.yaml on the five TINY_TRAIN_IDS clips:
 
-- ``plain``: 240 epochs of plain CTC at lr 0.03 (the run that tests/test_train.py makes);
+- ``plain``: 240 epochs of plain CTC at lr 0.03 (tests/test_train.py trains its own for 360);
 - ``windowed``: ``plain`` fine-tuned for 160 epochs with word windows (tiny.yaml's default) at
   lr 0.003, so its spikes fall inside the words' .align times.
 
