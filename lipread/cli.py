@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         interrupts.install()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
-    except KeyboardInterrupt:  # before the command's own guard (while its module loads)
+    except KeyboardInterrupt:  # anywhere: while the command's module loads, or while it runs
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -147,16 +147,14 @@ def _train(rest: list[str], verbose: bool) -> int:
 
 
 def _guarded(run, verbose: bool) -> int:
-    """Run a command; user errors become one line and an exit code, not a traceback."""
+    """Run a command; user errors become one line and an exit code, not a traceback (Ctrl-C is
+    :func:`main`'s)."""
     from data_prep.contracts import ContractError
     from lipread.errors import UserError
 
     setup_logging(verbose)
     try:
         return run()
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
