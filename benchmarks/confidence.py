@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lipread.clips import ClipDataset, collate, read_dataset
+from lipread.clips import ClipDataset, PixelNorm, collate, read_dataset
 from lipread.confidence import Calibration
 from lipread.evaluate import select_utterances
 from lipread.metrics import word_counts
@@ -45,8 +45,7 @@ def labelled(model_path: Path, data: Path, split: Path, grammar: str | None, k: 
     model, card = transcriber.model, transcriber.card
     folder = read_dataset(data)
     utterances = select_utterances(folder, split)
-    dataset = ClipDataset(utterances, card.channels, card.input_size, pixel_mean=card.pixel_mean,
-                          pixel_std=card.pixel_std)  # fmt: skip
+    dataset = ClipDataset(utterances, card.channels, card.input_size, norm=PixelNorm.of(card))
     rows = []
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=16, collate_fn=collate):

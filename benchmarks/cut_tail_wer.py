@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from lipread.clips import ClipDataset, read_dataset
+from lipread.clips import ClipDataset, PixelNorm, read_dataset
 from lipread.evaluate import select_utterances
 from lipread.metrics import word_counts
 from lipread.transcribe import Transcriber
@@ -33,8 +33,7 @@ def main() -> None:
     transcriber = Transcriber.from_checkpoint(args.checkpoint, "cpu")
     card = transcriber.card
     utterances = [u for u in select_utterances(read_dataset(args.data), args.split) if u.spans]
-    clips = ClipDataset(utterances, card.channels, card.input_size, pixel_mean=card.pixel_mean,
-                        pixel_std=card.pixel_std)  # fmt: skip
+    clips = ClipDataset(utterances, card.channels, card.input_size, norm=PixelNorm.of(card))
     tails: list[int | None] = [None, *args.tails]
     readings: dict[int | None, list[str]] = {t: [] for t in tails}
     with torch.no_grad():

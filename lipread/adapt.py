@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from lipread.alignment import word_timings
 from lipread.augment import Augment
-from lipread.clips import ClipDataset, Utterance, check_crop_matches, collate, read_dataset, read_id_list
+from lipread.clips import ClipDataset, PixelNorm, Utterance, check_crop_matches, collate, read_dataset, read_id_list
 from lipread.errors import UserError
 from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
@@ -210,8 +210,7 @@ def train_speaker(model: Model, train: list[Utterance], settings: AdaptSettings,
     torch.manual_seed(settings.seed)  # weights, augmentation draws and batch order all follow it
     augment = Augment(card.input_size, settings.flip, settings.time_mask_frames, fps=card.fps)
     clips = ClipDataset(train, card.channels, card.input_size, augment, cache=True,
-                        word_window_margin=settings.word_window_margin, pixel_mean=card.pixel_mean,
-                        pixel_std=card.pixel_std)  # fmt: skip
+                        word_window_margin=settings.word_window_margin, norm=PixelNorm.of(card))  # fmt: skip
     loader = DataLoader(with_spliced(clips, settings.spliced_per_clip), batch_size=settings.batch_size, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(settings.seed))  # fmt: skip
     frozen = frozen_prefixes(model, settings.layers)

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from lipread.augment import centre_crop
-from lipread.clips import ClipDataset, Utterance, pad_windows, to_model_input
+from lipread.clips import ClipDataset, PixelNorm, Utterance, pad_windows, to_model_input
 from lipread.errors import UserError
 from lipread.metrics import word_counts
 from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, warmup_cosine
@@ -120,11 +120,12 @@ def build_bank(
     net = lipnet_of(model).eval()
     card = model.card
     clips = ClipDataset(utterances, card.channels, card.input_size)
+    norm = PixelNorm.of(card)
     rng = np.random.default_rng(seed)
     features = []
     for i in tqdm(range(len(utterances)), desc=desc, unit="clip"):
         crops = crop_views(clips.frames(i), card.input_size, views, rng)
-        video = torch.stack([to_model_input(c, card.channels, card.pixel_mean, card.pixel_std) for c in crops])
+        video = torch.stack([to_model_input(c, card.channels, norm) for c in crops])
         lengths = torch.full((len(crops),), video.shape[2])
         features.append(net.visual_features(video, lengths).half())
     channels = net.blocks[-1][0].out_channels
@@ -148,12 +149,15 @@ def cached_bank(
     model: Model, utterances: list[Utterance], views: int, seed: int, desc: str, cache: Path | None
 ) -> FeatureBank:
     """:func:`build_bank`, kept in ``cache`` (a folder) under a name that depends on the front-end's
-    weights, the clip files and their texts, the views and the seed: a later run with the same
-    front-end reads it in seconds, and any change builds a new one."""
+    weights and input normalisation, the clip files and their texts, the views and the seed: a later
+    run with the same front-end reads it in seconds, and any change builds a new one."""
     if cache is None:
         return build_bank(model, utterances, views, seed, desc)
     key = hashlib.sha256()
     key.update(frontend_digest(model).encode())
+    levels = model.card.clip_levels
+    if levels is not None:  # (caches made before clip levels existed keep their names)
+        key.update(f"clip_levels={levels}".encode())
     for u in utterances:
         stat = u.clip.stat()
         key.update(f"{u.id}\t{u.text}\t{u.spans}\t{u.clip}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from data_prep.contracts import Batch, ContractError, CropSettings, ManifestEntry
+from data_prep.contracts import Batch, ContractError, CropSettings, ManifestEntry, ModelCard
 from data_prep.video import read_clip
 from lipread.augment import Augment, centre_crop
 from lipread.text import CharTokenizer
@@ -117,12 +117,42 @@ def to_grey(frames: np.ndarray) -> np.ndarray:
     return np.round(frames @ GREY_WEIGHTS).astype(np.uint8)[..., None]
 
 
-def to_model_input(frames: np.ndarray, channels: int, mean: float = PIXEL_MEAN, std: float = PIXEL_STD) -> torch.Tensor:
+@dataclass(frozen=True)
+class PixelNorm:
+    """How stored pixels become the network's input. With ``levels`` (a clip's mean and standard
+    deviation on the 0-1 scale: the training speaker's typical clip, ``ModelCard.clip_levels``)
+    each clip's brightness and contrast are first matched to them, so a face filmed in other light
+    reaches the network as bright as the faces it learnt from (RESULTS.md, "Matching each clip's
+    levels"); ``None`` leaves clips as they are. Then ``(x - mean) / std`` for every pixel."""
+
+    mean: float = PIXEL_MEAN
+    std: float = PIXEL_STD
+    levels: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, card: ModelCard) -> PixelNorm:
+        return cls(card.pixel_mean, card.pixel_std, card.clip_levels)
+
+    def __call__(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, H, W, C) pixels (0-255, any float dtype) normalised; ``valid`` (B, T) marks the
+        frames that count towards a clip's levels (padding does not)."""
+        x = pixels / 255.0
+        if self.levels is not None:
+            weight = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if valid is None else valid.to(x.dtype)
+            weight = weight[:, :, None, None, None].expand_as(x)
+            count = weight.sum(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1.0)
+            mean = (x * weight).sum(dim=(1, 2, 3, 4), keepdim=True) / count
+            spread = (((x - mean) * weight) ** 2).sum(dim=(1, 2, 3, 4), keepdim=True).div(count).sqrt()
+            x = (x - mean) / spread.clamp_min(1e-3) * self.levels[1] + self.levels[0]
+        return (x - self.mean) / self.std
+
+
+def to_model_input(frames: np.ndarray, channels: int, norm: PixelNorm = PixelNorm()) -> torch.Tensor:
     """(T, H, W, 1|3) uint8 -> (C, T, H, W) float, normalised (RGB becomes grey if C is 1)."""
     if channels == 1 and frames.shape[-1] == 3:
         frames = to_grey(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)
-    return ((x - mean) / std).permute(3, 0, 1, 2)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float()
+    return norm(x[None])[0].permute(3, 0, 1, 2)
 
 
 @dataclass
@@ -147,11 +177,10 @@ class ClipDataset(Dataset):
         augment: Augment | None = None,
         cache: bool = False,
         word_window_margin: float | None = None,
-        pixel_mean: float = PIXEL_MEAN,
-        pixel_std: float = PIXEL_STD,
+        norm: PixelNorm = PixelNorm(),
     ):
         self.utterances = utterances
-        self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
+        self.norm = norm
         self.channels = channels
         self.input_size = input_size
         self.augment = augment
@@ -186,7 +215,7 @@ class ClipDataset(Dataset):
         item = Item(
             uid,
             text,
-            to_model_input(frames, self.channels, self.pixel_mean, self.pixel_std),
+            to_model_input(frames, self.channels, self.norm),
             torch.tensor(self._tokenizer.encode(text), dtype=torch.long),
         )
         if self.word_window_margin is not None and spans is not None:

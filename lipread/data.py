@@ -17,10 +17,9 @@ from data_prep.contracts import ContractError, CropSettings, ModelCard
 from lipread.augment import Augment
 from lipread.batching import FrameBudgetBatches, mean_fill
 from lipread.clips import (
-    PIXEL_MEAN,
-    PIXEL_STD,
     ClipDataset,
     DatasetFolder,
+    PixelNorm,
     Utterance,
     collate,
     read_dataset,
@@ -59,6 +58,9 @@ class LipreadDataModule(L.LightningDataModule):
         max_frames: batch training clips of similar length, as many as fit in this many padded
             frames (clips x the longest), instead of ``batch_size`` clips
             (:mod:`lipread.batching`); for data whose clips vary in length. null = ``batch_size``.
+        clip_levels: [mean, std] (0-1 scale) that each clip's brightness and contrast are matched
+            to before normalising (:class:`lipread.clips.PixelNorm`); the model folder keeps them,
+            so every command feeds the model the same way. null = clips as stored.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class LipreadDataModule(L.LightningDataModule):
         trim_edges: float = 0.0,
         trim_keep: int = 3,
         max_frames: int | None = None,
+        clip_levels: list[float] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -144,6 +147,12 @@ class LipreadDataModule(L.LightningDataModule):
             log.warning("%s: dropping %d utterances too short for CTC, e.g. %s", name, len(bad), bad[0].id)
         return [u for u in chosen if u not in bad]
 
+    @property
+    def norm(self) -> PixelNorm:
+        """How clips become model input (and the card says so)."""
+        levels = self.hparams.clip_levels
+        return PixelNorm(levels=None if levels is None else (float(levels[0]), float(levels[1])))
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -159,7 +168,7 @@ class LipreadDataModule(L.LightningDataModule):
             train = name == "train"
             clips = ClipDataset(
                 utts, hp.channels, hp.input_size, augment if train else None, hp.cache,
-                hp.word_window_margin if train else None,
+                hp.word_window_margin if train else None, self.norm,
             )  # fmt: skip
             self.datasets[name] = with_spliced(clips, hp.spliced_per_clip) if train else clips
         log.info("data: %s", {k: len(v) for k, v in self.splits.items()})
@@ -177,8 +186,9 @@ class LipreadDataModule(L.LightningDataModule):
             input_size=self.hparams.input_size,
             fps=self.fps,
             alphabet=self.tokenizer.alphabet,
-            pixel_mean=PIXEL_MEAN,
-            pixel_std=PIXEL_STD,
+            pixel_mean=self.norm.mean,
+            pixel_std=self.norm.std,
+            clip_levels=self.norm.levels,
             train_words=tuple(sorted({w for u in train for w in u.text.split()})),
             train_texts=tuple(u.text for u in train),
             training=dict(training),
@@ -222,7 +232,7 @@ class LipreadDataModule(L.LightningDataModule):
         shard = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         if self._bank is None:
             self._bank = DeviceClipBank(self.splits["train"], hp.channels, hp.input_size, hp.word_window_margin,
-                                        device, hp.flip, hp.time_mask_frames, self.fps,
+                                        device, hp.flip, hp.time_mask_frames, self.fps, self.norm,
                                         trim_edges=hp.trim_edges, trim_keep=hp.trim_keep)  # fmt: skip
             log.info("training clips on %s: %.2f GB as uint8", device, self._bank.nbytes / 1e9)
         return DeviceBatches(self._bank, hp.batch_size, seed=torch.initial_seed() % 2**32, shard=shard)

@@ -18,7 +18,7 @@ import torch
 
 from data_prep.contracts import Batch
 from lipread.augment import speech_bounds
-from lipread.clips import PIXEL_MEAN, PIXEL_STD, ClipDataset, Utterance
+from lipread.clips import ClipDataset, PixelNorm, Utterance
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
 
@@ -29,8 +29,8 @@ class DeviceClipBank:
 
     def __init__(self, utterances: list[Utterance], channels: int = 1, input_size: int = 88,
                  word_window_margin: float | None = 2.0, device: str | torch.device = "cpu", flip: bool = True,
-                 time_mask_frames: int = 10, fps: float = 25.0, pixel_mean: float = PIXEL_MEAN,
-                 pixel_std: float = PIXEL_STD, trim_edges: float = 0.0, trim_keep: int = 3):  # fmt: skip
+                 time_mask_frames: int = 10, fps: float = 25.0, norm: PixelNorm = PixelNorm(),
+                 trim_edges: float = 0.0, trim_keep: int = 3):  # fmt: skip
         decoded = ClipDataset(utterances, channels, input_size, cache=True)
         clips = [torch.from_numpy(decoded.frames(i)) for i in range(len(utterances))]
         if channels == 3 and clips and clips[0].shape[-1] == 1:
@@ -38,7 +38,7 @@ class DeviceClipBank:
         self.device = torch.device(device)
         self.utterances = utterances
         self.size, self.flip, self.time_mask_frames, self.fps = input_size, flip, time_mask_frames, fps
-        self.mean, self.std = pixel_mean, pixel_std
+        self.norm = norm
         self.trim_edges = trim_edges
         longest = max(len(c) for c in clips)
         self.frames = torch.zeros((len(clips), longest, *clips[0].shape[1:]), dtype=torch.uint8)
@@ -105,7 +105,7 @@ class DeviceClipBank:
             x = torch.where((draw.uniform() < 0.5)[:, None, None, None, None], x.flip(3), x)
         if augment and self.time_mask_frames:
             x = self._time_masks(x, lengths, valid, draw)
-        x = (x / 255.0 - self.mean) / self.std
+        x = self.norm(x, valid)
         x = x * valid[:, :, None, None, None]  # padding is zero after normalising, as in collate
         chosen = index.tolist()
         longest_label = int(self.label_lengths[index].max())

@@ -18,7 +18,16 @@ from tqdm import tqdm
 from data_prep.contracts import Batch, ContractError
 from lipread import __version__
 from lipread.alignment import timing_errors, timing_summary
-from lipread.clips import ClipDataset, DatasetFolder, Utterance, check_crop_matches, collate, read_dataset, read_id_list
+from lipread.clips import (
+    ClipDataset,
+    DatasetFolder,
+    PixelNorm,
+    Utterance,
+    check_crop_matches,
+    collate,
+    read_dataset,
+    read_id_list,
+)
 from lipread.grammar import Grammar
 from lipread.metrics import bootstrap_interval, char_counts, confusions, slot_errors, word_alignment, word_counts
 from lipread.pretrained import weights_digest
@@ -158,8 +167,7 @@ def model_outputs(transcriber: Transcriber, utterances: list[Utterance], batch_s
     """The model's log-probabilities over utterances' clips, a batch at a time (on the CPU), with
     the seconds the model took: what every decoder then reads."""
     card = transcriber.card
-    dataset = ClipDataset(utterances, card.channels, card.input_size,
-                          pixel_mean=card.pixel_mean, pixel_std=card.pixel_std)  # fmt: skip
+    dataset = ClipDataset(utterances, card.channels, card.input_size, norm=PixelNorm.of(card))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     with torch.no_grad():
         for batch in tqdm(loader, desc=desc, unit="batch", leave=False):

@@ -94,6 +94,13 @@ def start_from(model: LipreadModule, datamodule: LipreadDataModule, source: str)
     """Fine-tuning: every weight from ``source`` (a .ckpt or model folder), which must be the same
     network and must have seen crops cut like this data's."""
     pretrained = load(source)
+    levels = pretrained.card.clip_levels
+    if datamodule.hparams.clip_levels is None and levels is not None:
+        datamodule.hparams.clip_levels = list(levels)  # feed the clips as the model has read them
+        log.info("clip levels %s, as --init_from %s reads clips", list(levels), source)
+    elif datamodule.norm.levels != levels:
+        log.warning("--init_from %s read clips with clip levels %s; this run matches them to %s",
+                    source, None if levels is None else list(levels), datamodule.hparams.clip_levels)  # fmt: skip
     datamodule.setup("fit")
     check_crop_matches(pretrained.card.crop, datamodule.crop, str(datamodule.roots[0]), f"--init_from {source}")
     problem = weight_mismatch(model, pretrained.state_dict())

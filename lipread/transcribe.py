@@ -27,7 +27,7 @@ from data_prep.video import TARGET_FPS
 from lipread.alignment import word_timings
 from lipread.augment import centre_crop
 from lipread.cli_options import resolve_device
-from lipread.clips import to_model_input
+from lipread.clips import PixelNorm, to_model_input
 from lipread.confidence import Assessment, assess, combine
 from lipread.decoding import Hypothesis, build_decoder, combine_n_best
 from lipread.grammar import Grammar
@@ -97,6 +97,7 @@ class Transcriber:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.card = model.card
+        self.norm = PixelNorm.of(self.card)
         self.name = self.card.name
         self.crop = self.card.crop
         self.fps = self.card.fps
@@ -173,7 +174,7 @@ class Transcriber:
         card = self.card
         out: list[torch.Tensor] = []
         for clip in clips:
-            video = to_model_input(centre_crop(clip, card.input_size), card.channels, card.pixel_mean, card.pixel_std)
+            video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
             lengths = torch.tensor([len(clip)])
             out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
         return out

@@ -29,13 +29,12 @@ def tiny_bank(trained_tiny_windowed: Path, tiny_dataset: Path):
 
 
 def test_cached_features_read_like_the_whole_model(tiny_bank):
-    from lipread.clips import ClipDataset, collate
+    from lipread.clips import ClipDataset, PixelNorm, collate
 
     model, utterances, bank = tiny_bank
     assert [f.shape[0] for f in bank.features] == [3] * len(utterances)
     card = model.card
-    batch = collate([ClipDataset(utterances, card.channels, card.input_size, pixel_mean=card.pixel_mean,
-                                 pixel_std=card.pixel_std)[0]])  # fmt: skip
+    batch = collate([ClipDataset(utterances, card.channels, card.input_size, norm=PixelNorm.of(card))[0]])
     with torch.no_grad():
         whole = model(batch.video, batch.lengths)[0]
         cached = model.model.sequence_logits(bank.features[0][:1].float(), batch.lengths).log_softmax(-1)[0]

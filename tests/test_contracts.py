@@ -131,6 +131,21 @@ def test_card_checks_its_settings():
         ModelCard(arch="lipnet", input_size=112)
     with pytest.raises(ContractError, match="unknown crop setting"):
         ModelCard.from_json({"format": MODEL_FORMAT, "arch": "lipnet", "alphabet": "ab", "crop": {"zoom": 2}})
+    with pytest.raises(ContractError, match=r"clip_levels must be \[mean, std\] on the 0-1 scale, got \[140.0, 25.0\]"):
+        ModelCard.from_json({"format": MODEL_FORMAT, "arch": "lipnet", "alphabet": "ab", "clip_levels": [140, 25]})
+    with pytest.raises(ContractError, match=r"clip_levels must be \[mean, std\] numbers, got \['bright', 0.1\]"):
+        ModelCard.from_json(
+            {"format": MODEL_FORMAT, "arch": "lipnet", "alphabet": "ab", "clip_levels": ["bright", 0.1]}
+        )
+
+
+def test_clip_levels_survive_the_model_folder(tmp_path: Path):
+    """A card's clip levels are written to config.json and read back, so every command that loads the
+    folder matches clips the same way; a card without them (older folders) reads clips as stored."""
+    card = ModelCard(arch="lipnet", alphabet=" ab", clip_levels=(0.55, 0.09))
+    again = ModelCard.from_json(json.loads(json.dumps(card.to_json())))
+    assert again.clip_levels == (0.55, 0.09) and again == card
+    assert ModelCard.from_json({"format": MODEL_FORMAT, "arch": "lipnet", "alphabet": "ab"}).clip_levels is None
 
 
 def test_a_dataset_cut_otherwise_is_refused(tmp_path: Path):

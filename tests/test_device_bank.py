@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from lipread.clips import ClipDataset, Utterance, centre_crop, collate, read_dataset, to_model_input
+from lipread.clips import ClipDataset, PixelNorm, Utterance, centre_crop, collate, read_dataset, to_model_input
 from lipread.device_bank import DeviceBatches, DeviceClipBank
 from lipread.text import CharTokenizer
 
@@ -22,11 +22,12 @@ def utterances(tiny_dataset) -> list[Utterance]:
     return [Utterance.from_entry(e, folder.root, CharTokenizer()) for e in folder.entries]
 
 
-def test_unaugmented_batches_equal_the_dataloaders(utterances) -> None:
-    bank = DeviceClipBank(utterances, word_window_margin=2.0)
+@pytest.mark.parametrize("norm", [PixelNorm(), PixelNorm(levels=(0.5577, 0.0906))], ids=["fixed", "clip_levels"])
+def test_unaugmented_batches_equal_the_dataloaders(utterances, norm: PixelNorm) -> None:
+    bank = DeviceClipBank(utterances, word_window_margin=2.0, norm=norm)
     index = torch.tensor([3, 0, 5])
     ours = bank.batch(index, augment=False)
-    theirs = collate([ClipDataset(utterances, word_window_margin=2.0)[i] for i in index.tolist()])
+    theirs = collate([ClipDataset(utterances, word_window_margin=2.0, norm=norm)[i] for i in index.tolist()])
     assert ours.ids == theirs.ids and ours.texts == theirs.texts
     assert torch.equal(ours.lengths, theirs.lengths) and torch.equal(ours.label_lengths, theirs.label_lengths)
     assert torch.equal(ours.labels, theirs.labels) and torch.equal(ours.allowed, theirs.allowed)

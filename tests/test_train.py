@@ -149,6 +149,20 @@ def test_fine_tuning_starts_from_an_exported_model(trained_tiny: Path, tiny_data
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model.tcn"))
 
 
+def test_fine_tuning_feeds_clips_as_the_model_read_them(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):
+    """A model folder that matches each clip's levels hands them to the run it starts (a config that
+    leaves --data.clip_levels unset), and the run's checkpoint keeps them for every later command."""
+    start = tmp_path / "levelled"
+    shutil.copytree(trained_tiny, start)
+    config = json.loads((start / "config.json").read_text())
+    (start / "config.json").write_text(json.dumps({**config, "clip_levels": [0.5, 0.1]}))
+    run = tmp_path / "ft"
+    stderr = run_tiny_training(tiny_dataset, run, "--init_from", str(start), "--trainer.max_epochs", "1",
+                               "--trainer.limit_train_batches", "1", timeout=300)  # fmt: skip
+    assert "clip levels [0.5, 0.1], as --init_from" in stderr
+    assert load(run / "checkpoints" / "last.ckpt").card.clip_levels == (0.5, 0.1)
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_agree(tiny_dataset: Path, tmp_path: Path):
     result = subprocess.run(

@@ -11,13 +11,17 @@ import av
 import numpy as np
 import pytest
 import srt
+import torch
 
+from conftest import clip_path, frames_of
 from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
 from data_prep.crop import project, transforms
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.transcripts import read_grid_align, read_lrs_txt, read_manifest, read_subtitles
 from data_prep.video import iter_frames, resampled
+from lipread.augment import centre_crop
+from lipread.clips import PixelNorm, to_grey, to_model_input
 
 # ---------------------------------------------------------------- text
 
@@ -281,6 +285,36 @@ def test_warp_puts_the_reference_mouth_in_the_window_centre():
     width = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)
     expected = np.linalg.norm(reference[ref.MOUTH_CORNERS[0]] - reference[ref.MOUTH_CORNERS[1]]) * 96 / settings.scale
     assert np.allclose(width, expected, rtol=0.02)
+
+
+# ---------------------------------------------------------------- clip levels
+
+
+def test_clip_levels_undo_a_dimmer_flatter_picture():
+    """The same mouth filmed in dimmer, flatter light reaches the network (nearly) as the original
+    does once each clip's levels are matched; with the fixed normalisation alone it does not."""
+    grey = centre_crop(to_grey(frames_of(clip_path("bbaf2n"))), 88)
+    dim = np.round(grey * 0.45 + 12).astype(np.uint8)  # half the contrast, much darker
+    matched = PixelNorm(levels=(0.5577, 0.0906))
+    original, dimmed = to_model_input(grey, 1, matched), to_model_input(dim, 1, matched)
+    assert (original - dimmed).abs().mean() < 0.03  # uint8 rounding of the dimmed copy
+    assert abs(float(original.mean()) - (0.5577 - 0.42) / 0.17) < 1e-3  # the clip now sits at the levels' mean
+    fixed = PixelNorm()
+    assert (to_model_input(grey, 1, fixed) - to_model_input(dim, 1, fixed)).abs().mean() > 0.5
+
+
+def test_padding_does_not_move_a_clips_levels():
+    """In a padded batch, a short clip's levels come from its own frames only (the device bank's path)."""
+    rng = np.random.default_rng(0)
+    long, short = (torch.from_numpy(rng.integers(0, 256, (n, 8, 8, 1)).astype(np.float32)) for n in (10, 4))
+    padded = torch.zeros(2, 10, 8, 8, 1)
+    padded[0], padded[1, :4] = long, short
+    valid = torch.arange(10)[None] < torch.tensor([10, 4])[:, None]
+    norm = PixelNorm(levels=(0.5, 0.1))
+    batch = norm(padded, valid)
+    assert torch.allclose(batch[1, :4], norm(short[None])[0], atol=1e-5)
+    assert torch.allclose(batch[0], norm(long[None])[0], atol=1e-5)
+    assert not torch.allclose(norm(padded)[1, :4], batch[1, :4], atol=1e-2)  # counting the padding would
 
 
 # ---------------------------------------------------------------- native log filter
