@@ -68,4 +68,9 @@ def summary(report, out: Path) -> str:
         f"({report.decoder} decoder), in {minutes} min {seconds:02d} s on {report.device}",
         f"model: {out}  (use it with --checkpoint {out}; report: {out}/adapt_report.json)",
     ]
+    if report.after.wer > report.before.wer:
+        lines.append(
+            f"note: the adapted model reads the held-out clips worse than the base ({report.after.wer:.2%} against "
+            f"{report.before.wer:.2%}): keep using the base, or adapt again from more clips"
+        )
     return "\n".join(lines)

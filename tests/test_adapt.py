@@ -126,3 +126,19 @@ def test_too_few_clips_is_a_clear_error(s26_dataset: Path, tmp_path: Path):
 def test_out_must_not_be_the_base(s26_dataset: Path):
     result = lipread("adapt", str(s26_dataset), "--out", str(SHIPPED), timeout=300)
     assert result.returncode == 2 and "never overwrites its base" in result.stderr
+
+
+def test_a_worse_adapted_model_is_called_so():
+    """When the held-out clips read worse after adapting (as s4 did from the levelled base), the
+    table says to keep the base instead of leaving the user to spot it."""
+    from lipread.adapt import AdaptReport, AdaptSettings, Scores
+    from lipread.adapt_cli import summary
+
+    report = AdaptReport(base="pretrained", base_digest="x", dataset="me", before=Scores(0.4167, 0.34),
+                         after=Scores(0.5, 0.40), train_clips=15, test_clips=10, seconds=233.0,
+                         settings=AdaptSettings(), train_ids=[], test_ids=[], losses=[], decoder="beam", device="cpu")  # fmt: skip
+    assert "note: the adapted model reads the held-out clips worse than the base (50.00% against 41.67%)" in summary(
+        report, Path("models/me")
+    )
+    better = AdaptReport(**{**report.__dict__, "after": Scores(0.3, 0.2)})
+    assert "note:" not in summary(better, Path("models/me"))
