@@ -9,6 +9,7 @@ with a fresh optimiser (fine-tuning).
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -72,6 +73,14 @@ def default_precision() -> str:
 
 
 def make_cli(args: list[str]) -> LipreadCLI:
+    with warnings.catch_warnings():
+        # `lipread train ARGS` hands Lightning ARGS while sys.argv still holds the subcommand: it
+        # warns about that mix-up on every run, which is not one here
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+        return _make_cli(args)
+
+
+def _make_cli(args: list[str]) -> LipreadCLI:
     return LipreadCLI(
         LipreadModule,
         LipreadDataModule,
