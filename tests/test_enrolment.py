@@ -58,6 +58,8 @@ def test_bad_recordings_are_refused_with_their_reason(enrol_server, tmp_path: Pa
         answer = record(base, "bea", path, "bin blue at f two now", "p01")
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"] == code and words in answer.json()["detail"]
+    dim = write_video(tmp_path / "dim.mp4", frames_of(S26[0]) // 4)  # mean 36 of 255: dim, but it reads
+    assert record(base, "cy", dim, align_text(S26[0].stem, "s26"), "p01").status_code == 201
     garbage = httpx.post(f"{base}/v1/enrol/bea/recordings", files={"file": ("x.webm", b"not a video")},
                          data={"text": "bin blue", "id": "p02"})  # fmt: skip
     assert garbage.json()["error"] == "unreadable"
