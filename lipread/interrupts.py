@@ -1,10 +1,13 @@
-"""Ctrl-C that never lands inside an import.
+"""Ctrl-C that never lands inside an import, nor inside code a C extension runs from a string.
 
 A KeyboardInterrupt raised while Python imports torch (the first second or two of most commands)
 leaves torch half-imported: torch then wraps it in another exception (a traceback instead of
-"interrupted"), or prints its own statistics at exit and dies by the signal. :func:`install` makes
-SIGINT wait until the import in progress is over (re-checked every 50 ms), then raise the usual
-KeyboardInterrupt, which the command turns into "interrupted" and exit code 130.
+"interrupted"), or prints its own statistics at exit and dies by the signal. One raised inside
+code that a C extension runs with ``PyRun_String`` (frames named ``<string>``) makes CPython note
+an unhandled KeyboardInterrupt even when the command then catches it, and ``python -m lipread.cli``
+killed itself with SIGINT at exit (status -2 instead of 130). :func:`install` makes SIGINT wait
+until such a stretch is over (re-checked every 50 ms), then raise the usual KeyboardInterrupt,
+which the command turns into "interrupted" and exit code 130.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ from types import FrameType
 RECHECK_S = 0.05
 
 
-def importing(frame: FrameType | None) -> bool:
-    """Whether ``frame`` or one of its callers is the import machinery."""
+def must_wait(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or one of its callers is the import machinery, or code run from a string."""
     while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        name = frame.f_code.co_filename
+        if name.startswith("<frozen importlib") or name == "<string>":
             return True
         frame = frame.f_back
     return False
 
 
 def _on_interrupt(signum: int, frame: FrameType | None) -> None:
-    if importing(frame):
+    if must_wait(frame):
         signal.setitimer(signal.ITIMER_REAL, RECHECK_S)  # SIGALRM comes back here once the timer ends
         return
     raise KeyboardInterrupt
