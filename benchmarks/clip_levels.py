@@ -14,20 +14,21 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from data_prep.contracts import ModelCard
 from lipread.augment import centre_crop
-from lipread.clips import ClipDataset, read_dataset
+from lipread.clips import ClipDataset, levels_of, read_dataset
 from lipread.evaluate import select_utterances
 
 
 def typical_levels(clips: ClipDataset) -> tuple[float, float]:
-    """Mean over ``clips`` of each centre-cropped clip's (mean, std), 0-1 scale."""
+    """Mean over ``clips`` of each centre-cropped clip's levels (as PixelNorm measures them), 0-1 scale."""
     levels = []
     for i in tqdm(range(len(clips)), desc="levels", unit="clip"):
-        crop = centre_crop(clips.frames(i), clips.input_size).astype(np.float64) / 255.0
-        levels.append((crop.mean(), crop.std()))
+        crop = torch.from_numpy(centre_crop(clips.frames(i), clips.input_size)).double()[None] / 255.0
+        levels.append([float(v) for v in levels_of(crop)])
     mean, std = np.mean(levels, axis=0)
     return round(float(mean), 4), round(float(std), 4)
 

@@ -138,13 +138,21 @@ class PixelNorm:
         frames that count towards a clip's levels (padding does not)."""
         x = pixels / 255.0
         if self.levels is not None:
-            weight = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if valid is None else valid.to(x.dtype)
-            weight = weight[:, :, None, None, None].expand_as(x)
-            count = weight.sum(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1.0)
-            mean = (x * weight).sum(dim=(1, 2, 3, 4), keepdim=True) / count
-            spread = (((x - mean) * weight) ** 2).sum(dim=(1, 2, 3, 4), keepdim=True).div(count).sqrt()
+            mean, spread = levels_of(x, valid)
             x = (x - mean) / spread.clamp_min(1e-3) * self.levels[1] + self.levels[0]
         return (x - self.mean) / self.std
+
+
+def levels_of(x: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each clip's levels: the mean and standard deviation of its pixels, (B, 1, 1, 1, 1) each,
+    of (B, T, H, W, C) ``x``; with ``valid`` (B, T), over the frames it marks only."""
+    dims = (1, 2, 3, 4)
+    if valid is None:
+        return x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True, correction=0)
+    weight = valid.to(x.dtype)[:, :, None, None, None].expand_as(x)
+    count = weight.sum(dim=dims, keepdim=True).clamp_min(1.0)
+    mean = (x * weight).sum(dim=dims, keepdim=True) / count
+    return mean, (((x - mean) * weight) ** 2).sum(dim=dims, keepdim=True).div(count).sqrt()
 
 
 def to_model_input(frames: np.ndarray, channels: int, norm: PixelNorm = PixelNorm()) -> torch.Tensor:
