@@ -256,10 +256,7 @@ class ModelCard:
             raise ContractError(f"input size {self.input_size} is larger than the crops ({self.crop.size})")
         if self.pixel_std <= 0:
             raise ContractError(f"pixel_std must be positive, got {self.pixel_std!r}")
-        if self.clip_levels is not None and not (
-            len(self.clip_levels) == 2 and 0 <= self.clip_levels[0] <= 1 and 0 < self.clip_levels[1] <= 1
-        ):
-            raise ContractError(f"clip_levels must be [mean, std] on the 0-1 scale, got {list(self.clip_levels)!r}")
+        object.__setattr__(self, "clip_levels", checked_clip_levels(self.clip_levels))
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -302,7 +299,7 @@ class ModelCard:
                 alphabet=_require(record, "alphabet", str, where),
                 pixel_mean=_optional(record, "pixel_mean", float, where, 0.42),
                 pixel_std=_optional(record, "pixel_std", float, where, 0.17),
-                clip_levels=_levels(_optional(record, "clip_levels", (list, tuple), where), where),
+                clip_levels=_optional(record, "clip_levels", (list, tuple), where),
                 decoder=DecoderSettings.from_json(_optional(record, "decoder", dict, where, {}), f"{where} decoder"),
                 grammar=_optional(record, "grammar", str, where),
                 train_words=tuple(_optional(record, "train_words", list, where, [])),
@@ -313,12 +310,17 @@ class ModelCard:
             raise ContractError(f"{where}: {err}") from None
 
 
-def _levels(value: list | tuple | None, where: str) -> tuple[float, float] | None:
+def checked_clip_levels(value: list | tuple | None) -> tuple[float, float] | None:
+    """Clip levels as a card keeps them, (mean, std) floats on the 0-1 scale, or a ContractError
+    that says what is wrong (a model card's field, ``lipread train --data.clip_levels``)."""
     if value is None:
         return None
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ContractError(f"{where}: clip_levels must be [mean, std] numbers, got {value!r}")
-    return tuple(float(v) for v in value)  # type: ignore[return-value]
+        raise ContractError(f"clip_levels must be [mean, std] numbers, got {list(value)!r}")
+    levels = tuple(float(v) for v in value)
+    if not (len(levels) == 2 and 0 <= levels[0] <= 1 and 0 < levels[1] <= 1):
+        raise ContractError(f"clip_levels must be [mean, std] on the 0-1 scale, got {list(levels)!r}")
+    return levels  # type: ignore[return-value]
 
 
 #: Model hyper-parameters that say what the network is; the rest of them say how it was trained.

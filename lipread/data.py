@@ -13,7 +13,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_prep.contracts import ContractError, CropSettings, ModelCard
+from data_prep.contracts import ContractError, CropSettings, ModelCard, checked_clip_levels
 from lipread.augment import Augment
 from lipread.batching import FrameBudgetBatches, mean_fill
 from lipread.clips import (
@@ -87,6 +87,7 @@ class LipreadDataModule(L.LightningDataModule):
         clip_levels: list[float] | None = None,
     ):
         super().__init__()
+        checked_clip_levels(clip_levels)  # a bad --data.clip_levels fails before any clip is read
         self.save_hyperparameters()
         self.roots = [Path(r) for r in ([root] if isinstance(root, str) else root)]
         self.tokenizer = CharTokenizer()
@@ -150,8 +151,7 @@ class LipreadDataModule(L.LightningDataModule):
     @property
     def norm(self) -> PixelNorm:
         """How clips become model input (and the card says so)."""
-        levels = self.hparams.clip_levels
-        return PixelNorm(levels=None if levels is None else (float(levels[0]), float(levels[1])))
+        return PixelNorm(levels=checked_clip_levels(self.hparams.clip_levels))
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

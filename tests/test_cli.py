@@ -43,6 +43,11 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("live", "--camera", "0", "--realtime"), 2, "--realtime plays a VIDEO at its own pace"),
         (("live", "--camera", "7"), 2, "--camera 7: no camera there"),
         (("live", "/missing.mp4"), 1, "/missing.mp4: no such file [unreadable]"),
+        (
+            ("train", "--config", "configs/tiny.yaml", "--data.clip_levels", "[0.5]"),
+            2,
+            "clip_levels must be [mean, std] on the 0-1 scale, got [0.5]",
+        ),
     ],
 )
 def test_usage_errors_are_one_line(args: tuple, code: int, says: str):
