@@ -17,6 +17,7 @@ from pathlib import Path
 from data_prep.builder import PrepOptions, build
 from data_prep.discover import find_videos
 from data_prep.landmarks import FaceTracker
+from data_prep.native_logs import quiet_native_stderr
 from data_prep.video import iter_frames
 
 
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--alignments", type=Path, required=True)
     parser.add_argument("--clips", type=int, default=40)
     args = parser.parse_args()
+    quiet_native_stderr()  # mediapipe's own log lines would bury the table
     videos = find_videos(args.videos)[: args.clips]
     work = Path(tempfile.mkdtemp(prefix="prep-bench-"))
     (work / "in" / "s1").mkdir(parents=True)

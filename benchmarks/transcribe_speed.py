@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from data_prep.discover import find_videos
+from data_prep.native_logs import quiet_native_stderr
 from lipread.transcribe import Transcriber
 
 
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--hd-seconds", type=float, default=20.0, help="length of the 1080p video (0: skip)")
     args = parser.parse_args()
+    quiet_native_stderr()  # mediapipe's own log lines would bury the table
     videos = find_videos(args.videos)[: args.clips]
     transcriber = Transcriber.from_checkpoint(device="cpu")
     transcriber.transcribe(videos[0], args.decoder)  # start-up (graphs, decoder) outside timings
