@@ -1,5 +1,9 @@
 """Video in and out with PyAV: decode any container ffmpeg reads, resample to a fixed frame rate by
 timestamps, and write fixed-size H.264 clips atomically.
+
+Reading the clips of a dataset folder (:func:`read_clip`) also works without PyAV, through
+OpenCV's own FFmpeg (the same pixels): training then runs on a machine where PyAV cannot be
+installed, such as a lent GPU box with no package index and no room to carry PyAV's 36 MB wheel.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
+
+try:
+    import av
+except ModuleNotFoundError:  # read_clip still works (OpenCV); anything else says what is missing
+    av = None
 
 from data_prep.rejections import PrepError
 
@@ -57,6 +65,7 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def _open(path: str | Path):
+    _need_pyav()
     try:
         return av.open(str(path))
     except FileNotFoundError:
@@ -66,6 +75,11 @@ def _open(path: str | Path):
         raise PrepError("unreadable", f"not a video ffmpeg can read ({reason})") from None
     except (OSError, UnicodeDecodeError) as err:
         raise PrepError("unreadable", f"cannot open it ({getattr(err, 'strerror', None) or err})") from None
+
+
+def _need_pyav() -> None:
+    if av is None:
+        raise ModuleNotFoundError("No module named 'av': PyAV decodes and writes video here (pip install av)")
 
 
 def _video_stream(container, path):
@@ -201,6 +215,7 @@ def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int
 
     An interrupted run therefore never leaves a truncated clip under a final name.
     """
+    _need_pyav()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.mp4")
     try:
@@ -223,8 +238,28 @@ def write_clip(path: Path, frames: np.ndarray, fps: float = TARGET_FPS, crf: int
 
 
 def read_clip(path: str | Path) -> np.ndarray:
-    """Decode a whole clip to (T, H, W, 3) uint8 RGB."""
-    frames = [frame for _, frame in iter_frames(path)]
+    """Decode a whole clip to (T, H, W, 3) uint8 RGB (through OpenCV where PyAV is missing)."""
+    frames = [frame for _, frame in iter_frames(path)] if av is not None else _opencv_frames(path)
     if not frames:
         raise PrepError("unreadable", f"{path}: no decodable frames")
     return np.stack(frames)
+
+
+def _opencv_frames(path: str | Path) -> list[np.ndarray]:
+    """Every frame of a clip as RGB, decoded by OpenCV: for prep's clips (square pixels, constant
+    frame rate) the pixels :func:`iter_frames` gives (tests/test_units.py compares them)."""
+    import cv2
+
+    if not Path(path).is_file():
+        raise PrepError("unreadable", f"{path}: no such file")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    return frames

@@ -17,6 +17,7 @@ from conftest import clip_path, frames_of
 from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
 from data_prep.crop import project, transforms
+from data_prep.rejections import PrepError
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.transcripts import read_grid_align, read_lrs_txt, read_manifest, read_subtitles
 from data_prep.video import iter_frames, resampled
@@ -174,6 +175,24 @@ def test_a_stream_that_starts_late_is_timed_from_its_first_frame(tmp_path: Path)
             container.mux(packet)
     times = [t for t, _ in iter_frames(path)]
     assert times[0] == pytest.approx(0.0) and times[-1] == pytest.approx(9 / 25)
+
+
+def test_a_dataset_clip_reads_the_same_without_pyav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Where PyAV is missing (a lent GPU box), prep's clips are read through OpenCV, pixel for pixel
+    as PyAV reads them; anything else that needs PyAV says so."""
+    import data_prep.video as video
+
+    crops = np.ascontiguousarray(frames_of(clip_path("bbaf2n"))[:30, 150:246, 130:226])
+    clip = tmp_path / "clip.mp4"
+    video.write_clip(clip, crops)
+    with_pyav = video.read_clip(clip)
+    assert with_pyav.shape == (30, 96, 96, 3) and np.abs(with_pyav.astype(int) - crops).mean() < 6
+    monkeypatch.setattr(video, "av", None)
+    assert np.array_equal(video.read_clip(clip), with_pyav)
+    with pytest.raises(ModuleNotFoundError, match="pip install av"):
+        list(video.iter_frames(clip))
+    with pytest.raises(PrepError, match="no such file"):
+        video.read_clip(tmp_path / "missing.mp4")
 
 
 # ---------------------------------------------------------------- n-gram LM
