@@ -23,6 +23,7 @@ from pathlib import Path
 from data_prep.builder import PrepOptions, build
 from data_prep.discover import find_videos
 from data_prep.grid_names import sentence_from_name
+from data_prep.native_logs import quiet_native_stderr
 from lipread.adapt import adapt
 
 
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep the dataset and models here (default: a temporary folder)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    quiet_native_stderr()  # mediapipe's own log lines would bury the table
     work = args.work or Path(tempfile.mkdtemp(prefix="adapt-bench-"))
     dataset = prep(args.videos, args.speaker, args.alignments, work)
     train_list = test_list = None

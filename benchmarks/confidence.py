@@ -18,50 +18,34 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
 from data_prep.native_logs import quiet_native_stderr
-from lipread.clips import ClipDataset, PixelNorm, collate, read_dataset
-from lipread.confidence import Calibration
-from lipread.evaluate import select_utterances
+from lipread.clips import read_dataset
+from lipread.confidence import calibrated
+from lipread.evaluate import read_and_assess, select_utterances
 from lipread.metrics import word_counts
 from lipread.pretrained import DECODING, DecodingDefaults
-from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber, TranscriptionError, default_model_path
+from lipread.transcribe import Transcriber, TranscriptionError, default_model_path
 
-#: Thresholds sit this far above what validation data shows: the gap's 95th percentile, the
-#: entropy's 99th (the gap has a long tail on in-domain video: a misread word the grammar corrects).
-GAP_MARGIN = 2.0
-ENTROPY_MARGIN = 1.2
-#: ...but never below this (nats a frame). Where the free reading is nearly always something the
-#: decoder may say (the lexicon beam on GRID: 46 of s1_val's 50 clips have a gap of 0), the 95th
-#: percentile is about 0 and twice it flags in-domain clips whose one misspelt word the lexicon puts
-#: right (on s1_val such corrections cost 0.008 and 0.038).
-MIN_GAP = 0.05
 #: The grammar stays the default unless the lexicon beam reads validation data better by more than
 #: this (one point: 3 words of GRID's s1_val); within it the two are level, and the grammar's output
 #: is always a sentence it allows.
 GRAMMAR_TOLERANCE = 0.01
 
 
-def labelled(model_path: Path, data: Path, split: Path, grammar: str | None, k: int) -> list[dict]:
+def labelled(model_path: Path, data: Path, split: Path, grammar: str | None) -> list[dict]:
     """Per utterance: word errors, confidence and the out-of-domain measures (flags by the model's
     stored thresholds)."""
     transcriber = Transcriber.from_checkpoint(model_path, "cpu", grammar=grammar or "none")
-    model, card = transcriber.model, transcriber.card
-    folder = read_dataset(data)
-    utterances = select_utterances(folder, split)
-    dataset = ClipDataset(utterances, card.channels, card.input_size, norm=PixelNorm.of(card))
+    utterances = select_utterances(read_dataset(data), split)
+    judged = read_and_assess(transcriber, utterances, "beam", desc=f"grammar {grammar}" if grammar else "lexicon")
     rows = []
-    with torch.no_grad():
-        for batch in DataLoader(dataset, batch_size=16, collate_fn=collate):
-            log_probs = model(batch.video, batch.lengths)
-            for i, n in enumerate(batch.lengths.tolist()):
-                hyps, a = transcriber.read_window(log_probs[i, :n], "beam", k)
-                counts = word_counts([batch.texts[i]], [hyps[0].text])
-                rows.append({"id": batch.ids[i], "errors": counts.errors, "words": counts.reference_length,
-                             "confidence": a.confidence, "gap": a.gap, "entropy": a.entropy,
-                             "out_of_domain": a.out_of_domain})  # fmt: skip
+    for u in utterances:
+        text, a = judged[u.id]
+        counts = word_counts([u.text], [text])
+        rows.append({"id": u.id, "errors": counts.errors, "words": counts.reference_length,
+                     "confidence": a.confidence, "gap": a.gap, "entropy": a.entropy,
+                     "out_of_domain": a.out_of_domain})  # fmt: skip
     return rows
 
 
@@ -81,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     quiet_native_stderr()  # mediapipe's own log lines would bury the table
     model_path = args.checkpoint or default_model_path()
-    rows = {g: labelled(model_path, args.data, args.split, g, CONFIDENCE_N_BEST) for g in (args.grammar, None)}
+    rows = {g: labelled(model_path, args.data, args.split, g) for g in (args.grammar, None)}
     name = args.split.name
     print(f"{model_path.name} on {name}; CPU: {platform.machine()}, {os.cpu_count()} cores")
     print("| decoding | WER | WER, most confident 50% | 80% | 100% | out_of_domain |\n|---|---:|---:|---:|---:|---:|")
@@ -99,17 +83,14 @@ def main() -> None:
             print(f"{'grammar' if g else 'lexicon'} {key}: median {np.median(v):.3f}, 95th percentile "
                   f"{np.percentile(v, 95):.3f}, 99th {np.percentile(v, 99):.3f}, max {v.max():.3f}")  # fmt: skip
     if args.calibrate:
-        gaps = {g: float(np.percentile([x["gap"] for x in r], 95)) for g, r in rows.items()}
-        entropy = float(np.percentile([x["entropy"] for x in rows[None]], 99))
         better = wer(rows[args.grammar]) <= wer(rows[None]) + GRAMMAR_TOLERANCE
         defaults = DecodingDefaults(
             grammar=args.grammar if better else None,
-            calibration=Calibration(
-                max_entropy=round(entropy * ENTROPY_MARGIN, 3),
-                max_gap_grammar=round(max(gaps[args.grammar] * GAP_MARGIN, MIN_GAP), 3),
-                max_gap_lexicon=round(max(gaps[None] * GAP_MARGIN, MIN_GAP), 3),
-                source=f"{name}, {len(rows[None])} utterances: gap {GAP_MARGIN}x its 95th percentile "
-                f"(at least {MIN_GAP}), entropy {ENTROPY_MARGIN}x its 99th",
+            calibration=calibrated(
+                [x["gap"] for x in rows[args.grammar]],
+                [x["gap"] for x in rows[None]],
+                [x["entropy"] for x in rows[None]],
+                f"{name}, {len(rows[None])} utterances",
             ),
             chosen_on=f"{name}: WER {wer(rows[args.grammar]):.2%} with grammar {args.grammar}, "
             f"{wer(rows[None]):.2%} with the lexicon + LM beam (the grammar unless the beam is better by more "

@@ -45,6 +45,39 @@ class Calibration:
         return asdict(self)
 
 
+#: Thresholds sit this far above what in-domain clips show: the gap's 95th percentile, the
+#: entropy's 99th (the gap has a long tail on in-domain video: a misread word the grammar corrects).
+GAP_MARGIN = 2.0
+ENTROPY_MARGIN = 1.2
+#: ...but a gap threshold is never below this (nats a frame). Where the free reading is nearly
+#: always something the decoder may say (the lexicon beam on GRID: 46 of s1_val's 50 clips have a
+#: gap of 0), the 95th percentile is about 0 and twice it flags in-domain clips whose one misspelt
+#: word the lexicon puts right (on s1_val such corrections cost 0.008 and 0.038).
+MIN_GAP = 0.05
+
+
+def calibrated(grammar_gaps: list[float], lexicon_gaps: list[float], entropies: list[float], source: str,
+               base: Calibration | None = None) -> Calibration:  # fmt: skip
+    """Out-of-domain thresholds from in-domain clips' measures (an empty list keeps ``base``'s
+    threshold, or the default); with ``base`` (a model adapted from another), none falls below its."""
+    floor = base or Calibration()
+
+    def above(values: list[float], percentile: float, margin: float, lowest: float, kept: float) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:
+            return kept
+        measured = margin * float(torch.quantile(torch.tensor(finite, dtype=torch.float64), percentile / 100))
+        return round(max(measured, lowest, kept if base else 0.0), 3)
+
+    return Calibration(
+        max_entropy=above(entropies, 99, ENTROPY_MARGIN, 0.0, floor.max_entropy),
+        max_gap_grammar=above(grammar_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_grammar),
+        max_gap_lexicon=above(lexicon_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_lexicon),
+        source=f"{source}: gap {GAP_MARGIN}x its 95th percentile (at least {MIN_GAP}), entropy {ENTROPY_MARGIN}x "
+        f"its 99th" + ("; never below the base model's" if base else ""),
+    )
+
+
 @dataclass(frozen=True)
 class Assessment:
     """One utterance's confidence in [0, 1], out-of-domain flag and the measures behind them."""

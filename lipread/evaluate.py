@@ -28,6 +28,7 @@ from lipread.clips import (
     read_dataset,
     read_id_list,
 )
+from lipread.confidence import Assessment
 from lipread.grammar import Grammar
 from lipread.metrics import bootstrap_interval, char_counts, confusions, slot_errors, word_alignment, word_counts
 from lipread.pretrained import weights_digest
@@ -184,6 +185,18 @@ def read_utterances(transcriber: Transcriber, utterances: list[Utterance], decod
         for uid, lp, n in zip(batch.ids, log_probs, batch.lengths.tolist()):
             readings[uid] = transcriber.decoder(decoder).n_best(lp[:n], 1)[0].text
     return readings
+
+
+def read_and_assess(transcriber: Transcriber, utterances: list[Utterance], decoder: str = "beam",
+                    desc: str = "assess") -> dict[str, tuple[str, Assessment]]:  # fmt: skip
+    """Each utterance's best reading and its assessment (confidence, out-of-domain measures), by id:
+    what out-of-domain thresholds are calibrated on."""
+    out = {}
+    for batch, log_probs, _ in model_outputs(transcriber, utterances, desc=desc):
+        for uid, lp, n in zip(batch.ids, log_probs, batch.lengths.tolist()):
+            hyps, assessment = transcriber.read_window(lp[:n], decoder, CONFIDENCE_N_BEST)
+            out[uid] = (hyps[0].text, assessment)
+    return out
 
 
 def select_utterances(folder: DatasetFolder, split: Path | None) -> list[Utterance]:
