@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from lipread.alignment import word_timings
 from lipread.augment import Augment
+from lipread.calibration import calibrate_folder
 from lipread.clips import ClipDataset, PixelNorm, Utterance, check_crop_matches, collate, read_dataset, read_id_list
-from lipread.confidence import calibrated
 from lipread.errors import UserError
-from lipread.evaluate import model_outputs, read_and_assess, read_utterances
+from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
 from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, kl_to_reference, warmup_cosine
 from lipread.pretrained import CONFIG, DECODING, Model, decoding_defaults, load, save, weights_digest
@@ -338,7 +338,7 @@ def adapt(dataset: Path, out: Path, base: Path | None = None, train_list: Path |
     progress("measuring after", 0, 1)
     after = score(after_model, test, decoder, "WER after")
     progress("calibrating", 0, 1)
-    out_of_domain = recalibrate(after_model, base, out, test, speakers)
+    out_of_domain = recalibrate(base, out, test, speakers, device)
     report = AdaptReport(
         base=str(base), base_digest=weights_digest(base), dataset=str(dataset), before=before, after=after,
         train_clips=len(train), test_clips=len(test), seconds=time.perf_counter() - start, settings=settings,
@@ -349,25 +349,16 @@ def adapt(dataset: Path, out: Path, base: Path | None = None, train_list: Path |
     return report
 
 
-def recalibrate(adapted: Transcriber, base: Path, out: Path, test: list[Utterance], speakers: list[str]) -> dict:
+def recalibrate(base: Path, out: Path, test: list[Utterance], speakers: list[str], device: str) -> dict:
     """The adapted folder's out-of-domain thresholds, measured on the held-out clips of its speaker
     and never below the base model's. The base's come from its own speaker's validation clips: left
     as they are, a personal model calls most of its own speaker's video out of domain (8 of 10
     held-out GRID s4 clips, RESULTS.md). Returns the thresholds, and how many held-out clips the
     base's thresholds flag, for the report."""
-    defaults = decoding_defaults(base)
-    lexicon = Transcriber(adapted.model, adapted.device, beam=adapted.beam, defaults=defaults)
-    by_lexicon = [a for _, a in read_and_assess(lexicon, test, "beam", desc="calibrating").values()]
-    by_grammar = []
-    if adapted.grammar is not None:
-        by_grammar = [a for _, a in read_and_assess(adapted, test, "beam", desc="calibrating").values()]
-    calibration = calibrated(
-        [a.gap for a in by_grammar], [a.gap for a in by_lexicon], [a.entropy for a in by_lexicon],
-        f"{len(test)} held-out clips of {'+'.join(speakers)}", base=defaults.calibration,
-    )  # fmt: skip
-    (out / DECODING).write_text(json.dumps(replace(defaults, calibration=calibration).to_json(), indent=2) + "\n")
+    source = f"{len(test)} held-out clips of {'+'.join(speakers)}"
+    calibration, judged = calibrate_folder(out, test, source, device, base=decoding_defaults(base).calibration)
     return {"thresholds": calibration.to_json(),
-            "held_out_flagged_by_base_thresholds": sum(a.out_of_domain for a in by_grammar or by_lexicon)}  # fmt: skip
+            "held_out_flagged_by_base_thresholds": sum(a.out_of_domain for a in judged)}  # fmt: skip
 
 
 def copy_decoding(base: Path, out: Path) -> None:

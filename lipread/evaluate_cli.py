@@ -31,6 +31,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int, default=16, help="clips per model call")
     parser.add_argument("--workers", type=int, default=2, help="clip-decoding processes")
     parser.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="also measure the out-of-domain thresholds on these clips (a validation split) and "
+                        "write them into the --checkpoint model folder's decoding.json")  # fmt: skip
     add_model_options(parser)
     add_decoding_options(parser, n_best=False)
     add_beam_options(parser)
@@ -47,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from lipread.evaluate import evaluate
     from lipread.report import chart, markdown, table
 
+    if args.calibrate and (args.checkpoint is None or not Path(args.checkpoint).is_dir()):
+        log.error("--calibrate writes into a model folder: give --checkpoint MODEL_DIR (from `lipread export`)")
+        return 2
     device = resolve_device(args.device)
     grammar, vocabulary = decoding_choice(args, ALPHABET)
     report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,
@@ -58,4 +64,15 @@ def run(args: argparse.Namespace) -> int:
         (args.output / "report.md").write_text(markdown(report))
         chart(report, args.output / "report.png")
         print(f"report: {args.output}/report.{{json,md,png}}")
+    if args.calibrate:
+        from lipread.calibration import calibrate_folder
+        from lipread.clips import read_dataset
+        from lipread.evaluate import select_utterances
+
+        utterances = select_utterances(read_dataset(args.data), args.split)
+        source = f"{args.split.name if args.split else args.data.name}, {len(utterances)} utterances"
+        calibration, _ = calibrate_folder(args.checkpoint, utterances, source, device)
+        print(f"out-of-domain thresholds written to {Path(args.checkpoint) / 'decoding.json'}: entropy "
+              f"{calibration.max_entropy}, gap {calibration.max_gap_grammar} in a grammar, "
+              f"{calibration.max_gap_lexicon} with the lexicon (nats a frame)")  # fmt: skip
     return 0

@@ -37,6 +37,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("transcribe", "x.mp4", "--min-confidence", "2"), 2, "--min-confidence: must be between 0 and 1"),
         (("transcribe", "x.mp4", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("evaluate", "--data", "/missing/data"), 2, "/missing/data is not a dataset folder"),
+        (("evaluate", "--data", "/missing/data", "--calibrate"), 2, "--calibrate writes into a model folder"),
         (("serve", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("export", "/missing.ckpt", "out", "--decoder-options", "beam=3"), 2, "expected NAME=VALUE"),
         (("live",), 2, "give a VIDEO or --camera N"),

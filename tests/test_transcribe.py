@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,30 @@ def test_evaluate_cli_reports_match_jiwer(trained_tiny: Path, tiny_dataset: Path
     assert (tmp_path / "report.png").stat().st_size > 5000
     assert "| greedy |" in (tmp_path / "report.md").read_text()
     assert "WER" in result.stdout
+
+
+def test_evaluate_calibrate_measures_a_model_folders_thresholds(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):
+    """A folder without measured out-of-domain thresholds has guesses, by which the tiny model calls
+    2 of its own 7 clips out of domain; ``evaluate --calibrate`` measures them on the clips given and
+    writes them into the folder's decoding.json, and then those clips read as in domain."""
+    from lipread.clips import read_dataset
+    from lipread.evaluate import read_and_assess, select_utterances
+    from lipread.pretrained import decoding_defaults
+
+    model = Path(shutil.copytree(trained_tiny, tmp_path / "model"))
+    clips = select_utterances(read_dataset(tiny_dataset), None)
+
+    def flagged() -> int:
+        judged = read_and_assess(Transcriber.from_checkpoint(model, "cpu"), clips)
+        return sum(a.out_of_domain for _, a in judged.values())
+
+    assert flagged() == 2
+    result = lipread("evaluate", "--checkpoint", model, "--data", tiny_dataset, "--decoder", "greedy", "--calibrate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"out-of-domain thresholds written to {model / 'decoding.json'}" in result.stdout
+    calibration = decoding_defaults(model).calibration
+    assert calibration.source.startswith("dataset, 7 utterances") and decoding_defaults(model).grammar is None
+    assert flagged() == 0
 
 
 def _timing_errors(words: list[dict], align: Path) -> np.ndarray:

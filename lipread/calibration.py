@@ -1,0 +1,44 @@
+"""A model folder's out-of-domain thresholds, measured on clips it should call in domain.
+
+The thresholds (:class:`~lipread.confidence.Calibration` in the folder's ``decoding.json``) say how
+far a video may stray from what the model knows before transcripts carry "may not be speech the
+model can read". Defaults are guesses; a model reads its own speakers with its own entropy and
+gaps, so a folder gets thresholds measured on its validation clips (``lipread evaluate
+--calibrate``), or, for a personal model, on its speaker's held-out clips (``lipread adapt``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from lipread.clips import Utterance
+from lipread.confidence import Assessment, Calibration, calibrated
+from lipread.errors import UserError
+from lipread.evaluate import read_and_assess
+from lipread.pretrained import CONFIG, DECODING, decoding_defaults
+from lipread.transcribe import Transcriber
+
+
+def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, device: str = "cpu",
+                     base: Calibration | None = None) -> tuple[Calibration, list[Assessment]]:  # fmt: skip
+    """Measure ``folder``'s thresholds on ``utterances`` (never below ``base``'s, when given) and
+    write them into its ``decoding.json``, keeping its default grammar. Returns them, with each
+    utterance's assessment by the thresholds the folder had (its default decoding)."""
+    if not (Path(folder) / CONFIG).is_file():
+        raise UserError(f"{folder} is not a model folder: thresholds are written into a model folder's {DECODING}")
+    defaults = decoding_defaults(folder)
+    reader = Transcriber.from_checkpoint(folder, device, grammar="default")
+    lexicon = Transcriber(reader.model, reader.device, beam=reader.beam, defaults=defaults)
+    by_lexicon = [a for _, a in read_and_assess(lexicon, utterances, desc="calibrating").values()]
+    by_grammar = []
+    if reader.grammar is not None:
+        by_grammar = [a for _, a in read_and_assess(reader, utterances, desc="calibrating").values()]
+    calibration = calibrated(
+        [a.gap for a in by_grammar], [a.gap for a in by_lexicon], [a.entropy for a in by_lexicon], source, base
+    )
+    (Path(folder) / DECODING).write_text(
+        json.dumps(replace(defaults, calibration=calibration).to_json(), indent=2) + "\n"
+    )
+    return calibration, by_grammar or by_lexicon
