@@ -68,11 +68,12 @@ def summary(report, out: Path) -> str:
         f"({report.decoder} decoder), in {minutes} min {seconds:02d} s on {report.device}",
         f"model: {out}  (use it with --checkpoint {out}; report: {out}/adapt_report.json)",
     ]
-    flagged = report.out_of_domain.get("held_out_flagged_by_base_thresholds")
-    if flagged is not None:
+    flagged = report.out_of_domain
+    if flagged:
         lines.append(
-            f"out-of-domain warnings: thresholds measured on the {report.test_clips} held-out clips (the base "
-            f"model's, from its own speaker, would flag {flagged} of them)"
+            f"out-of-domain warnings: thresholds measured on the held-out clips; they flag {flagged['held_out_flagged']} "
+            f"of the {report.test_clips} (the base model's, from its own speaker, would flag "
+            f"{flagged['held_out_flagged_by_base_thresholds']})"
         )
     if report.after.wer > report.before.wer:
         lines.append(

@@ -10,22 +10,32 @@ gaps, so a folder gets thresholds measured on its validation clips (``lipread ev
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lipread.clips import Utterance
-from lipread.confidence import Assessment, Calibration, calibrated
+from lipread.confidence import Calibration, calibrated
 from lipread.errors import UserError
 from lipread.evaluate import read_and_assess
 from lipread.pretrained import CONFIG, DECODING, decoding_defaults
 from lipread.transcribe import Transcriber
 
 
+@dataclass(frozen=True)
+class Calibrated:
+    """New thresholds, and how many of the clips they were measured on each set calls out of domain."""
+
+    calibration: Calibration
+    clips: int
+    flagged_before: int  # by the thresholds the folder had (its default decoding)
+    flagged_after: int
+
+
 def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, device: str = "cpu",
-                     base: Calibration | None = None) -> tuple[Calibration, list[Assessment]]:  # fmt: skip
-    """Measure ``folder``'s thresholds on ``utterances`` (never below ``base``'s, when given) and
-    write them into its ``decoding.json``, keeping its default grammar. Returns them, with each
-    utterance's assessment by the thresholds the folder had (its default decoding)."""
+                     base: Calibration | None = None) -> Calibrated:  # fmt: skip
+    """Measure ``folder``'s thresholds on ``utterances`` (from ``base``'s to a few times them, when
+    given: :func:`~lipread.confidence.calibrated`) and write them into its ``decoding.json``,
+    keeping its default grammar."""
     if not (Path(folder) / CONFIG).is_file():
         raise UserError(f"{folder} is not a model folder: thresholds are written into a model folder's {DECODING}")
     defaults = decoding_defaults(folder)
@@ -41,4 +51,6 @@ def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, dev
     (Path(folder) / DECODING).write_text(
         json.dumps(replace(defaults, calibration=calibration).to_json(), indent=2) + "\n"
     )
-    return calibration, by_grammar or by_lexicon
+    judged = by_grammar or by_lexicon  # what the folder's default decoding says of the clips
+    return Calibrated(calibration, len(judged), sum(a.out_of_domain for a in judged),
+                      sum(calibration.flags(a, "beam", bool(by_grammar)) for a in judged))  # fmt: skip

@@ -71,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
         utterances = select_utterances(read_dataset(args.data), args.split)
         source = f"{args.split.name if args.split else args.data.name}, {len(utterances)} utterances"
-        calibration, _ = calibrate_folder(args.checkpoint, utterances, source, device)
+        done = calibrate_folder(args.checkpoint, utterances, source, device)
+        c = done.calibration
         print(f"out-of-domain thresholds written to {Path(args.checkpoint) / 'decoding.json'}: entropy "
-              f"{calibration.max_entropy}, gap {calibration.max_gap_grammar} in a grammar, "
-              f"{calibration.max_gap_lexicon} with the lexicon (nats a frame)")  # fmt: skip
+              f"{c.max_entropy}, gap {c.max_gap_grammar} in a grammar, {c.max_gap_lexicon} with the lexicon "
+              f"(nats a frame); they flag {done.flagged_after} of these {done.clips} clips, the folder's "
+              f"thresholds before flagged {done.flagged_before}")  # fmt: skip
     return 0

@@ -72,21 +72,22 @@ def test_adapting_lowers_held_out_wer(adapted):
 
 def test_adapted_folder_keeps_the_base_decoding_and_transcribes(adapted):
     """The base's grammar and decoder settings come along; the out-of-domain thresholds are measured
-    on the speaker's held-out clips (never below the base's), so the personal model does not call its
-    own speaker's video out of domain, as the base's thresholds (from speaker 1) did."""
+    on the speaker's held-out clips, from the base's up to twice them: the base's (from speaker 1)
+    call every held-out s26 clip out of domain, the personal model's fewer (this 20-pass model still
+    reads them 83% wrong, so not none)."""
     out, report, stdout = adapted
     from lipread.pretrained import decoding_defaults, load
 
     mine, shipped = decoding_defaults(out), decoding_defaults(SHIPPED)
     assert mine.grammar == shipped.grammar and mine.chosen_on == shipped.chosen_on
     for threshold in ("max_entropy", "max_gap_grammar", "max_gap_lexicon"):
-        assert getattr(mine.calibration, threshold) >= getattr(shipped.calibration, threshold)
+        base = getattr(shipped.calibration, threshold)
+        assert base <= getattr(mine.calibration, threshold) <= 2 * base + 1e-9
     assert "5 held-out clips of s26" in mine.calibration.source
-    assert report["out_of_domain"]["thresholds"] == mine.calibration.to_json()
-    flagged = report["out_of_domain"]["held_out_flagged_by_base_thresholds"]
-    assert flagged >= 3, report["out_of_domain"]  # what the base's thresholds made of this speaker
-    assert f"would flag {flagged} of them" in stdout
-
+    ood = report["out_of_domain"]
+    assert ood["thresholds"] == mine.calibration.to_json()
+    assert ood["held_out_flagged"] < ood["held_out_flagged_by_base_thresholds"], ood
+    assert f"they flag {ood['held_out_flagged']} of the 5" in stdout
     card, base = load(out).card, load(SHIPPED).card
     assert card.train_texts == base.train_texts and card.decoder == base.decoder and card.grammar == base.grammar
     assert card.crop == base.crop and card.name == "lipnet-grid-s1+s26"
@@ -96,7 +97,6 @@ def test_adapted_folder_keeps_the_base_decoding_and_transcribes(adapted):
     transcript = json.loads(result.stdout)
     assert transcript["model"] == "lipnet-grid-s1+s26" and transcript["grammar"] == "grid"
     assert len(transcript["text"].split()) == 6  # a GRID sentence: the base model's grammar came along
-    assert not transcript["out_of_domain"], transcript["reason"]
 
 
 def test_serve_runs_the_adapted_model(adapted, tmp_path):
