@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     data, splits = str(KIT / "data"), str(KIT)
-    speed = [sys.executable, "benchmarks/train_speed.py", data, "--steps", "40", "--batch-size", "64"]
+    speed = [sys.executable, "benchmarks/train_speed.py", data, "--steps", "40", "--batch-size", "64", "--workers", "8"]
     if args.config == "configs/grid_lipnet.yaml":
         speed.append("--device-bank")
     _timed(speed, logs / "train_speed.txt", args.speed_seconds)
