@@ -119,9 +119,10 @@ def ctc_log_likelihood(log_probs: torch.Tensor, text: str, tokenizer: CharTokeni
 
 
 def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: str, tokenizer: CharTokenizer,
-           max_gap: float, max_entropy: float) -> Assessment:  # fmt: skip
+           max_gap: float, max_entropy: float, allowed: str = "the allowed sentences") -> Assessment:  # fmt: skip
     """Judge the best of ``n_best`` (text, decoder score) for one utterance's (T, V) log-probabilities;
-    ``free_text`` is the unconstrained (greedy) reading; the thresholds come from a :class:`Calibration`."""
+    ``free_text`` is the unconstrained (greedy) reading; the thresholds come from a :class:`Calibration`;
+    ``allowed`` names what the decoder may say, for the reason (a grammar's sentences, a vocabulary's words)."""
     frames = max(1, len(log_probs))
     scores = torch.tensor([s for _, s in n_best], dtype=torch.float64)
     finite = torch.isfinite(scores)
@@ -134,7 +135,7 @@ def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: 
     reasons = []
     if gap > max_gap:
         reasons.append(
-            f"the allowed sentences fit the lips poorly ({gap:.2f} nats a frame from the model's free reading; "
+            f"{allowed} fit the lips poorly ({gap:.2f} nats a frame from the model's free reading; "
             f"in-domain video stays under {max_gap:.2f})"
         )
     if entropy > max_entropy:

@@ -185,7 +185,8 @@ class Transcriber:
         free = self.decoder("greedy").n_best(log_probs, 1)[0].text
         in_grammar = self.grammar is not None and decoder == "beam"
         judged = assess(log_probs, [(h.text, h.score) for h in hyps], free, self.model.tokenizer,
-                        self.calibration.max_gap(decoder, in_grammar), self.calibration.max_entropy)  # fmt: skip
+                        self.calibration.max_gap(decoder, in_grammar), self.calibration.max_entropy,
+                        "the allowed sentences" if in_grammar else "the vocabulary's words")  # fmt: skip
         return hyps, judged
 
     def read_phrase(self, log_probs: torch.Tensor, start: float, end: float, decoder: str,

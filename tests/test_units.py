@@ -195,6 +195,23 @@ def test_a_dataset_clip_reads_the_same_without_pyav(tmp_path: Path, monkeypatch:
         video.read_clip(tmp_path / "missing.mp4")
 
 
+@pytest.mark.parametrize("allowed", ["the allowed sentences", "the vocabulary's words"])
+def test_an_out_of_domain_reason_names_what_the_decoder_may_say(allowed: str):
+    """A reading the decoder may not say (free: "bat", decoded: "bin") is a gap; the reason names the
+    grammar's sentences or the vocabulary's words, whichever the decoder was held to."""
+    from lipread.confidence import assess
+    from lipread.text import CharTokenizer
+
+    tokenizer = CharTokenizer()
+    frames = [tokenizer.blank, *tokenizer.encode("b"), tokenizer.blank, *tokenizer.encode("a"), tokenizer.blank,
+              *tokenizer.encode("t"), tokenizer.blank]  # fmt: skip
+    log_probs = torch.full((len(frames), tokenizer.vocab_size), -8.0)
+    log_probs[torch.arange(len(frames)), torch.tensor(frames)] = 0.0
+    judged = assess(log_probs.log_softmax(-1), [("bin", 0.0)], "bat", tokenizer, 0.05, 10.0, allowed)
+    assert judged.out_of_domain and judged.gap > 0.05
+    assert judged.reason.startswith(f"{allowed} fit the lips poorly")
+
+
 # ---------------------------------------------------------------- n-gram LM
 
 
