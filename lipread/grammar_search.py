@@ -8,6 +8,7 @@ grammar's log weights times ``lm_weight``.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 
@@ -45,6 +46,7 @@ class GrammarSearch:
         self._ids = {ch: i + 1 for i, ch in enumerate(tokenizer.alphabet)}
         self._cursors: dict[str, dict[Cursor, float]] = {}
         self._children: dict[str, tuple[str, ...]] = {}
+        self._scores: dict[str, float] = {}
 
     # -- the prefix automaton
 
@@ -79,6 +81,7 @@ class GrammarSearch:
         if len(self._cursors) > CACHE_LIMIT:
             self._cursors.clear()
             self._children.clear()
+            self._scores.clear()
         if not prefix:
             result = self._entries(0, False, 0.0)
         else:
@@ -116,7 +119,12 @@ class GrammarSearch:
         )
 
     def grammar_score(self, prefix: str) -> float:
-        return max(self.cursors(prefix).values(), default=NEG_INF)
+        """The best grammar log-probability of a sentence that starts with ``prefix`` (cached: the
+        search ranks every live prefix on every frame)."""
+        score = self._scores.get(prefix)
+        if score is None:
+            score = self._scores[prefix] = max(self.cursors(prefix).values(), default=NEG_INF)
+        return score
 
     def completion(self, prefix: str) -> str:
         """The shortest allowed sentence that starts with ``prefix`` (breadth first over characters)."""
@@ -169,8 +177,8 @@ class GrammarSearch:
                     longer = nxt[prefix + ch]
                     came = pb if prefix and ch == prefix[-1] else total
                     longer[1] = _add(longer[1], came + p)
-            ranked = sorted(nxt.items(), key=lambda kv: -(self._rank(kv[0], kv[1])))
-            beam = {p: (b, c) for p, (b, c) in ranked[: self.beam_size]}
+            kept = heapq.nlargest(self.beam_size, nxt.items(), key=lambda kv: self._rank(kv[0], kv[1]))
+            beam = {p: (b, c) for p, (b, c) in kept}
         finals = sorted(
             ((p, _add(b, c) + self.weight * self.grammar_score(p)) for p, (b, c) in beam.items() if self.is_final(p)),
             key=lambda x: -x[1],
