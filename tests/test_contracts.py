@@ -61,7 +61,7 @@ def test_shipped_v1_folder_upgrades_to_a_card():
     card = load(SHIPPED).card
     assert card.format == MODEL_FORMAT and card.name == "lipnet-grid-s1" and card.arch == "lipnet"
     assert card.crop == CropSettings() and card.channels == 1 and card.input_size == 88
-    assert card.decoder == DecoderSettings(beam_size=50, lm_weight=0.25, word_score=2.0)
+    assert card.decoder == DecoderSettings(beam_size=300, lm_weight=0.25, word_score=2.0)
     assert len(card.train_words) == 51 and card.training["lr"] == 1e-4
 
 
