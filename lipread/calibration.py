@@ -16,7 +16,7 @@ from pathlib import Path
 from lipread.clips import Utterance
 from lipread.confidence import Calibration, calibrated
 from lipread.errors import UserError
-from lipread.evaluate import read_and_assess
+from lipread.evaluate import read_and_assess_each
 from lipread.pretrained import CONFIG, DECODING, decoding_defaults
 from lipread.transcribe import Transcriber
 
@@ -41,10 +41,10 @@ def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, dev
     defaults = decoding_defaults(folder)
     reader = Transcriber.from_checkpoint(folder, device, grammar="default")
     lexicon = Transcriber(reader.model, reader.device, beam=reader.beam, defaults=defaults)
-    by_lexicon = [a for _, a in read_and_assess(lexicon, utterances, desc="calibrating").values()]
-    by_grammar = []
-    if reader.grammar is not None:
-        by_grammar = [a for _, a in read_and_assess(reader, utterances, desc="calibrating").values()]
+    readers = [lexicon] if reader.grammar is None else [lexicon, reader]  # one model: it runs once
+    readings = read_and_assess_each(readers, utterances, desc="calibrating")
+    by_lexicon = [a for _, a in readings[0].values()]
+    by_grammar = [a for _, a in readings[1].values()] if len(readings) > 1 else []
     calibration = calibrated(
         [a.gap for a in by_grammar], [a.gap for a in by_lexicon], [a.entropy for a in by_lexicon], source, base
     )

@@ -191,12 +191,20 @@ def read_and_assess(transcriber: Transcriber, utterances: list[Utterance], decod
                     desc: str = "assess") -> dict[str, tuple[str, Assessment]]:  # fmt: skip
     """Each utterance's best reading and its assessment (confidence, out-of-domain measures), by id:
     what out-of-domain thresholds are calibrated on."""
-    out = {}
-    for batch, log_probs, _ in model_outputs(transcriber, utterances, desc=desc):
+    return read_and_assess_each([transcriber], utterances, decoder, desc)[0]
+
+
+def read_and_assess_each(transcribers: list[Transcriber], utterances: list[Utterance], decoder: str = "beam",
+                         desc: str = "assess") -> list[dict[str, tuple[str, Assessment]]]:  # fmt: skip
+    """:func:`read_and_assess` for several transcribers of one model (a grammar and the lexicon, say):
+    the model runs once, and each reads its outputs."""
+    outs: list[dict[str, tuple[str, Assessment]]] = [{} for _ in transcribers]
+    for batch, log_probs, _ in model_outputs(transcribers[0], utterances, desc=desc):
         for uid, lp, n in zip(batch.ids, log_probs, batch.lengths.tolist()):
-            hyps, assessment = transcriber.read_window(lp[:n], decoder, CONFIDENCE_N_BEST)
-            out[uid] = (hyps[0].text, assessment)
-    return out
+            for transcriber, out in zip(transcribers, outs):
+                hyps, assessment = transcriber.read_window(lp[:n], decoder, CONFIDENCE_N_BEST)
+                out[uid] = (hyps[0].text, assessment)
+    return outs
 
 
 def select_utterances(folder: DatasetFolder, split: Path | None) -> list[Utterance]:
