@@ -40,7 +40,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--name", help="the model's name in outputs and /v1/models (default: kept, else OUT's name)")
     parser.add_argument(
         "--decoder-options", nargs="+", type=_decoder_option, default=[], metavar="NAME=VALUE",
-        help="beam decoder defaults to store, e.g. lm_weight=0.25 word_score=2 beam_size=50 (default: kept)",
+        help="beam decoder defaults to store, e.g. lm_weight=0.25 word_score=2 beam_size=300 (default: kept)",
     )  # fmt: skip
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
     return parser
