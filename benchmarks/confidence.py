@@ -22,9 +22,9 @@ import numpy as np
 from data_prep.native_logs import quiet_native_stderr
 from lipread.clips import read_dataset
 from lipread.confidence import calibrated
-from lipread.evaluate import read_and_assess, select_utterances
+from lipread.evaluate import read_and_assess_each, select_utterances
 from lipread.metrics import word_counts
-from lipread.pretrained import DECODING, DecodingDefaults
+from lipread.pretrained import DECODING, DecodingDefaults, decoding_defaults
 from lipread.transcribe import Transcriber, TranscriptionError, default_model_path
 
 #: The grammar stays the default unless the lexicon beam reads validation data better by more than
@@ -33,19 +33,23 @@ from lipread.transcribe import Transcriber, TranscriptionError, default_model_pa
 GRAMMAR_TOLERANCE = 0.01
 
 
-def labelled(model_path: Path, data: Path, split: Path, grammar: str | None) -> list[dict]:
-    """Per utterance: word errors, confidence and the out-of-domain measures (flags by the model's
-    stored thresholds)."""
-    transcriber = Transcriber.from_checkpoint(model_path, "cpu", grammar=grammar or "none")
+def labelled(model_path: Path, data: Path, split: Path, grammar: str) -> dict[str | None, list[dict]]:
+    """Per decoding (beam in ``grammar``, then the lexicon + LM beam, keyed None), per utterance:
+    word errors, confidence and the out-of-domain measures (flags by the model's stored
+    thresholds). The model runs once; both decoders read its outputs."""
+    reader = Transcriber.from_checkpoint(model_path, "cpu", grammar=grammar)
+    lexicon = Transcriber(reader.model, reader.device, defaults=decoding_defaults(model_path))
     utterances = select_utterances(read_dataset(data), split)
-    judged = read_and_assess(transcriber, utterances, "beam", desc=f"grammar {grammar}" if grammar else "lexicon")
-    rows = []
-    for u in utterances:
-        text, a = judged[u.id]
-        counts = word_counts([u.text], [text])
-        rows.append({"id": u.id, "errors": counts.errors, "words": counts.reference_length,
-                     "confidence": a.confidence, "gap": a.gap, "entropy": a.entropy,
-                     "out_of_domain": a.out_of_domain})  # fmt: skip
+    readings = read_and_assess_each([reader, lexicon], utterances, "beam", desc=f"grammar {grammar} and lexicon")
+    rows: dict[str | None, list[dict]] = {}
+    for key, judged in zip((grammar, None), readings):
+        rows[key] = []
+        for u in utterances:
+            text, a = judged[u.id]
+            counts = word_counts([u.text], [text])
+            rows[key].append({"id": u.id, "errors": counts.errors, "words": counts.reference_length,
+                              "confidence": a.confidence, "gap": a.gap, "entropy": a.entropy,
+                              "out_of_domain": a.out_of_domain})  # fmt: skip
     return rows
 
 
@@ -65,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     quiet_native_stderr()  # mediapipe's own log lines would bury the table
     model_path = args.checkpoint or default_model_path()
-    rows = {g: labelled(model_path, args.data, args.split, g) for g in (args.grammar, None)}
+    rows = labelled(model_path, args.data, args.split, args.grammar)
     name = args.split.name
     print(f"{model_path.name} on {name}; CPU: {platform.machine()}, {os.cpu_count()} cores")
     print("| decoding | WER | WER, most confident 50% | 80% | 100% | out_of_domain |\n|---|---:|---:|---:|---:|---:|")
