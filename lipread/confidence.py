@@ -43,7 +43,7 @@ class Calibration:
 
     def flags(self, assessment: Assessment, decoder: str, grammar: bool) -> bool:
         """Whether these thresholds call an assessed reading out of domain."""
-        return assessment.gap > self.max_gap(decoder, grammar) or assessment.entropy > self.max_entropy
+        return bool(strayed(assessment.gap, assessment.entropy, self.max_gap(decoder, grammar), self.max_entropy))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -118,6 +118,24 @@ def ctc_log_likelihood(log_probs: torch.Tensor, text: str, tokenizer: CharTokeni
     return -float(loss)
 
 
+def strayed(gap: float, entropy: float, max_gap: float, max_entropy: float,
+            allowed: str = "the allowed sentences") -> list[str]:  # fmt: skip
+    """Why a reading with this ``gap`` and ``entropy`` lies outside what the thresholds call in
+    domain (empty when it does not): the one comparison behind :func:`assess` and
+    :meth:`Calibration.flags`."""
+    reasons = []
+    if gap > max_gap:
+        reasons.append(
+            f"{allowed} fit the lips poorly ({gap:.2f} nats a frame from the model's free reading; "
+            f"in-domain video stays under {max_gap:.2f})"
+        )
+    if entropy > max_entropy:
+        reasons.append(
+            f"the model is unsure on most frames (entropy {entropy:.2f}; in-domain video stays under {max_entropy:.2f})"
+        )
+    return reasons
+
+
 def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: str, tokenizer: CharTokenizer,
            max_gap: float, max_entropy: float, allowed: str = "the allowed sentences") -> Assessment:  # fmt: skip
     """Judge the best of ``n_best`` (text, decoder score) for one utterance's (T, V) log-probabilities;
@@ -132,16 +150,7 @@ def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: 
     gap = max(0.0, (free - chosen) / frames) if math.isfinite(chosen) else math.inf
     probs = log_probs.float().exp()
     entropy = float(-(probs * log_probs.float()).sum(-1).mean())
-    reasons = []
-    if gap > max_gap:
-        reasons.append(
-            f"{allowed} fit the lips poorly ({gap:.2f} nats a frame from the model's free reading; "
-            f"in-domain video stays under {max_gap:.2f})"
-        )
-    if entropy > max_entropy:
-        reasons.append(
-            f"the model is unsure on most frames (entropy {entropy:.2f}; in-domain video stays under {max_entropy:.2f})"
-        )
+    reasons = strayed(gap, entropy, max_gap, max_entropy, allowed)
     penalty = math.exp(-max(0.0, gap / max_gap - 0.5) - max(0.0, entropy / max_entropy - 0.5))
     # (a measure well inside its in-domain range costs nothing; beyond half its threshold, e^-excess)
     return Assessment(
