@@ -202,7 +202,7 @@ def build(options: PrepOptions) -> BuildSummary:
 
 def _run(pending, options, dataset, build_log, summary, total) -> None:
     args = [(job, dataset, options.crop, options.min_frames, options.crf) for job in pending]
-    bar = tqdm(total=total, unit="clip", desc="prep", dynamic_ncols=True, smoothing=0.05)
+    bar = tqdm(total=total, unit="clip", desc="prep", dynamic_ncols=True, smoothing=0.05, disable=not pending)
     t0 = time.perf_counter()
 
     def record(result) -> None:

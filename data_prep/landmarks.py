@@ -37,9 +37,18 @@ class FaceTracker:
         self._static = None
         self._zoom_boxes = []
         self._min_confidence = min_confidence
-        self._detector = self._mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_confidence
-        )
+        self._detector_graph = None
+
+    @property
+    def _detector(self):
+        """The long-range detector's graph, built at its first frame: a graph starts its native
+        threads (and their log lines) at once, which a command that fails on its input before any
+        frame, or quits soon after, should not pay for or show."""
+        if self._detector_graph is None:
+            self._detector_graph = self._mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=self._min_confidence
+            )
+        return self._detector_graph
 
     def _mesh(self, faces: int):
         if faces not in self._meshes:
@@ -137,7 +146,9 @@ class FaceTracker:
     def close(self) -> None:
         for mesh in [*self._meshes.values(), *([self._static] if self._static else [])]:
             mesh.close()
-        self._detector.close()
+        if self._detector_graph is not None:
+            self._detector_graph.close()
+        self._meshes, self._static, self._detector_graph = {}, None, None  # a later frame builds anew
 
 
 class _Deferred(types.ModuleType):

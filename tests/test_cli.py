@@ -107,6 +107,18 @@ def test_several_files_quiet_json_array_and_failures(tmp_path: Path):
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["a/clip.txt", "b/clip.txt"]
 
 
+def test_only_an_unreadable_file_gives_its_one_line_and_nothing_else(tmp_path: Path):
+    """The face tracker's native graphs start only at a first frame: a command that fails on its
+    only input quits before they could log behind the filter's back (it once printed mediapipe's
+    "absl::InitializeLog" and "inference_feedback_manager" lines after the error)."""
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    result = lipread("transcribe", str(tmp_path / "notes.mp4"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"{tmp_path / 'notes.mp4'}: not a video ffmpeg can read (Invalid data found when processing input) [unreadable]"
+    ]
+
+
 def test_prep_says_why_a_build_is_empty(tmp_path: Path):
     empty = tmp_path / "empty"
     empty.mkdir()
