@@ -5,7 +5,8 @@ tags in VTT; JSON has every segment (track, time range, face box) and the face-l
 Printed output stays machine-readable with several files: JSON is one array, text one
 ``file<TAB>text`` line per file, SRT/VTT each under a ``==> file <==`` line. With ``-o DIR`` each
 video gets its own file; videos from different folders keep their folders under DIR, so two
-``clip.mp4`` never overwrite each other.
+``clip.mp4`` never overwrite each other; ``-f all`` writes every format's file (as Whisper's
+``-f all`` does, into the current folder without ``-o``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.description = "Read the lips in silent videos: print or write text, JSON with word timings, SRT or VTT."
     parser.add_argument("videos", nargs="+", type=Path, help="video files (any container, frame rate and size)")
     parser.add_argument("--decoder", choices=DECODERS, default="beam", help="how outputs become words")
-    parser.add_argument("-f", "--format", choices=list(EXTENSIONS), default="text", help="output format")
+    parser.add_argument("-f", "--format", choices=[*EXTENSIONS, "all"], default="text",
+                        help="output format; 'all' writes a file of each format per video (into -o, else into "
+                        "the current folder)")  # fmt: skip
     parser.add_argument(
         "--cues", choices=["phrase", "word"], default="phrase", help="SRT/VTT: a cue per phrase or per word"
     )
@@ -93,6 +96,8 @@ def prepare_output(folder: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from lipread.transcribe import Transcriber, TranscriptionError
 
+    if args.format == "all" and args.output is None:
+        args.output = Path(".")
     if args.output:
         prepare_output(args.output)
     from data_prep.text import ALPHABET
@@ -123,13 +128,16 @@ def run(args: argparse.Namespace) -> int:
                         result.file, len(result.dropped), args.min_confidence)  # fmt: skip
     several = len(args.videos) > 1
     if args.output:
-        targets = output_paths(args.videos, args.output, EXTENSIONS[args.format])
+        formats = list(EXTENSIONS) if args.format == "all" else [args.format]
+        targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats}
         for result in results:
-            body = render(result, args.format, args.cues)
-            target = targets[result.file]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(body if body.endswith("\n") else body + "\n")
-            log.info("%s -> %s", result.file, target)
+            for fmt in formats:
+                body = render(result, fmt, args.cues)
+                target = targets[fmt][result.file]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(body if body.endswith("\n") else body + "\n")
+            shown = targets[formats[0]][result.file]
+            log.info("%s -> %s", result.file, shown if len(formats) == 1 else shown.with_suffix(".{txt,json,srt,vtt}"))
     elif args.format == "json":
         bodies = [result.to_json() for result in results]
         if several or bodies:

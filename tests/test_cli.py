@@ -119,6 +119,19 @@ def test_only_an_unreadable_file_gives_its_one_line_and_nothing_else(tmp_path: P
     ]
 
 
+def test_format_all_writes_every_format_into_the_current_folder(tmp_path: Path):
+    """``-f all`` as in Whisper: one file per format for each video, into the current folder
+    without ``-o``; the four say the same sentence."""
+    result = lipread("transcribe", str(EXAMPLE), "-f", "all", "--decoder", "greedy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stem = EXAMPLE.stem
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.{e}" for e in ("json", "srt", "txt", "vtt")]
+    text = (tmp_path / f"{stem}.txt").read_text().strip()
+    assert text and json.loads((tmp_path / f"{stem}.json").read_text())["text"] == text
+    assert text in (tmp_path / f"{stem}.srt").read_text() and text in (tmp_path / f"{stem}.vtt").read_text()
+    assert result.stdout == ""
+
+
 def test_prep_says_why_a_build_is_empty(tmp_path: Path):
     empty = tmp_path / "empty"
     empty.mkdir()
