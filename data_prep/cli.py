@@ -8,6 +8,14 @@ import os
 import sys
 from pathlib import Path
 
+from data_prep.arguments import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    whole_number,
+)
 from data_prep.contracts import CropSettings
 from data_prep.rejections import REASONS
 from data_prep.video import CLIP_CRF
@@ -25,6 +33,11 @@ def _shard(value: str) -> tuple[int, int]:
     return index, count
 
 
+def crf_value(text: str) -> int:
+    """x264's constant rate factor: 0 (lossless) to 51."""
+    return whole_number(text, 0, 51)
+
+
 def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="lipread prep")
     parser.description = (
@@ -37,25 +50,33 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
     parser.add_argument("-o", "--output", "--out", dest="out", type=Path, required=True, help="dataset folder to write")
     parser.add_argument("--alignments", type=Path, help="folder of GRID .align files (matched by name)")
     parser.add_argument("--manifest", type=Path, help="CSV or JSONL: path,text[,start,end,speaker,id]")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=os.cpu_count() or 1, help="parallel processes (default: cores)"
+    )
     parser.add_argument("--shard", type=_shard, help="build slice I of N (0 <= I < N); join with prep-merge")
-    parser.add_argument("--preview", type=int, default=0, metavar="N", help="write preview.png of N clips")
-    parser.add_argument("--size", type=int, default=CropSettings.size, help="crop side in pixels")
+    parser.add_argument("--preview", type=non_negative_int, default=0, metavar="N", help="write preview.png of N clips")
+    parser.add_argument("--size", type=positive_int, default=CropSettings.size, help="crop side in pixels")
     parser.add_argument("--color", choices=["rgb", "gray"], default=CropSettings.color)
-    parser.add_argument("--scale", type=float, default=CropSettings.scale, help="crop side in inter-ocular distances")
-    parser.add_argument("--min-frames", type=int, default=10, help="shorter utterances are rejected")
     parser.add_argument(
-        "--max-gap", type=int, default=CropSettings.max_gap, help="longest face-less run (frames) to interpolate"
+        "--scale", type=positive_float, default=CropSettings.scale, help="crop side in inter-ocular distances"
+    )
+    parser.add_argument("--min-frames", type=positive_int, default=10, help="shorter utterances are rejected")
+    parser.add_argument(
+        "--max-gap",
+        type=non_negative_int,
+        default=CropSettings.max_gap,
+        help="longest face-less run (frames) to interpolate",
     )
     parser.add_argument(
-        "--max-missing", type=float, default=CropSettings.max_missing, help="most face-less frames (fraction)"
+        "--max-missing", type=fraction, default=CropSettings.max_missing, help="most face-less frames (fraction)"
     )
-    parser.add_argument("--min-mouth-width", type=float, default=CropSettings.min_mouth_width, help="pixels")
+    parser.add_argument(
+        "--min-mouth-width", type=non_negative_float, default=CropSettings.min_mouth_width, help="pixels"
+    )
     parser.add_argument(
         "--crf",
-        type=int,
+        type=crf_value,
         default=CLIP_CRF,
-        choices=range(52),
         metavar="0-51",
         help="x264 quality of the clips: 18 visually lossless (default); 0 lossless and reproducible, larger",
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lipread.cli_options import add_model_options, finite_float, non_negative_int, positive_int, resolve_device
+from data_prep.arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from lipread.cli_options import add_model_options, resolve_device
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -32,14 +33,14 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="which part learns: everything, the visual front-end, the sequence model, or only "
                         "the normalisation layers' scales and shifts (default: all)")  # fmt: skip
     tuning.add_argument(
-        "--lr", type=finite_float, help="peak learning rate (AdamW, warm-up then cosine; default: 1e-4)"
+        "--lr", type=positive_float, help="peak learning rate (AdamW, warm-up then cosine; default: 1e-4)"
     )
     tuning.add_argument("--epochs", type=positive_int, help="passes over the training clips (default: about 120 "
                         "updates in all, 4 to 60 passes)")  # fmt: skip
     tuning.add_argument(
         "--batch-size", type=positive_int, help="clips per update (default: 8; fewer for under 8 clips)"
     )
-    tuning.add_argument("--kl-weight", type=finite_float, help="pull towards the base model's outputs, so words the "
+    tuning.add_argument("--kl-weight", type=non_negative_float, help="pull towards the base model's outputs, so words the "
                         "clips never show keep their odds (KL-regularised adaptation; default: 0)")  # fmt: skip
     tuning.add_argument("--spliced-per-clip", type=non_negative_int, help="new sentences spliced from the clips' "
                         "words, per clip and pass (default: 0)")  # fmt: skip

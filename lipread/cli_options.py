@@ -4,36 +4,14 @@ errors (exit 2) before any work starts."""
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-
-def whole_number(text: str, least: int = 1) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-    return value
+from data_prep.arguments import finite_float, fraction, non_negative_int, positive_int, whole_number
 
 
-def positive_int(text: str) -> int:
-    return whole_number(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    return whole_number(text, 0)
-
-
-def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
+def port_number(text: str) -> int:
+    """A TCP port, 0-65535 (0: any free one)."""
+    return whole_number(text, 0, 65535)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -49,13 +27,6 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--word-score", type=finite_float, help="score added per word (longer outputs when higher)")
 
 
-def confidence_share(text: str) -> float:
-    value = finite_float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
 def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -> None:
     group = parser.add_argument_group("what the beam decoder may say")
     group.add_argument("--grammar", default="default", metavar="FILE|NAME",
@@ -63,7 +34,7 @@ def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -
                        "for the lexicon + LM; 'default' is the model's own choice (the shipped model: grid)")  # fmt: skip
     group.add_argument("--vocabulary", type=Path, metavar="FILE",
                        help="a word list for the lexicon beam instead of the training words (used with --grammar none)")  # fmt: skip
-    group.add_argument("--min-confidence", type=confidence_share, default=0.0, metavar="C",
+    group.add_argument("--min-confidence", type=fraction, default=0.0, metavar="C",
                        help="leave out phrases read with a confidence below C (0-1); JSON lists them under "
                        "'dropped' (0 keeps every phrase)")  # fmt: skip
     if n_best:

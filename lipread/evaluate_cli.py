@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 
+from data_prep.arguments import non_negative_int, positive_int
 from data_prep.contracts import DECODERS
 from lipread.cli_options import (
     add_beam_options,
@@ -15,7 +16,6 @@ from lipread.cli_options import (
     add_model_options,
     beam_changes,
     decoding_choice,
-    positive_int,
     resolve_device,
 )
 
@@ -29,8 +29,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--decoder", default="greedy,beam", help=f"comma-separated, of: {', '.join(DECODERS)}")
     parser.add_argument("-o", "--output", type=Path, help="write report.json, report.md and report.png here")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="clips per model call")
-    parser.add_argument("--workers", type=int, default=2, help="clip-decoding processes")
-    parser.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
+    parser.add_argument("--workers", type=non_negative_int, default=2, help="clip-decoding processes")
+    parser.add_argument("--worst", type=non_negative_int, default=10, help="how many worst utterances to list")
     parser.add_argument("--calibrate", action="store_true",
                         help="also measure the out-of-domain thresholds on these clips (a validation split) and "
                         "write them into the --checkpoint model folder's decoding.json")  # fmt: skip

@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from data_prep.arguments import non_negative_int
 from data_prep.contracts import DECODERS
 from lipread.cli_options import (
     add_beam_options,
@@ -21,7 +22,6 @@ from lipread.cli_options import (
     add_model_options,
     beam_changes,
     decoding_choice,
-    non_negative_int,
     resolve_device,
 )
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 
-from lipread.cli_options import add_model_options
+from data_prep.arguments import non_negative_int, positive_float, positive_int
+from lipread.cli_options import add_model_options, port_number
 from serve.limits import Limits
 
 
@@ -14,13 +17,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.description = "Serve transcription over HTTP (POST /v1/transcriptions) and a web page at /."
     d = Limits()
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=d.workers, help="transcriptions at once (threads)")
-    parser.add_argument("--queue-size", type=int, default=d.queue_size, help="waiting requests before 503")
-    parser.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb)
-    parser.add_argument("--max-duration", type=float, default=d.max_duration_s, help="seconds of video")
-    parser.add_argument("--timeout", type=float, default=d.timeout_s, help="seconds per transcription")
-    parser.add_argument("--live-streams", type=int, default=d.live_streams,
+    parser.add_argument("--port", type=port_number, default=8000)
+    parser.add_argument("--workers", type=positive_int, default=d.workers, help="transcriptions at once (threads)")
+    parser.add_argument("--queue-size", type=non_negative_int, default=d.queue_size, help="waiting requests before 503")
+    parser.add_argument("--max-upload-mb", type=positive_float, default=d.max_upload_mb)
+    parser.add_argument("--max-duration", type=positive_float, default=d.max_duration_s, help="seconds of video")
+    parser.add_argument("--timeout", type=positive_float, default=d.timeout_s, help="seconds per transcription")
+    parser.add_argument("--live-streams", type=non_negative_int, default=d.live_streams,
                         help="live (WebSocket /v1/live) streams at once before 503")  # fmt: skip
     add_model_options(parser)
     parser.add_argument("--grammar", default="default", metavar="FILE|NAME",
@@ -31,12 +34,35 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "'Train it on my lips'); without it, enrolment is off")  # fmt: skip
     parser.add_argument(
         "--adapt-epochs",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="passes over a user's clips when adapting (default: chosen from their number)",
     )
     return parser
+
+
+def check_listenable(host: str, port: int) -> None:
+    """Fail with a plain reason when the server could not listen on ``host:port``: found now, it
+    costs no model load, and reads better than uvicorn's error after its start-up lines."""
+    from lipread.errors import UserError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError, OverflowError) as err:
+        raise UserError(f"--host {host} --port {port}: not an address to listen on ({err})") from None
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            why = "is in use (another server?): choose another with --port"
+        elif err.errno == errno.EACCES:
+            why = "needs privileges this user lacks (ports below 1024 usually do): choose another with --port"
+        else:
+            why = f"cannot be listened on ({err.strerror})"
+        raise UserError(f"port {port} on {host} {why}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from lipread.transcribe import default_model_path
     from serve.app import create_app
 
-    # a missing or broken model or grammar: one line and exit 2, before the server starts
+    # a taken port, a missing or broken model or grammar: one line and exit 2, before the server starts
+    check_listenable(args.host, args.port)
     load(args.checkpoint or default_model_path())
     if args.grammar not in ("default", "none"):
         load_grammar(args.grammar)

@@ -321,3 +321,18 @@ def test_enrolment_is_off_without_a_data_dir(server):
     assert models["enrolment"] is False and models["personal"] == []
     refused = post(base, EXAMPLE, model="personal:ana")
     assert refused.status_code == 404 and refused.json()["error"] == "model_not_found"
+
+
+def test_a_taken_port_is_one_line_before_the_model_loads(server):
+    """A second server on the first one's port says so and stops at once, instead of loading the
+    model and printing uvicorn's bind error between its start-up lines."""
+    base, proc = server
+    port = base.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "lipread.cli", "serve", "--port", port],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"lipread: port {port} on 127.0.0.1 is in use (another server?): choose another with --port"
+    )
+    assert result.stdout == "" and proc.poll() is None
