@@ -153,8 +153,12 @@ def build(options: PrepOptions) -> BuildSummary:
     """Build (or finish building) the dataset folder described by ``options``."""
     started = time.perf_counter()
     dataset = options.out
-    dataset.mkdir(parents=True, exist_ok=True)
     jobs, early_rejections = discover(options.input_dir, options.alignments, options.manifest)
+    if not jobs and not early_rejections:  # no videos at all (a wrong folder?): leave nothing behind
+        summary = BuildSummary()
+        summary.seconds = time.perf_counter() - started
+        return summary
+    dataset.mkdir(parents=True, exist_ok=True)
     log_dir = dataset
     if options.shard is not None:
         index, count = options.shard

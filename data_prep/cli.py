@@ -124,8 +124,9 @@ def run_prep(args: argparse.Namespace) -> int:
     except ValueError as err:  # e.g. continuing a dataset with other crop or codec settings
         log.error("%s", err)
         return 2
-    for line in summary.lines():
-        print(line, file=sys.stderr)
+    if summary.built or summary.skipped or summary.rejected or summary.interrupted:
+        for line in summary.lines():
+            print(line, file=sys.stderr)
     if summary.interrupted:
         print("interrupted: run the same command again to finish", file=sys.stderr)
         return 130

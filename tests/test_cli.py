@@ -143,6 +143,7 @@ def test_prep_says_why_a_build_is_empty(tmp_path: Path):
     empty.mkdir()
     result = lipread("prep", str(empty), "--out", str(tmp_path / "d1"))
     assert result.returncode == 1 and "no videos found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "d1").exists()  # nothing left behind
     videos = tmp_path / "videos" / "s1"
     videos.mkdir(parents=True)
     for name in TRAIN_CLIPS[:2]:
