@@ -125,6 +125,8 @@ def start_from(model: LipreadModule, datamodule: LipreadDataModule, source: str)
 def main(args: list[str]) -> int:
     cli = make_cli(args)
     trainer, model = cli.trainer, cli.model
+    # the data is read (and a wrong --data.root refused) before Lightning's loggers make the run folder
+    cli.datamodule.setup("fit")
     init_from = cli.config["init_from"]
     if init_from:
         start_from(model, cli.datamodule, init_from)

@@ -71,6 +71,19 @@ def test_train_without_arguments_says_how_and_creates_nothing(tmp_path: Path):
     assert_no_traceback(result)
 
 
+def test_train_on_a_folder_that_is_no_dataset_leaves_no_run_folder(tmp_path: Path):
+    """The data is read before Lightning's loggers start: a wrong --data.root is one line, and no
+    half-made run folder is left to warn about on the next try."""
+    (tmp_path / "videos").mkdir()
+    result = lipread("train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--data.root", "videos", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "lipread: videos is not a dataset folder (no manifest.jsonl); build it with `lipread prep`"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["videos"]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu():
     result = lipread("transcribe", str(EXAMPLE), "--device", "cuda")
