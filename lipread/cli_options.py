@@ -4,6 +4,7 @@ errors (exit 2) before any work starts."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from data_prep.arguments import finite_float, fraction, non_negative_int, positive_int, whole_number
@@ -12,6 +13,24 @@ from data_prep.arguments import finite_float, fraction, non_negative_int, positi
 def port_number(text: str) -> int:
     """A TCP port, 0-65535 (0: any free one)."""
     return whole_number(text, 0, 65535)
+
+
+def prepare_output(folder: Path, option: str = "", create: bool = True) -> None:
+    """Make an output folder now (or, without ``create``, only check that nothing is in its way),
+    so an unusable one fails before the work, not after it; ``option`` names it in the message
+    (``"-o "``)."""
+    from lipread.errors import UserError
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option}{folder}: exists and is not a folder")
+    if not create:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{option}{folder}: cannot create it ({err.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{option}{folder}: not writable")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -49,8 +49,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from lipread.cli_options import prepare_output
     from lipread.pretrained import export
 
+    prepare_output(args.out, create=False)  # a file in the way fails before the checkpoints are read
     out = export(list(args.checkpoint), args.out, args.name, dict(args.decoder_options), getattr(torch, args.dtype))
     print(f"model folder: {out}")
     return 0

@@ -25,6 +25,7 @@ from lipread.cli_options import (
     add_model_options,
     beam_changes,
     decoding_choice,
+    prepare_output,
     resolve_device,
 )
 
@@ -79,27 +80,13 @@ def output_paths(videos: list[Path], folder: Path, extension: str) -> dict[str, 
     return targets
 
 
-def prepare_output(folder: Path) -> None:
-    """Make the output folder now, so an unusable one fails before the work, not after it."""
-    from lipread.errors import UserError
-
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"-o {folder}: exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"-o {folder}: cannot create it ({err.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"-o {folder}: not writable")
-
-
 def run(args: argparse.Namespace) -> int:
     from lipread.transcribe import Transcriber, TranscriptionError
 
     if args.format == "all" and args.output is None:
         args.output = Path(".")
     if args.output:
-        prepare_output(args.output)
+        prepare_output(args.output, "-o ")
     from data_prep.text import ALPHABET
 
     grammar, vocabulary = decoding_choice(args, ALPHABET)

@@ -46,6 +46,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("prep", "in", "--out", "out", "--max-missing", "3"), 2, "--max-missing: must be between 0 and 1"),
         (("adapt", "data", "--out", "m", "--lr", "-1"), 2, "--lr: must be above 0"),
         (("export", "/missing.ckpt", "out", "--decoder-options", "beam=3"), 2, "expected NAME=VALUE"),
+        (("export", "lipread/pretrained", "README.md"), 2, "lipread: README.md: exists and is not a folder"),
         (("live",), 2, "give a VIDEO or --camera N"),
         (("live", "--camera", "0", "--realtime"), 2, "--realtime plays a VIDEO at its own pace"),
         (("live", "--camera", "7"), 2, "--camera 7: no camera there"),
