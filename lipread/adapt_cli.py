@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from data_prep.arguments import non_negative_float, non_negative_int, positive_float, positive_int
-from lipread.cli_options import add_model_options, resolve_device
+from lipread.cli_options import add_model_options, prepare_output, resolve_device
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -50,6 +50,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from lipread.adapt import adapt
 
+    prepare_output(args.out, "--out ", create=False)  # a file in the way fails now, not after adapting
     device = resolve_device(args.device)
     report = adapt(args.dataset, args.out, args.checkpoint, args.train_list, args.test_list, device, args.grammar,
                    layers=args.layers, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,

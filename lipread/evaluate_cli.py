@@ -16,6 +16,7 @@ from lipread.cli_options import (
     add_model_options,
     beam_changes,
     decoding_choice,
+    prepare_output,
     resolve_device,
 )
 
@@ -53,13 +54,14 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate and (args.checkpoint is None or not Path(args.checkpoint).is_dir()):
         log.error("--calibrate writes into a model folder: give --checkpoint MODEL_DIR (from `lipread export`)")
         return 2
+    if args.output:
+        prepare_output(args.output, "-o ")  # before the evaluation, not after it
     device = resolve_device(args.device)
     grammar, vocabulary = decoding_choice(args, ALPHABET)
     report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,
                       beam_changes(args), device, grammar, vocabulary)  # fmt: skip
     print(table(report))
     if args.output:
-        args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "report.json").write_text(json.dumps(report, indent=2))
         (args.output / "report.md").write_text(markdown(report))
         chart(report, args.output / "report.png")

@@ -47,6 +47,12 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("adapt", "data", "--out", "m", "--lr", "-1"), 2, "--lr: must be above 0"),
         (("export", "/missing.ckpt", "out", "--decoder-options", "beam=3"), 2, "expected NAME=VALUE"),
         (("export", "lipread/pretrained", "README.md"), 2, "lipread: README.md: exists and is not a folder"),
+        (
+            ("evaluate", "--data", "tests/data/grid", "-o", "README.md"),
+            2,
+            "lipread: -o README.md: exists and is not a folder",
+        ),
+        (("adapt", "tests/data/grid", "--out", "README.md"), 2, "lipread: --out README.md: exists and is not a folder"),
         (("live",), 2, "give a VIDEO or --camera N"),
         (("live", "--camera", "0", "--realtime"), 2, "--realtime plays a VIDEO at its own pace"),
         (("live", "--camera", "7"), 2, "--camera 7: no camera there"),
