@@ -6,9 +6,10 @@ import argparse
 import errno
 import logging
 import socket
+from pathlib import Path
 
 from data_prep.arguments import non_negative_int, positive_float, positive_int
-from lipread.cli_options import add_model_options, port_number
+from lipread.cli_options import add_model_options, port_number, prepare_output
 from serve.limits import Limits
 
 
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     # a taken port, a missing or broken model or grammar: one line and exit 2, before the server starts
     check_listenable(args.host, args.port)
+    if args.data_dir is not None:
+        prepare_output(Path(args.data_dir), "--data-dir ")
     load(args.checkpoint or default_model_path())
     if args.grammar not in ("default", "none"):
         load_grammar(args.grammar)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -209,7 +208,9 @@ def test_bad_inputs_are_rejected_with_reasons_and_the_run_goes_on(tmp_path: Path
 
     shutil.copy(clip_path("bbaf4p"), root / "good.mp4")
     with_text("good")
-    (root / "random.mp4").write_bytes(os.urandom(50_000))
+    # seeded: about 2 draws in 100 of unseeded bytes probe as a format (lrc subtitles, h263) and are
+    # then rejected for another reason, which made this test fail now and then
+    (root / "random.mp4").write_bytes(np.random.default_rng(0).bytes(50_000))
     with_text("random")
     data = clip_path("bbaf5a").read_bytes()
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
