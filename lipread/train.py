@@ -125,11 +125,11 @@ def start_from(model: LipreadModule, datamodule: LipreadDataModule, source: str)
 def main(args: list[str]) -> int:
     cli = make_cli(args)
     trainer, model = cli.trainer, cli.model
-    # the data is read (and a wrong --data.root refused) before Lightning's loggers make the run folder
-    cli.datamodule.setup("fit")
     init_from = cli.config["init_from"]
     if init_from:
-        start_from(model, cli.datamodule, init_from)
+        start_from(model, cli.datamodule, init_from)  # takes the model's clip levels, then reads the data
+    # the data is read (and a wrong --data.root refused) before Lightning's loggers make the run folder
+    cli.datamodule.setup("fit")
     last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if cli.config["resume"] and last.is_file() else None
     if ckpt_path:

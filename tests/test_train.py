@@ -164,6 +164,29 @@ def test_fine_tuning_feeds_clips_as_the_model_read_them(trained_tiny: Path, tiny
     assert load(run / "checkpoints" / "last.ckpt").card.clip_levels == (0.5, 0.1)
 
 
+def test_fine_tuning_trains_on_clips_at_the_model_levels(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    """Not only the checkpoint's card: the training clips themselves are levelled as the model read
+    them (the data must be read after --init_from hands its levels over, not before)."""
+    from lightning.pytorch import Trainer
+
+    from lipread.train import main
+
+    start = tmp_path / "levelled"
+    shutil.copytree(trained_tiny, start)
+    config = json.loads((start / "config.json").read_text())
+    (start / "config.json").write_text(json.dumps({**config, "clip_levels": [0.5, 0.1]}))
+    seen = {}
+
+    def fit(self, model, datamodule=None, ckpt_path=None):
+        seen["train"] = datamodule.datasets["train"]
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    main(train_cmd(tiny_dataset, tmp_path / "ft", "--init_from", str(start))[4:])
+    clips = seen["train"].datasets[0] if hasattr(seen["train"], "datasets") else seen["train"]  # (with spliced)
+    assert clips.norm.levels == (0.5, 0.1)
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_agree(tiny_dataset: Path, tmp_path: Path):
     result = subprocess.run(
