@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(body if body.endswith("\n") else body + "\n")
             shown = targets[formats[0]][result.file]
-            log.info("%s -> %s", result.file, shown if len(formats) == 1 else shown.with_suffix(".{txt,json,srt,vtt}"))
+            every = shown.with_suffix(".{" + ",".join(EXTENSIONS[f] for f in formats) + "}")
+            log.info("%s -> %s", result.file, shown if len(formats) == 1 else every)
     elif args.format == "json":
         bodies = [result.to_json() for result in results]
         if several or bodies:

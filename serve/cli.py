@@ -50,7 +50,7 @@ def check_listenable(host: str, port: int) -> None:
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError, OverflowError) as err:
+    except (socket.gaierror, UnicodeError) as err:  # (the port's range is --port's own check)
         raise UserError(f"--host {host} --port {port}: not an address to listen on ({err})") from None
     try:
         with socket.socket(family, kind, proto) as probe:
