@@ -43,20 +43,23 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def check_listenable(host: str, port: int) -> None:
-    """Fail with a plain reason when the server could not listen on ``host:port``: found now, it
-    costs no model load, and reads better than uvicorn's error after its start-up lines."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound to ``host:port`` before the model loads: a taken port or a bad
+    host is one plain line at once, and uvicorn serves on this very socket, so nothing can take
+    the port between the check and the start (port 0 picks a free one)."""
     from lipread.errors import UserError
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as err:  # (the port's range is --port's own check)
         raise UserError(f"--host {host} --port {port}: not an address to listen on ({err})") from None
+    sock = socket.socket(family, kind, proto)
     try:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            probe.bind(address)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+        sock.bind(address)
+        sock.listen(2048)  # held from now on: connections made while the model loads wait, then get served
     except OSError as err:
+        sock.close()
         if err.errno == errno.EADDRINUSE:
             why = "is in use (another server?): choose another with --port"
         elif err.errno == errno.EACCES:
@@ -64,6 +67,13 @@ def check_listenable(host: str, port: int) -> None:
         else:
             why = f"cannot be listened on ({err.strerror})"
         raise UserError(f"port {port} on {host} {why}") from None
+    return sock
+
+
+def address_of(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from serve.app import create_app
 
     # a taken port, a missing or broken model or grammar: one line and exit 2, before the server starts
-    check_listenable(args.host, args.port)
+    sock = listening_socket(args.host, args.port)
     if args.data_dir is not None:
         prepare_output(Path(args.data_dir), "--data-dir ")
     load(args.checkpoint or default_model_path())
@@ -89,5 +99,21 @@ def run(args: argparse.Namespace) -> int:
     adapt_options = {"epochs": args.adapt_epochs} if args.adapt_epochs else None
     app = create_app(args.checkpoint, limits, device, args.grammar, args.data_dir, adapt_options)
     logging.getLogger("lipread.serve.access").setLevel(logging.INFO)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    server = _server_class()(uvicorn.Config(app, log_level="info", access_log=False))
+    server.run(sockets=[sock])
     return 0
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, saying where it listens once it does (uvicorn says so only for the
+        sockets it binds itself)."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started and sockets:
+                logging.getLogger("lipread.serve").info("serving on %s (Ctrl-C to stop)", address_of(sockets[0]))
+
+    return Server

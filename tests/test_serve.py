@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,12 +26,6 @@ pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def uploads_tmp(tmp_path_factory) -> Path:
     """The server's temporary folder (TMPDIR): where its private upload folders go."""
@@ -37,23 +33,44 @@ def uploads_tmp(tmp_path_factory) -> Path:
 
 
 def start_server(tmp: Path, *options: str):
-    port = free_port()
+    """A real server on a port the system picks (``--port 0``), at the address it says it serves
+    on; its output is read on a thread to the end, kept in ``proc.output``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lipread.cli", "serve", "--port", str(port), *options],
+        [sys.executable, "-m", "lipread.cli", "serve", "--port", "0", *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    proc.output = []
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def drain() -> None:
+        for line in proc.stdout:
+            proc.output.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    proc.drain = threading.Thread(target=drain, daemon=True)
+    proc.drain.start()
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return base, proc
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.5)
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        assert line is not None, "server stopped:\n" + "".join(proc.output)
+        if line.startswith("serving on "):
+            base = line.split()[2]
+            assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+            return base, proc
     proc.kill()
-    pytest.fail("server did not become ready")
+    pytest.fail("server did not say where it serves:\n" + "".join(proc.output))
+
+
+def stop_server(proc: subprocess.Popen) -> str:
+    """Stop a server from :func:`start_server`; everything it printed."""
+    proc.terminate()
+    proc.wait(timeout=30)
+    proc.drain.join(timeout=30)
+    return "".join(proc.output)
 
 
 @pytest.fixture(scope="module")
@@ -254,8 +271,7 @@ def test_serve_log_has_no_native_lines(tmp_path: Path):
     try:
         assert post(base, EXAMPLE).json()["text"] == EXAMPLE_TEXT
     finally:
-        proc.terminate()
-        log = proc.communicate(timeout=30)[0]
+        log = stop_server(proc)
     assert '"path": "/v1/transcriptions"' in log or "/v1/transcriptions" in log  # the request's JSON line
     native = ("W0000", "I0000", "XNNPACK", "inference_feedback_manager", "absl::InitializeLog")
     assert not [line for line in log.splitlines() if any(n in line for n in native)], log
