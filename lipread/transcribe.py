@@ -151,7 +151,9 @@ class Transcriber:
         their mouth crops; a :class:`TranscriptionError` when there is none."""
         path = str(path)
         if not Path(path).is_file():
-            raise TranscriptionError(path, "unreadable", "no such file")
+            raise TranscriptionError(
+                path, "unreadable", "a folder, not a video" if Path(path).is_dir() else "no such file"
+            )
         try:
             scan = scan_faces(path, self.tracker, self.crop, self.min_frames, timings)
             if scan.num_frames < self.min_frames:

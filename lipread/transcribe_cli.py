@@ -36,7 +36,8 @@ EXTENSIONS = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt"}
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.description = "Read the lips in silent videos: print or write text, JSON with word timings, SRT or VTT."
-    parser.add_argument("videos", nargs="+", type=Path, help="video files (any container, frame rate and size)")
+    parser.add_argument("videos", nargs="+", type=Path,
+                        help="video files (any container, frame rate and size), or folders: every video below them")  # fmt: skip
     parser.add_argument("--decoder", choices=DECODERS, default="beam", help="how outputs become words")
     parser.add_argument("-f", "--format", choices=[*EXTENSIONS, "all"], default="text",
                         help="output format; 'all' writes a file of each format per video (into -o, else into "
@@ -80,9 +81,29 @@ def output_paths(videos: list[Path], folder: Path, extension: str) -> dict[str, 
     return targets
 
 
+def expand_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Each folder among ``paths`` replaced by the videos below it (sorted, as ``prep`` finds
+    them); also the folders that hold none."""
+    from data_prep.discover import VIDEO_EXTENSIONS, find_videos
+
+    videos, empty = [], []
+    for path in paths:
+        if not path.is_dir():
+            videos.append(path)
+        elif found := find_videos(path):
+            videos += found
+        else:
+            empty.append(path)
+            log.error("%s: a folder without videos (%s) [no_videos]", path, " ".join(sorted(VIDEO_EXTENSIONS)))
+    return videos, empty
+
+
 def run(args: argparse.Namespace) -> int:
     from lipread.transcribe import Transcriber, TranscriptionError
 
+    args.videos, empty = expand_folders(args.videos)
+    if not args.videos:
+        return 1
     if args.format == "all" and args.output is None:
         args.output = Path(".")
     if args.output:
@@ -139,4 +160,4 @@ def run(args: argparse.Namespace) -> int:
                 print(f"==> {result.file} <==\n{body}")
             else:
                 print(body)
-    return 1 if failures else 0
+    return 1 if failures or empty else 0

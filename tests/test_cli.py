@@ -112,7 +112,7 @@ def test_output_folder_that_is_a_file_fails_before_the_work(tmp_path: Path):
 
 def test_several_files_quiet_json_array_and_failures(tmp_path: Path):
     """Two videos of the same name in two folders, a text file named .mp4, a missing file: valid JSON
-    for the good ones, one line per bad one, exit 1, no native log line."""
+    for the good ones, one line per bad one, exit 1, no native log line; folders as inputs."""
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(EXAMPLE, tmp_path / folder / "clip.mp4")
@@ -132,9 +132,14 @@ def test_several_files_quiet_json_array_and_failures(tmp_path: Path):
         f"{tmp_path / 'notes.mp4'}: not a video ffmpeg can read (Invalid data found when processing input) [unreadable]",
         "gone.mp4: no such file [unreadable]",
     ]
-    out = tmp_path / "out"
-    result = lipread("transcribe", *videos[:2], "-o", str(out), "--decoder", "greedy")
-    assert result.returncode == 0, result.stderr
+    # a folder stands for the videos below it; one without any is named, the rest still done
+    out, empty = tmp_path / "out", tmp_path / "empty"
+    empty.mkdir()
+    result = lipread("transcribe", str(tmp_path / "a"), videos[1], str(empty), "-o", str(out), "--decoder", "greedy")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[0] == (
+        f"{empty}: a folder without videos (.avi .flv .m4v .mkv .mov .mp4 .mpeg .mpg .ts .webm .wmv) [no_videos]"
+    )
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["a/clip.txt", "b/clip.txt"]
 
 
