@@ -14,6 +14,8 @@ training reads the clips through OpenCV, which the image has (``data_prep.video.
     python benchmarks/gpu_kit.py pack --data data/grid_s1 --splits ../shared/grid/splits
     # then the device tool: run(command="bash benchmarks/gpu_kit.sh", carry=[".gpu"], timeout_s=600)
     python benchmarks/gpu_kit.py unpack FETCHED_FOLDER --to exported/gpu   # here, afterwards
+    lipread evaluate --checkpoint exported/gpu/NAME --data data/grid_s1 \
+        --split ../shared/grid/splits/s1_val.txt --grammar grid   # as the shipped model decodes
 
 The recipes (``RECIPES``) are the next step of RESULTS.md ("What did not work, and what to try
 next"): the whole LipNet with word windows and s1's clip levels from scratch, the same with the
@@ -142,6 +144,7 @@ def unpack(args: argparse.Namespace) -> None:
         with tarfile.open(tar) as archive:
             archive.extractall(args.to, filter="data")
     print("\n".join(sorted(str(p) for p in args.to.iterdir())))
+    print("compare them with the shipped model in its grammar: lipread evaluate --checkpoint DIR --grammar grid ...")
 
 
 def main() -> None:

@@ -36,7 +36,10 @@ def bank_rows(dm: LipreadDataModule, device: str, args, step) -> list[tuple[str,
         ("device bank batches alone (crop + flip + time masks)", None),
         ("lipnet step fed by the bank", step),
     ):
-        batches = iter(DeviceBatches(bank, args.batch_size))
+        epochs = DeviceBatches(bank, args.batch_size)
+        batches = (
+            batch for _ in range(args.steps + 1) for batch in epochs
+        )  # epochs on end: a small bank has few batches
         count, t = 0, None
         for i, batch in enumerate(batches):
             if i == 1:  # the first batch warms up
@@ -67,11 +70,12 @@ def main() -> None:
     dm.setup()
     loader = dm.train_dataloader()
     batches, t = [], time.perf_counter()
-    for batch in loader:
-        batches.append(batch)
-        if len(batches) == args.steps + 1:
-            break
-    load_rate = len(batches) * args.batch_size / (time.perf_counter() - t)
+    while len(batches) < args.steps + 1:  # epochs on end: a small dataset has few batches
+        for batch in loader:
+            batches.append(batch)
+            if len(batches) == args.steps + 1:
+                break
+    load_rate = sum(len(b) for b in batches) / (time.perf_counter() - t)
     rows = [(f"data loading alone (decode + augment, {args.workers} workers)", load_rate)]
     for arch in ("lipnet", "conformer"):
         module = LipreadModule(arch=arch).to(device)
@@ -94,7 +98,7 @@ def main() -> None:
             step(batch)
         if device == "cuda":
             torch.cuda.synchronize()
-        rows.append((f"{arch} training step", args.steps * args.batch_size / (time.perf_counter() - t)))
+        rows.append((f"{arch} training step", sum(len(b) for b in batches[1:]) / (time.perf_counter() - t)))
         if args.device_bank and arch == "lipnet":
             rows += bank_rows(dm, device, args, step)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
