@@ -113,8 +113,9 @@ def run(args: argparse.Namespace) -> None:
                 tar.add(run_dir, arcname=run_dir.name)
         else:
             shutil.copy(run_dir, logs / run_dir.name)
-    for metrics in runs.glob("*/metrics.csv"):
-        shutil.copy(metrics, logs / f"{metrics.parent.name}_metrics.csv")
+    for kind in ("metrics.csv", "curve.csv", "curve.png"):  # curve.*: every segment's epochs
+        for path in runs.glob(f"*/{kind}"):
+            shutil.copy(path, logs / f"{path.parent.name}_{kind}")
     with tarfile.open(out / "logs.tar.gz", "w:gz") as tar:
         tar.add(logs, arcname="logs")
     shutil.rmtree(logs)

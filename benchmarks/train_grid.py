@@ -11,19 +11,21 @@ the whole run (Lightning's Timer keeps counting across resumes); ``--stop-after 
 this invocation earlier, so a run too long for one sitting continues where it stopped the next
 time the same command is given. ``--fit-epochs`` sets each resumed run's ``max_epochs`` (the
 length of its cosine schedule) from the epochs per second it has shown, so the schedule ends at
-``--max-time``.
+``--max-time``. Each run folder has its learning curve (``curve.csv``, ``curve.png``: every
+segment's epochs), and ``curves.png`` in ``--export`` puts the runs' validation WER side by side.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from lipread.run_logs import compare, read_csv
 
 
 def seconds(hms: str) -> float:
@@ -47,14 +49,13 @@ def fitted_epochs(run: Path, budget_s: float) -> int | None:
 
 
 def summary(run: Path, out: Path) -> str:
+    """The run's validated epochs (``curve.csv``: every segment's, from the checkpoints) and its export."""
     from lipread.pretrained import export
 
-    with open(run / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("val_wer")]
     lines = [
-        f"epoch {r['epoch']:>4} step {r['step']:>6} val_loss {float(r['val_loss']):.4f} "
-        f"val_wer {float(r['val_wer']):.4f} val_cer {float(r['val_cer']):.4f}"
-        for r in rows
+        f"epoch {r.epoch:>4} train_loss {r.train_loss:.4f} val_loss {r.val_loss:.4f} "
+        f"val_wer {r.val_wer:.4f} val_cer {r.val_cer:.4f}"
+        for r in read_csv(run / "curve.csv")
     ]
     best = sorted(glob.glob(str(run / "checkpoints" / "best-*.ckpt")))
     if best:
@@ -103,10 +104,14 @@ def main() -> int:
             break
         time.sleep(5)
     for name, (run, proc) in procs.items():
-        text = summary(run, a.export / name) if (run / "metrics.csv").is_file() else "no metrics"
+        text = summary(run, a.export / name) if (run / "curve.csv").is_file() else "no validated epoch"
         with open(a.export / f"{name}.log", "a") as log:
             print(f"exit {proc.returncode}\n{text}", file=log)
         print(f"== {name} (exit {proc.returncode})\n" + "\n".join(text.splitlines()[-4:]), flush=True)
+    curves = {name: read_csv(run / "curve.csv") for name, (run, _) in procs.items() if (run / "curve.csv").is_file()}
+    if curves:
+        compare(curves, a.export / "curves.png")
+        print(f"learning curves: {a.export / 'curves.png'}", flush=True)
     return 0
 
 

@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from data_prep.contracts import ContractError
 from lipread.clips import check_crop_matches
 from lipread.data import LipreadDataModule
 from lipread.module import LipreadModule
 from lipread.pretrained import load, weight_mismatch
+from lipread.run_logs import LearningCurve, ResumableCSVLogger
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class LipreadCLI(LightningCLI):
         config["default_root_dir"] = str(root)
         if config.get("logger") in (None, True):
             config["logger"] = [
-                CSVLogger(root, name="", version=""),
+                ResumableCSVLogger(root, name="", version=""),
                 TensorBoardLogger(root, name="", version="", default_hp_metric=False),
             ]
         extra = [
@@ -63,6 +64,7 @@ class LipreadCLI(LightningCLI):
             ModelCheckpoint(dirpath=root / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False),
             EarlyStopping(monitor="val_wer", mode="min", patience=self.config_init["early_stopping_patience"]),
             LearningRateMonitor(logging_interval="step"),
+            LearningCurve(root, title=f"lipread train: {root.name}"),
         ]
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
         return super().instantiate_trainer(**kwargs)

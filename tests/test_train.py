@@ -22,6 +22,7 @@ from lipread.data import LipreadDataModule
 from lipread.decoding import greedy_decode
 from lipread.models import build_model
 from lipread.pretrained import load
+from lipread.run_logs import read_csv
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
@@ -102,6 +103,11 @@ def test_interrupted_run_resumes(tiny_dataset: Path, tmp_path: Path):
     # six epochs of two steps (5 clips, batch 4), no epoch twice
     assert ckpt["epoch"] == 5 and ckpt["global_step"] == 12
     assert load(last).card.arch == "lipnet"
+    # the learning curve has every epoch, the killed session's too (its history travels in last.ckpt)
+    curve = read_csv(run_dir / "curve.csv")
+    assert [r.epoch for r in curve] == [0, 1, 2, 3, 4, 5]
+    assert all(0 <= r.val_wer <= 2 and r.train_loss > 0 and r.val_loss > 0 for r in curve)
+    assert (run_dir / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_last_checkpoint_is_the_last_epoch_even_without_a_new_best(tiny_dataset: Path, tmp_path: Path):

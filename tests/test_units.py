@@ -396,3 +396,20 @@ def test_a_real_time_feed_drops_frames_rather_than_queue_them():
     failing = FrameFeed.pumped((1 / x for x in (1, 0)), drop=False)
     with pytest.raises(ZeroDivisionError):  # the source's error reaches the reader
         list(failing)
+
+
+def test_a_resumed_runs_csv_log_keeps_the_earlier_rows(tmp_path: Path):
+    """Lightning's CSV logger deletes metrics.csv when a run folder is reused, as every resume does."""
+    import csv
+
+    from lipread.run_logs import ResumableCSVLogger
+
+    first = ResumableCSVLogger(tmp_path, name="", version="")
+    first.log_metrics({"val_wer": 0.5}, step=1)
+    first.save()
+    second = ResumableCSVLogger(tmp_path, name="", version="")  # the resumed session
+    second.log_metrics({"val_wer": 0.25, "train_loss": 2.0}, step=2)
+    second.save()
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = [(r["step"], r["val_wer"], r["train_loss"]) for r in csv.DictReader(handle)]
+    assert rows == [("1", "0.5", ""), ("2", "0.25", "2.0")]
