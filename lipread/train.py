@@ -70,6 +70,14 @@ class LipreadCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+#: Lightning warnings that every run of this command would print and that ask nothing of the user.
+EXPECTED_WARNINGS = (
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning 2.6's own call, under torch 2.11
+    r"Checkpoint directory .* exists and is not empty",  # a resumed run writes into its own folder
+    r"You have overridden `transfer_batch_to_device`",  # on purpose: the module moves its typed Batch
+)
+
+
 def default_precision() -> str:
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
@@ -136,8 +144,15 @@ def main(args: list[str]) -> int:
     ckpt_path = str(last) if cli.config["resume"] and last.is_file() else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
-    trainer.fit(model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
+    with warnings.catch_warnings():
+        if not log.isEnabledFor(logging.DEBUG):  # --verbose shows them
+            for message in EXPECTED_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+        trainer.fit(model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if trainer.is_global_zero:
         print(f"best checkpoint: {best or last}")
+        curve = Path(trainer.default_root_dir) / "curve.png"
+        if curve.is_file():
+            print(f"learning curve: {curve}")
     return 0

@@ -98,6 +98,10 @@ def test_interrupted_run_resumes(tiny_dataset: Path, tmp_path: Path):
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming from" in result.stderr
+    # nothing of Lightning's that asks nothing of the user (a resume used to warn twice)
+    noise = ("is deprecated", "exists and is not empty", "will be deleted", "transfer_batch_to_device")
+    assert not [line for line in result.stderr.splitlines() if any(n in line for n in noise)], result.stderr
+    assert f"learning curve: {run_dir / 'curve.png'}" in result.stdout
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
     # as an uninterrupted run ends: saved after the sixth epoch's validation (epoch 5, counted from 0),
     # six epochs of two steps (5 clips, batch 4), no epoch twice
