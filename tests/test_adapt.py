@@ -68,6 +68,7 @@ def test_adapting_lowers_held_out_wer(adapted):
     assert report["seconds"] > 0
     assert report["after"]["wer"] < report["before"]["wer"], report
     assert f"{report['after']['wer']:.2%}" in stdout and "before (base model)" in stdout
+    assert (out / "adapt_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the same at a glance
 
 
 def test_adapted_folder_keeps_the_base_decoding_and_transcribes(adapted):
