@@ -13,12 +13,14 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+
 from lipread.clips import Utterance
-from lipread.confidence import Calibration, calibrated
+from lipread.confidence import Assessment, Calibration, calibrated
 from lipread.errors import UserError
-from lipread.evaluate import read_and_assess_each
+from lipread.evaluate import model_outputs
 from lipread.pretrained import CONFIG, DECODING, decoding_defaults
-from lipread.transcribe import Transcriber
+from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber
 
 
 @dataclass(frozen=True)
@@ -31,26 +33,48 @@ class Calibrated:
     flagged_after: int
 
 
+class FolderCalibration:
+    """A model folder's thresholds in the making: fed the model's outputs on clips it should call in
+    domain (by :func:`calibrate_folder`, or by ``lipread evaluate`` as it reads them, so the model
+    runs once), it reads each with the folder's default decoding and the lexicon beam, then
+    :meth:`write` measures the thresholds and writes them into the folder's ``decoding.json``."""
+
+    def __init__(self, folder: Path, device: str = "cpu"):
+        if not (Path(folder) / CONFIG).is_file():
+            raise UserError(f"{folder} is not a model folder: thresholds are written into a model folder's {DECODING}")
+        self.folder = Path(folder)
+        self.defaults = decoding_defaults(folder)
+        self.reader = Transcriber.from_checkpoint(folder, device, grammar="default")
+        lexicon = Transcriber(self.reader.model, self.reader.device, beam=self.reader.beam, defaults=self.defaults)
+        self.readers = [lexicon] if self.reader.grammar is None else [lexicon, self.reader]
+        self.by_reader: list[list[Assessment]] = [[] for _ in self.readers]
+
+    def read(self, log_probs: torch.Tensor, lengths: list[int]) -> None:
+        """One batch of the model's log-probabilities (B, T, V) and each clip's frame count."""
+        for lp, n in zip(log_probs, lengths):
+            for reader, judged in zip(self.readers, self.by_reader):
+                judged.append(reader.read_window(lp[:n], "beam", CONFIDENCE_N_BEST)[1])
+
+    def write(self, source: str, base: Calibration | None = None) -> Calibrated:
+        """Thresholds from the clips read so far (from ``base``'s to a few times them, when given:
+        :func:`~lipread.confidence.calibrated`), written into the folder, keeping its default grammar."""
+        by_lexicon = self.by_reader[0]
+        by_grammar = self.by_reader[1] if len(self.by_reader) > 1 else []
+        calibration = calibrated(
+            [a.gap for a in by_grammar], [a.gap for a in by_lexicon], [a.entropy for a in by_lexicon], source, base
+        )
+        (self.folder / DECODING).write_text(
+            json.dumps(replace(self.defaults, calibration=calibration).to_json(), indent=2) + "\n"
+        )
+        judged = by_grammar or by_lexicon  # what the folder's default decoding says of the clips
+        return Calibrated(calibration, len(judged), sum(a.out_of_domain for a in judged),
+                          sum(calibration.flags(a, "beam", bool(by_grammar)) for a in judged))  # fmt: skip
+
+
 def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, device: str = "cpu",
                      base: Calibration | None = None) -> Calibrated:  # fmt: skip
-    """Measure ``folder``'s thresholds on ``utterances`` (from ``base``'s to a few times them, when
-    given: :func:`~lipread.confidence.calibrated`) and write them into its ``decoding.json``,
-    keeping its default grammar."""
-    if not (Path(folder) / CONFIG).is_file():
-        raise UserError(f"{folder} is not a model folder: thresholds are written into a model folder's {DECODING}")
-    defaults = decoding_defaults(folder)
-    reader = Transcriber.from_checkpoint(folder, device, grammar="default")
-    lexicon = Transcriber(reader.model, reader.device, beam=reader.beam, defaults=defaults)
-    readers = [lexicon] if reader.grammar is None else [lexicon, reader]  # one model: it runs once
-    readings = read_and_assess_each(readers, utterances, desc="calibrating")
-    by_lexicon = [a for _, a in readings[0].values()]
-    by_grammar = [a for _, a in readings[1].values()] if len(readings) > 1 else []
-    calibration = calibrated(
-        [a.gap for a in by_grammar], [a.gap for a in by_lexicon], [a.entropy for a in by_lexicon], source, base
-    )
-    (Path(folder) / DECODING).write_text(
-        json.dumps(replace(defaults, calibration=calibration).to_json(), indent=2) + "\n"
-    )
-    judged = by_grammar or by_lexicon  # what the folder's default decoding says of the clips
-    return Calibrated(calibration, len(judged), sum(a.out_of_domain for a in judged),
-                      sum(calibration.flags(a, "beam", bool(by_grammar)) for a in judged))  # fmt: skip
+    """Measure ``folder``'s thresholds on ``utterances`` and write them (:class:`FolderCalibration`)."""
+    calibration = FolderCalibration(folder, device)
+    for batch, log_probs, _ in model_outputs(calibration.reader, utterances, desc="calibrating"):
+        calibration.read(log_probs, batch.lengths.tolist())
+    return calibration.write(source, base)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -102,8 +102,10 @@ def coverage(per_words: list, confidences: list[float], shares=(0.5, 0.8, 1.0)) 
 
 def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: list[str], batch_size: int = 16,
              workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None,
-             grammar: str | None = "default", vocabulary: list[str] | None = None) -> dict:  # fmt: skip
-    """``grammar`` and ``vocabulary`` as for :meth:`Transcriber.from_checkpoint` (they shape ``beam``)."""
+             grammar: str | None = "default", vocabulary: list[str] | None = None,
+             on_outputs: Callable[[torch.Tensor, list[int]], None] | None = None) -> dict:  # fmt: skip
+    """``grammar`` and ``vocabulary`` as for :meth:`Transcriber.from_checkpoint` (they shape ``beam``);
+    ``on_outputs(log_probs, lengths)`` sees each batch's model outputs too (calibration reads them)."""
     model_path = Path(checkpoint or default_model_path())
     transcriber = Transcriber.from_checkpoint(model_path, device, grammar, vocabulary)
     model, card, device = transcriber.model, transcriber.card, transcriber.device
@@ -122,6 +124,8 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
     start = time.perf_counter()
     for batch, log_probs, took in model_outputs(transcriber, utterances, batch_size, workers):
         model_seconds += took
+        if on_outputs is not None:
+            on_outputs(log_probs, batch.lengths.tolist())
         for kind in decoders:
             clock = time.perf_counter()
             for i, n in enumerate(batch.lengths.tolist()):

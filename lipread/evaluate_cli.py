@@ -58,22 +58,23 @@ def run(args: argparse.Namespace) -> int:
         prepare_output(args.output, "-o ")  # before the evaluation, not after it
     device = resolve_device(args.device)
     grammar, vocabulary = decoding_choice(args, ALPHABET)
+    calibration = None
+    if args.calibrate:  # it reads the evaluation's own model outputs, so the model runs once
+        from lipread.calibration import FolderCalibration
+
+        calibration = FolderCalibration(Path(args.checkpoint), device)
     report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,
-                      beam_changes(args), device, grammar, vocabulary)  # fmt: skip
+                      beam_changes(args), device, grammar, vocabulary,
+                      on_outputs=calibration.read if calibration else None)  # fmt: skip
     print(table(report))
     if args.output:
         (args.output / "report.json").write_text(json.dumps(report, indent=2))
         (args.output / "report.md").write_text(markdown(report))
         chart(report, args.output / "report.png")
         print(f"report: {args.output}/report.{{json,md,png}}")
-    if args.calibrate:
-        from lipread.calibration import calibrate_folder
-        from lipread.clips import read_dataset
-        from lipread.evaluate import select_utterances
-
-        utterances = select_utterances(read_dataset(args.data), args.split)
-        source = f"{args.split.name if args.split else args.data.name}, {len(utterances)} utterances"
-        done = calibrate_folder(args.checkpoint, utterances, source, device)
+    if calibration is not None:
+        source = f"{args.split.name if args.split else args.data.name}, {report['utterances']} utterances"
+        done = calibration.write(source)
         c = done.calibration
         print(f"out-of-domain thresholds written to {Path(args.checkpoint) / 'decoding.json'}: entropy "
               f"{c.max_entropy}, gap {c.max_gap_grammar} in a grammar, {c.max_gap_lexicon} with the lexicon "
