@@ -25,11 +25,10 @@ from pathlib import Path
 
 import torch
 
-from lipread.adapt import copy_decoding
 from lipread.backend_retrain import BackendSettings, EvalPoint, bank_wer, cached_bank, train_backend
 from lipread.clips import read_dataset
 from lipread.evaluate import select_utterances
-from lipread.pretrained import save, weights_digest
+from lipread.pretrained import copy_decoding, save, weights_digest
 from lipread.transcribe import Transcriber, default_model_path
 
 

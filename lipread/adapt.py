@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -36,7 +35,7 @@ from lipread.errors import UserError
 from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
 from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, kl_to_reference, warmup_cosine
-from lipread.pretrained import CONFIG, DECODING, Model, decoding_defaults, load, save, weights_digest
+from lipread.pretrained import CONFIG, Model, copy_decoding, decoding_defaults, load, save, weights_digest
 from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 from lipread.transcribe import Transcriber, default_model_path
@@ -359,17 +358,3 @@ def recalibrate(base: Path, out: Path, test: list[Utterance], speakers: list[str
     done = calibrate_folder(out, test, source, device, base=decoding_defaults(base).calibration)
     return {"thresholds": done.calibration.to_json(), "held_out_flagged": done.flagged_after,
             "held_out_flagged_by_base_thresholds": done.flagged_before}  # fmt: skip
-
-
-def copy_decoding(base: Path, out: Path) -> None:
-    """The base folder's decoding defaults and the grammar files they name go with the adapted model."""
-    if not base.is_dir():
-        return
-    names = [DECODING] if (base / DECODING).is_file() else []
-    defaults = decoding_defaults(base)
-    card_grammar = json.loads((base / CONFIG).read_text()).get("grammar")
-    names += [g for g in (defaults.grammar, card_grammar) if g and (base / g).is_file()]
-    for name in names:
-        target = out / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(base / name, target)

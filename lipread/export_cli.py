@@ -50,9 +50,16 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lipread.cli_options import prepare_output
-    from lipread.pretrained import export
+    from lipread.pretrained import decoding_defaults, export
 
     prepare_output(args.out, create=False)  # a file in the way fails before the checkpoints are read
     out = export(list(args.checkpoint), args.out, args.name, dict(args.decoder_options), getattr(torch, args.dtype))
     print(f"model folder: {out}")
+    defaults = decoding_defaults(out)
+    if defaults.grammar:
+        print(f"its beam reads in the grammar {defaults.grammar} unless told otherwise ({defaults.chosen_on}); "
+              "`--grammar none` gives the lexicon + LM")  # fmt: skip
+    if args.checkpoint[0].is_dir() and (len(args.checkpoint) > 1 or args.decoder_options):
+        print(f"its out-of-domain thresholds are {args.checkpoint[0]}'s: measure its own with "
+              f"`lipread evaluate --checkpoint {out} --data DATASET --split VAL_IDS --calibrate`")  # fmt: skip
     return 0

@@ -237,6 +237,19 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN.glob("*.txt"))
 
 
+def fitting_builtin(sentences: list[str], alphabet: str = ALPHABET) -> str | None:
+    """The built-in grammar that allows every one of ``sentences`` (a model's training sentences:
+    a model that has only ever seen GRID sentences reads best in GRID's grammar), if one does."""
+    for name in builtin_names():
+        try:
+            grammar = parse((BUILTIN / f"{name}.txt").read_text(encoding="utf-8"), name, alphabet)
+        except GrammarError:  # words this alphabet cannot spell
+            continue
+        if sentences and all(grammar.allows(s) for s in sentences):
+            return name
+    return None
+
+
 def load_vocabulary(path: Path, alphabet: str = ALPHABET) -> list[str]:
     """A word list (words separated by spaces or new lines, ``#`` comments) for the lexicon beam."""
     try:

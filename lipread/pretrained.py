@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,4 +229,38 @@ def export(
         card = card.replace(decoder=card.decoder.replace(**decoder_options))
     if name or card.name == "lipread-model":
         card = card.replace(name=name or Path(out_dir).name)
-    return save(card, state, out_dir, dtype)
+    out = save(card, state, out_dir, dtype)
+    carry_decoding(sources[0], card, out)
+    return out
+
+
+def carry_decoding(source: Path, card: ModelCard, out: Path) -> None:
+    """A model folder's decoding defaults go with it when it is exported again (renamed, averaged,
+    other decoder weights), as its card does; a training checkpoint gets as its default the built-in
+    grammar that every one of its training sentences fits, if one does (the shipped GRID model
+    decodes in GRID's grammar; `--grammar none` still gives the lexicon + LM)."""
+    if source.is_dir():
+        copy_decoding(source, out)
+        return
+    from lipread.grammar import fitting_builtin
+
+    name = fitting_builtin(card.train_texts or [], card.alphabet) if card.grammar is None else None
+    if name:
+        chosen = (
+            f"every one of its {len(card.train_texts)} training sentences is a sentence of the built-in grammar {name}"
+        )
+        (out / DECODING).write_text(json.dumps(DecodingDefaults(name, chosen_on=chosen).to_json(), indent=2) + "\n")
+
+
+def copy_decoding(base: Path, out: Path) -> None:
+    """The base folder's decoding defaults and the grammar files they name go with a model made from it."""
+    if not base.is_dir():
+        return
+    names = [DECODING] if (base / DECODING).is_file() else []
+    defaults = decoding_defaults(base)
+    card_grammar = json.loads((base / CONFIG).read_text()).get("grammar")
+    names += [g for g in (defaults.grammar, card_grammar) if g and (base / g).is_file()]
+    for name in names:
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base / name, target)

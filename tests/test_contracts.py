@@ -22,7 +22,7 @@ from data_prep.contracts import (
     Word,
 )
 from lipread.clips import check_crop_matches, read_dataset
-from lipread.pretrained import Model, load, weights_digest
+from lipread.pretrained import Model, decoding_defaults, load, weights_digest
 
 SHIPPED = ROOT / "lipread" / "pretrained"
 
@@ -99,6 +99,8 @@ def test_export_names_and_decoder_defaults(tmp_path: Path):
     out = export(SHIPPED, tmp_path / "mine", name="my-lips", decoder_options={"lm_weight": 0.5})
     card = load(out).card
     assert card.name == "my-lips" and card.decoder.lm_weight == 0.5 and card.decoder.word_score == 2.0
+    # the folder's grammar and out-of-domain thresholds come along, as its card does
+    assert decoding_defaults(out) == decoding_defaults(SHIPPED) and decoding_defaults(out).grammar == "grid"
     assert json.loads((out / "config.json").read_text())["format"] == MODEL_FORMAT
     with pytest.raises(ContractError, match="beam size must be a whole number of at least 1"):
         DecoderSettings(beam_size=0)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import EXAMPLE, EXAMPLE_TEXT, ROOT, SHARED_GRID, THREE_PHRASES, clip_path, frames_of, write_video
 from lipread.errors import UserError
-from lipread.grammar import GrammarError, load, load_vocabulary, parse
+from lipread.grammar import GrammarError, fitting_builtin, load, load_vocabulary, parse
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,13 @@ def test_grid_grammar_allows_grid_sentences_only():
     assert not grid.allows("place green in i o e soon")  # seven words: what the trigram once printed
     assert not grid.allows("bin blue at f two")
     assert not grid.allows("blue bin at f two now")
+
+
+def test_the_builtin_grammar_that_training_sentences_fit():
+    """What `lipread export` gives a training checkpoint as its default grammar."""
+    assert fitting_builtin(["bin blue at f two now", "set red by z nine again"]) == "grid"
+    assert fitting_builtin(["bin blue at f two now", "hello world"]) is None
+    assert fitting_builtin([]) is None  # a card without its training sentences decodes as before
 
 
 def test_optional_slots_phrases_and_weights():

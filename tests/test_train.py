@@ -126,6 +126,17 @@ def test_last_checkpoint_is_the_last_epoch_even_without_a_new_best(tiny_dataset:
     assert last["global_step"] == 3 * 2  # three epochs of two steps (5 clips, batch 4)
 
 
+def test_an_exported_checkpoint_reads_in_the_grammar_its_sentences_fit(trained_tiny_run: Path, tmp_path: Path):
+    """Its five training sentences are GRID's: the export decodes in GRID's grammar, as the shipped
+    model does, instead of the lexicon + LM at untuned weights."""
+    from lipread.pretrained import decoding_defaults, export
+
+    out = export(trained_tiny_run / "checkpoints" / "last.ckpt", tmp_path / "model")
+    defaults = decoding_defaults(out)
+    assert defaults.grammar == "grid"
+    assert defaults.chosen_on == "every one of its 5 training sentences is a sentence of the built-in grammar grid"
+
+
 def test_saved_config_reproduces_the_run(trained_tiny_run: Path):
     saved = yaml.safe_load((trained_tiny_run / "config.yaml").read_text())
     assert saved["model"]["lr"] == 0.03  # the command-line override is recorded
