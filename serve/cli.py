@@ -43,31 +43,40 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The server's socket, bound to ``host:port`` before the model loads: a taken port or a bad
-    host is one plain line at once, and uvicorn serves on this very socket, so nothing can take
-    the port between the check and the start (port 0 picks a free one)."""
+def listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """The server's sockets, bound to ``host:port`` before the model loads (one per address the
+    host names: ``localhost`` may be both 127.0.0.1 and ::1, as uvicorn would listen on): a taken
+    port or a bad host is one plain line at once, and uvicorn serves on these very sockets, so
+    nothing can take the port between the check and the start. Port 0 picks a free one."""
     from lipread.errors import UserError
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:  # (the port's range is --port's own check)
         raise UserError(f"--host {host} --port {port}: not an address to listen on ({err})") from None
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
-        sock.bind(address)
-        sock.listen(2048)  # held from now on: connections made while the model loads wait, then get served
-    except OSError as err:
-        sock.close()
-        if err.errno == errno.EADDRINUSE:
-            why = "is in use (another server?): choose another with --port"
-        elif err.errno == errno.EACCES:
-            why = "needs privileges this user lacks (ports below 1024 usually do): choose another with --port"
-        else:
-            why = f"cannot be listened on ({err.strerror})"
-        raise UserError(f"port {port} on {host} {why}") from None
-    return sock
+    sockets: list[socket.socket] = []
+    for family, kind, proto, _, address in dict.fromkeys(found):  # (the same address may come twice)
+        if sockets and port == 0:  # every address on the port the first one got
+            address = (address[0], sockets[0].getsockname()[1], *address[2:])
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # IPv4 has its own socket
+            sock.bind(address)
+            sock.listen(2048)  # held from now on: connections made while the model loads wait, then get served
+        except OSError as err:
+            for taken in [sock, *sockets]:
+                taken.close()
+            if err.errno == errno.EADDRINUSE:
+                why = "is in use (another server?): choose another with --port"
+            elif err.errno == errno.EACCES:
+                why = "needs privileges this user lacks (ports below 1024 usually do): choose another with --port"
+            else:
+                why = f"cannot be listened on ({err.strerror})"
+            raise UserError(f"port {port} on {host} {why}") from None
+        sockets.append(sock)
+    return sockets
 
 
 def address_of(sock: socket.socket) -> str:
@@ -86,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from serve.app import create_app
 
     # a taken port, a missing or broken model or grammar: one line and exit 2, before the server starts
-    sock = listening_socket(args.host, args.port)
+    sockets = listening_sockets(args.host, args.port)
     if args.data_dir is not None:
         prepare_output(Path(args.data_dir), "--data-dir ")
     load(args.checkpoint or default_model_path())
@@ -100,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(args.checkpoint, limits, device, args.grammar, args.data_dir, adapt_options)
     logging.getLogger("lipread.serve.access").setLevel(logging.INFO)
     server = _server_class()(uvicorn.Config(app, log_level="info", access_log=False))
-    server.run(sockets=[sock])
+    server.run(sockets=sockets)
     return 0
 
 
@@ -114,6 +123,7 @@ def _server_class():
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
             if self.started and sockets:
-                logging.getLogger("lipread.serve").info("serving on %s (Ctrl-C to stop)", address_of(sockets[0]))
+                where = " and ".join(address_of(sock) for sock in sockets)
+                logging.getLogger("lipread.serve").info("serving on %s (Ctrl-C to stop)", where)
 
     return Server

@@ -352,3 +352,29 @@ def test_a_taken_port_is_one_line_before_the_model_loads(server):
         == f"lipread: port {port} on 127.0.0.1 is in use (another server?): choose another with --port"
     )
     assert result.stdout == "" and proc.poll() is None
+
+
+def test_a_host_with_two_addresses_is_served_on_both(monkeypatch):
+    """`localhost` is often both 127.0.0.1 and ::1: uvicorn listened on each, and so does the
+    socket list that serve binds before loading the model (port 0: both on the port the first got)."""
+    from serve.cli import address_of, listening_sockets
+
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    real = socket.getaddrinfo
+    both = real("127.0.0.1", 0, type=socket.SOCK_STREAM) + real("::1", 0, type=socket.SOCK_STREAM)
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, port, **kw: [(*a[:4], (a[4][0], port, *a[4][2:])) for a in both]
+    )
+    sockets = listening_sockets("localhost", 0)
+    monkeypatch.undo()  # the real resolver again, to connect
+    try:
+        port = sockets[0].getsockname()[1]
+        assert [address_of(s) for s in sockets] == [f"http://127.0.0.1:{port}", f"http://[::1]:{port}"]
+        for host in ("127.0.0.1", "::1"):
+            socket.create_connection((host, port), timeout=5).close()  # each listens (the model need not be there)
+    finally:
+        for s in sockets:
+            s.close()
