@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lipread.cli_options import prepare_output
+    from lipread.confidence import Calibration
     from lipread.pretrained import decoding_defaults, export
 
     prepare_output(args.out, create=False)  # a file in the way fails before the checkpoints are read
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if defaults.grammar:
         print(f"its beam reads in the grammar {defaults.grammar} unless told otherwise ({defaults.chosen_on}); "
               "`--grammar none` gives the lexicon + LM")  # fmt: skip
-    if args.checkpoint[0].is_dir() and (len(args.checkpoint) > 1 or args.decoder_options):
-        print(f"its out-of-domain thresholds are {args.checkpoint[0]}'s: measure its own with "
-              f"`lipread evaluate --checkpoint {out} --data DATASET --split VAL_IDS --calibrate`")  # fmt: skip
+    measure = f"measure its own with `lipread evaluate --checkpoint {out} --data DATASET --split VAL_IDS --calibrate`"
+    if defaults.calibration.source == Calibration().source:
+        print(f"its out-of-domain thresholds are guesses: {measure}")
+    elif args.checkpoint[0].is_dir() and (len(args.checkpoint) > 1 or args.decoder_options):
+        print(f"its out-of-domain thresholds are {args.checkpoint[0]}'s: {measure}")
     return 0

@@ -280,3 +280,15 @@ def test_transcription_imports_no_training_or_plotting_stack():
     assert "green" in text
     assert loaded == "[]"
     assert figure == "Figure"
+
+
+def test_export_of_a_model_folder_keeps_its_decoding_and_says_what_to_measure(tmp_path: Path):
+    out = tmp_path / "mine"
+    result = lipread("export", "lipread/pretrained", str(out), "--decoder-options", "lm_weight=0.5")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"model folder: {out}"
+    assert lines[1].startswith("its beam reads in the grammar grid unless told otherwise (s1_val.txt: WER 4.33%")
+    assert lines[2] == (f"its out-of-domain thresholds are lipread/pretrained's: measure its own with "
+                        f"`lipread evaluate --checkpoint {out} --data DATASET --split VAL_IDS --calibrate`")  # fmt: skip
+    assert (out / "decoding.json").read_text() == (ROOT / "lipread" / "pretrained" / "decoding.json").read_text()
