@@ -254,7 +254,7 @@ def carry_decoding(source: Path, card: ModelCard, out: Path) -> None:
 
 def copy_decoding(base: Path, out: Path) -> None:
     """The base folder's decoding defaults and the grammar files they name go with a model made from it."""
-    if not base.is_dir():
+    if not base.is_dir() or base.resolve() == out.resolve():  # (a folder exported onto itself keeps them)
         return
     names = [DECODING] if (base / DECODING).is_file() else []
     defaults = decoding_defaults(base)
