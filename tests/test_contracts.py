@@ -101,6 +101,8 @@ def test_export_names_and_decoder_defaults(tmp_path: Path):
     assert card.name == "my-lips" and card.decoder.lm_weight == 0.5 and card.decoder.word_score == 2.0
     # the folder's grammar and out-of-domain thresholds come along, as its card does
     assert decoding_defaults(out) == decoding_defaults(SHIPPED) and decoding_defaults(out).grammar == "grid"
+    again = export(out, out, name="renamed in place")  # onto itself: the same defaults, no SameFileError
+    assert load(again).card.name == "renamed in place" and decoding_defaults(again) == decoding_defaults(SHIPPED)
     assert json.loads((out / "config.json").read_text())["format"] == MODEL_FORMAT
     with pytest.raises(ContractError, match="beam size must be a whole number of at least 1"):
         DecoderSettings(beam_size=0)
