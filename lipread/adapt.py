@@ -43,6 +43,7 @@ from lipread.transcribe import Transcriber, default_model_path
 log = logging.getLogger("lipread.adapt")
 
 REPORT = "adapt_report.json"
+PICTURE = "adapt_report.png"
 #: Fewest clips to learn from, and to measure on, that make an adaptation worth reporting.
 MIN_TRAIN_CLIPS, MIN_TEST_CLIPS = 4, 1
 #: Without a test list, this share of the clips is held out to measure before and after.
@@ -345,6 +346,7 @@ def adapt(dataset: Path, out: Path, base: Path | None = None, train_list: Path |
         device=str(before_model.device), out_of_domain=out_of_domain,
     )  # fmt: skip
     (out / REPORT).write_text(json.dumps(report.to_json(), indent=1))
+    draw_report(report, out / PICTURE)
     return report
 
 
@@ -358,3 +360,25 @@ def recalibrate(base: Path, out: Path, test: list[Utterance], speakers: list[str
     done = calibrate_folder(out, test, source, device, base=decoding_defaults(base).calibration)
     return {"thresholds": done.calibration.to_json(), "held_out_flagged": done.flagged_after,
             "held_out_flagged_by_base_thresholds": done.flagged_before}  # fmt: skip
+
+
+def draw_report(report: AdaptReport, path: Path) -> None:
+    """The adaptation at a glance (``adapt_report.png``): training loss by epoch, and held-out WER and
+    CER before and after."""
+    from matplotlib.figure import Figure  # no pyplot: nothing global, so any thread may draw
+
+    fig = Figure(figsize=(9, 3.5))
+    losses, scores = fig.subplots(1, 2)
+    losses.plot(range(1, len(report.losses) + 1), report.losses)
+    losses.set(xlabel="epoch", ylabel="CTC loss (epoch mean)", title=f"Training on {report.train_clips} clips")
+    losses.grid(alpha=0.3)
+    names = ["WER", "CER"]
+    for k, (label, s) in enumerate((("before (base)", report.before), ("after (adapted)", report.after))):
+        bars = scores.bar([i + 0.38 * k for i in range(2)], [100 * s.wer, 100 * s.cer], 0.38, label=label)
+        scores.bar_label(bars, fmt="%.1f%%", fontsize=8)
+    scores.set_xticks([0.19, 1.19], names)
+    scores.set(ylabel="%", title=f"{report.test_clips} held-out clips ({report.decoder} decoder)")
+    scores.legend()
+    fig.suptitle(f"{report.base} adapted on {report.dataset}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

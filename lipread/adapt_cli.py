@@ -55,30 +55,8 @@ def run(args: argparse.Namespace) -> int:
     report = adapt(args.dataset, args.out, args.checkpoint, args.train_list, args.test_list, device, args.grammar,
                    layers=args.layers, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                    kl_weight=args.kl_weight, spliced_per_clip=args.spliced_per_clip)  # fmt: skip
-    chart(report, args.out / "adapt_report.png")
     print(summary(report, args.out))
     return 0
-
-
-def chart(report, path: Path) -> None:
-    """The adaptation at a glance: training loss by epoch, and held-out WER and CER before and after."""
-    from matplotlib.figure import Figure  # no pyplot: nothing global, so any thread may draw
-
-    fig = Figure(figsize=(9, 3.5))
-    losses, scores = fig.subplots(1, 2)
-    losses.plot(range(1, len(report.losses) + 1), report.losses)
-    losses.set(xlabel="epoch", ylabel="CTC loss (epoch mean)", title=f"Training on {report.train_clips} clips")
-    losses.grid(alpha=0.3)
-    names = ["WER", "CER"]
-    for k, (label, s) in enumerate((("before (base)", report.before), ("after (adapted)", report.after))):
-        bars = scores.bar([i + 0.38 * k for i in range(2)], [100 * s.wer, 100 * s.cer], 0.38, label=label)
-        scores.bar_label(bars, fmt="%.1f%%", fontsize=8)
-    scores.set_xticks([0.19, 1.19], names)
-    scores.set(ylabel="%", title=f"{report.test_clips} held-out clips ({report.decoder} decoder)")
-    scores.legend()
-    fig.suptitle(f"{report.base} adapted on {report.dataset}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def summary(report, out: Path) -> str:

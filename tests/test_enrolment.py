@@ -101,6 +101,7 @@ def test_recordings_become_a_personal_model(enrol_server) -> None:
     personal = httpx.get(f"{base}/v1/models").json()["personal"]
     assert [m["name"] for m in personal] == ["personal:ana"]
     assert (users / "ana" / "model" / "adapt_report.json").is_file()
+    assert (users / "ana" / "model" / "adapt_report.png").read_bytes()[:4] == b"\x89PNG"  # drawn off the main thread
     clip = S26[7]
     answer = httpx.post(f"{base}/v1/transcriptions", files={"file": (clip.name, clip.read_bytes())},
                         data={"model": "personal:ana"}, timeout=120)  # fmt: skip
