@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from lipread.run_logs import compare, read_csv
+from lipread.run_logs import EpochRecord, compare, read_csv
 
 
 def seconds(hms: str) -> float:
@@ -48,14 +48,14 @@ def fitted_epochs(run: Path, budget_s: float) -> int | None:
     return int(epochs / elapsed * budget_s) if elapsed > 0 else None
 
 
-def summary(run: Path, out: Path) -> str:
-    """The run's validated epochs (``curve.csv``: every segment's, from the checkpoints) and its export."""
+def summary(run: Path, curve: list[EpochRecord], out: Path) -> str:
+    """The run's validated epochs (its ``curve.csv``: every segment's, from the checkpoints) and its export."""
     from lipread.pretrained import export
 
     lines = [
         f"epoch {r.epoch:>4} train_loss {r.train_loss:.4f} val_loss {r.val_loss:.4f} "
         f"val_wer {r.val_wer:.4f} val_cer {r.val_cer:.4f}"
-        for r in read_csv(run / "curve.csv")
+        for r in curve
     ]
     best = sorted(glob.glob(str(run / "checkpoints" / "best-*.ckpt")))
     if best:
@@ -103,12 +103,12 @@ def main() -> int:
                 proc.wait()
             break
         time.sleep(5)
+    curves = {name: read_csv(run / "curve.csv") for name, (run, _) in procs.items() if (run / "curve.csv").is_file()}
     for name, (run, proc) in procs.items():
-        text = summary(run, a.export / name) if (run / "curve.csv").is_file() else "no validated epoch"
+        text = summary(run, curves[name], a.export / name) if name in curves else "no validated epoch"
         with open(a.export / f"{name}.log", "a") as log:
             print(f"exit {proc.returncode}\n{text}", file=log)
         print(f"== {name} (exit {proc.returncode})\n" + "\n".join(text.splitlines()[-4:]), flush=True)
-    curves = {name: read_csv(run / "curve.csv") for name, (run, _) in procs.items() if (run / "curve.csv").is_file()}
     if curves:
         compare(curves, a.export / "curves.png")
         print(f"learning curves: {a.export / 'curves.png'}", flush=True)

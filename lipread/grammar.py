@@ -242,7 +242,7 @@ def fitting_builtin(sentences: list[str], alphabet: str = ALPHABET) -> str | Non
     a model that has only ever seen GRID sentences reads best in GRID's grammar), if one does."""
     for name in builtin_names():
         try:
-            grammar = parse((BUILTIN / f"{name}.txt").read_text(encoding="utf-8"), name, alphabet)
+            grammar = load(BUILTIN / f"{name}.txt", alphabet)
         except GrammarError:  # words this alphabet cannot spell
             continue
         if sentences and all(grammar.allows(s) for s in sentences):

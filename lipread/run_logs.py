@@ -41,16 +41,17 @@ class LearningCurve(Callback):
     def __init__(self, folder: str | Path, title: str = "", min_interval: float = 30.0):
         self.folder, self.title, self.min_interval = Path(folder), title, min_interval
         self.history: list[EpochRecord] = []
-        self._losses: list[float] = []
+        self._loss_sum, self._steps = 0.0, 0  # the sum stays a tensor on the device until validation
         self._drawn_at = -math.inf
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._losses = []
+        self._loss_sum, self._steps = 0.0, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None:
-            self._losses.append(float(loss.detach()))
+        if loss is not None:  # no .item() here: on a GPU it would wait for every step
+            self._loss_sum = self._loss_sum + loss.detach().float()
+            self._steps += 1
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
@@ -60,7 +61,7 @@ class LearningCurve(Callback):
         def value(name: str) -> float:
             return float(metrics[name]) if name in metrics else math.nan
 
-        train_loss = sum(self._losses) / len(self._losses) if self._losses else math.nan
+        train_loss = float(self._loss_sum) / self._steps if self._steps else math.nan
         record = EpochRecord(trainer.current_epoch, train_loss, value("val_loss"), value("val_wer"), value("val_cer"))
         self.history = [r for r in self.history if r.epoch < record.epoch] + [record]
         if trainer.is_global_zero:
@@ -102,13 +103,11 @@ def read_csv(path: Path) -> list[EpochRecord]:
 
 def draw(history: list[EpochRecord], path: Path, title: str = "") -> None:
     """Losses on the left, validation WER and CER (%) on the right, by epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: nothing global to set up or close
 
     epochs = [r.epoch for r in history]
-    fig, (losses, rates) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    losses, rates = fig.subplots(1, 2)
     losses.plot(epochs, [r.train_loss for r in history], label="train (epoch mean)")
     losses.plot(epochs, [r.val_loss for r in history], label="validation")
     losses.set(xlabel="epoch", ylabel="CTC loss (log scale)", title="Loss", yscale="log")
@@ -127,18 +126,15 @@ def draw(history: list[EpochRecord], path: Path, title: str = "") -> None:
     fig.tight_layout()
     partial = path.with_suffix(".partial.png")
     fig.savefig(partial, dpi=110)
-    plt.close(fig)
     partial.replace(path)
 
 
 def compare(runs: dict[str, list[EpochRecord]], path: Path, title: str = "Validation WER by epoch") -> None:
     """Several runs' validation WER (greedy, %) by epoch in one picture."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for name, history in runs.items():
         best = min((r.val_wer for r in history), default=math.nan)
         ax.plot(
@@ -149,7 +145,6 @@ def compare(runs: dict[str, list[EpochRecord]], path: Path, title: str = "Valida
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 class _KeepingWriter(ExperimentWriter):
