@@ -31,7 +31,7 @@ from lipread.clips import (
 from lipread.confidence import Assessment
 from lipread.grammar import Grammar
 from lipread.metrics import bootstrap_interval, char_counts, confusions, slot_errors, word_alignment, word_counts
-from lipread.pretrained import weights_digest
+from lipread.pretrained import Model, load, weights_digest
 from lipread.text import CharTokenizer
 from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber, default_model_path
 
@@ -103,11 +103,13 @@ def coverage(per_words: list, confidences: list[float], shares=(0.5, 0.8, 1.0)) 
 def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: list[str], batch_size: int = 16,
              workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None,
              grammar: str | None = "default", vocabulary: list[str] | None = None,
-             on_outputs: Callable[[torch.Tensor, list[int]], None] | None = None) -> dict:  # fmt: skip
+             on_outputs: Callable[[torch.Tensor, list[int]], None] | None = None,
+             model: Model | None = None) -> dict:  # fmt: skip
     """``grammar`` and ``vocabulary`` as for :meth:`Transcriber.from_checkpoint` (they shape ``beam``);
-    ``on_outputs(log_probs, lengths)`` sees each batch's model outputs too (calibration reads them)."""
+    ``on_outputs(log_probs, lengths)`` sees each batch's model outputs too (calibration reads them);
+    ``model``: the checkpoint's model, when the caller has loaded it already."""
     model_path = Path(checkpoint or default_model_path())
-    transcriber = Transcriber.from_checkpoint(model_path, device, grammar, vocabulary)
+    transcriber = Transcriber.for_model(model or load(model_path), model_path, device, grammar, vocabulary)
     model, card, device = transcriber.model, transcriber.card, transcriber.device
     folder = read_dataset(data)
     check_crop_matches(card.crop, folder.crop, str(folder.root), card.name)

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         calibration = FolderCalibration(Path(args.checkpoint), device)
     report = evaluate(args.checkpoint, args.data, args.split, decoders, args.batch_size, args.workers, args.worst,
                       beam_changes(args), device, grammar, vocabulary,
-                      on_outputs=calibration.read if calibration else None)  # fmt: skip
+                      on_outputs=calibration.read if calibration else None,
+                      model=calibration.reader.model if calibration else None)  # fmt: skip
     print(table(report))
     if args.output:
         (args.output / "report.json").write_text(json.dumps(report, indent=2))

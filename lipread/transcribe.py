@@ -115,8 +115,14 @@ class Transcriber:
         """``grammar``: a grammar file or built-in name, ``"default"`` for the model folder's own
         (``decoding.json``), or None / ``"none"`` for the lexicon and n-gram LM."""
         path = Path(path) if path else default_model_path()
+        return cls.for_model(load(path), path, device, grammar, vocabulary, **kwargs)
+
+    @classmethod
+    def for_model(cls, model: Model, path: Path, device: str | None = None, grammar: str | None = "default",
+                  vocabulary: list[str] | None = None, **kwargs) -> Transcriber:  # fmt: skip
+        """As :meth:`from_checkpoint`, for ``path``'s model already loaded (two readers of one
+        model, as ``lipread evaluate --calibrate`` has, then share its weights)."""
         device = resolve_device(device)
-        model = load(path)
         defaults = decoding_defaults(path)
         spec = defaults.grammar if grammar == "default" else (None if grammar in (None, "none") else grammar)
         chosen = load_grammar(spec, model.tokenizer.alphabet, base=path if path.is_dir() else None) if spec else None
