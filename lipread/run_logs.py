@@ -148,17 +148,41 @@ def compare(runs: dict[str, list[EpochRecord]], path: Path, title: str = "Valida
 
 
 class _KeepingWriter(ExperimentWriter):
-    """Lightning's CSV writer, but a folder's existing ``metrics.csv`` is continued, not deleted."""
+    """Lightning's CSV writer, but a folder's existing ``metrics.csv`` is continued, not deleted.
+
+    An interrupted session may have logged steps after its last checkpoint; the resumed session
+    logs them again, from its checkpoint's step on. So the rows from the first step this session
+    logs onwards are dropped before its first save: each step appears once."""
 
     def _check_log_dir_exists(self) -> None:
-        if self._fs.isfile(self.metrics_file_path):
+        self._earlier = self._fs.isfile(self.metrics_file_path)  # rows of earlier sessions, not yet cut
+        self._first_step: int | None = None  # the first step this session logs
+        if self._earlier:
             with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
                 self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
 
+    def log_metrics(self, metrics_dict: dict, step: int | None = None) -> None:
+        super().log_metrics(metrics_dict, step)
+        if self._first_step is None:
+            self._first_step = int(self.metrics[-1]["step"])
+
+    def save(self) -> None:
+        if self._earlier and self._first_step is not None:
+            self._earlier = False
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            kept = [r for r in rows if not r.get("step") or int(float(r["step"])) < self._first_step]
+            if len(kept) < len(rows):
+                with self._fs.open(self.metrics_file_path, "w", newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+                    writer.writeheader()
+                    writer.writerows(kept)
+        super().save()
+
 
 class ResumableCSVLogger(CSVLogger):
-    """A CSV logger for runs that resume: the rows of earlier sessions stay in ``metrics.csv``
-    (rows logged after the last checkpoint of an interrupted session appear again when it resumes)."""
+    """A CSV logger for runs that resume: the rows of earlier sessions stay in ``metrics.csv``, but
+    for those an interrupted session logged after its last checkpoint (the resumed one logs them again)."""
 
     @property
     @rank_zero_experiment

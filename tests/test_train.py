@@ -3,6 +3,7 @@ interrupted runs resume, DDP ranks agree, and the saved config reproduces the ru
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import signal
@@ -112,6 +113,10 @@ def test_interrupted_run_resumes(tiny_dataset: Path, tmp_path: Path):
     assert [r.epoch for r in curve] == [0, 1, 2, 3, 4, 5]
     assert all(0 <= r.val_wer <= 2 and r.train_loss > 0 and r.val_loss > 0 for r in curve)
     assert (run_dir / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # and metrics.csv has each epoch's validation once, though the killed session logged past its checkpoint
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        validated = [int(r["epoch"]) for r in csv.DictReader(handle) if r.get("val_wer")]
+    assert validated == [0, 1, 2, 3, 4, 5], (run_dir / "metrics.csv").read_text()
 
 
 def test_last_checkpoint_is_the_last_epoch_even_without_a_new_best(tiny_dataset: Path, tmp_path: Path):

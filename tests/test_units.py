@@ -413,3 +413,23 @@ def test_a_resumed_runs_csv_log_keeps_the_earlier_rows(tmp_path: Path):
     with open(tmp_path / "metrics.csv", newline="") as handle:
         rows = [(r["step"], r["val_wer"], r["train_loss"]) for r in csv.DictReader(handle)]
     assert rows == [("1", "0.5", ""), ("2", "0.25", "2.0")]
+
+
+def test_a_resumed_runs_csv_log_has_each_step_once(tmp_path: Path):
+    """A killed session logged steps 1-5 but its last checkpoint was at step 3: the resumed one logs
+    steps 4 and 5 again, and the file keeps the new rows of those steps, not both."""
+    import csv
+
+    from lipread.run_logs import ResumableCSVLogger
+
+    killed = ResumableCSVLogger(tmp_path, name="", version="")
+    for step in range(1, 6):
+        killed.log_metrics({"train_loss": 10.0 - step}, step=step)
+    killed.save()
+    resumed = ResumableCSVLogger(tmp_path, name="", version="")
+    for step in (4, 5, 6):
+        resumed.log_metrics({"train_loss": 1.0 / step}, step=step)
+        resumed.save()  # saved one row at a time: only the first save cuts
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = [(int(r["step"]), float(r["train_loss"])) for r in csv.DictReader(handle)]
+    assert rows == [(1, 9.0), (2, 8.0), (3, 7.0), (4, 0.25), (5, 0.2), (6, 1 / 6)]
