@@ -31,7 +31,7 @@ from data_prep.contracts import CropSettings
 from data_prep.rejections import PrepError
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.video import iter_frames, read_clip
-from lipread.adapt import MIN_TEST_CLIPS, MIN_TRAIN_CLIPS, TEST_SHARE, adapt
+from lipread.adapt import MIN_TEST_CLIPS, MIN_TRAIN_CLIPS, PICTURE, TEST_SHARE, adapt
 from lipread.errors import UserError
 
 log = logging.getLogger("lipread.serve.enrolment")
@@ -218,6 +218,13 @@ class Enrolment:
         """The user's personal model folder, when adapting has finished once."""
         path = self.user_dir(user) / MODEL
         return path if (path / "adapt_report.json").is_file() else None
+
+    def report_picture(self, user: str) -> Path:
+        """The personal model's ``adapt_report.png`` (learning curve, WER before and after)."""
+        model = self.model_path(user)
+        if model is None or not (model / PICTURE).is_file():
+            raise EnrolmentError("no_model", f"{user} has no personal model yet: record sentences, then train", 404)
+        return model / PICTURE
 
     def model_name(self, user: str) -> str:
         return f"{PERSONAL}{user}"

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse
 
 from lipread.grammar import Grammar
 from serve.crop_strip import crop_strip
@@ -52,6 +53,14 @@ def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
         """The user's checked recordings, the adaptation in progress and the personal model's report."""
         try:
             return enrolment().status(user)
+        except EnrolmentError as err:
+            return refused(err)
+
+    @router.get("/{user}/report.png", response_class=FileResponse)
+    async def report_picture(user: str):
+        """The personal model's adaptation at a glance: training loss by epoch, held-out WER before and after."""
+        try:
+            return FileResponse(enrolment().report_picture(user), media_type="image/png")
         except EnrolmentError as err:
             return refused(err)
 

@@ -102,6 +102,10 @@ def test_recordings_become_a_personal_model(enrol_server) -> None:
     assert [m["name"] for m in personal] == ["personal:ana"]
     assert (users / "ana" / "model" / "adapt_report.json").is_file()
     assert (users / "ana" / "model" / "adapt_report.png").read_bytes()[:4] == b"\x89PNG"  # drawn off the main thread
+    picture = httpx.get(f"{base}/v1/enrol/ana/report.png")  # the page shows it
+    assert picture.headers["content-type"] == "image/png" and picture.content[:4] == b"\x89PNG"
+    none_yet = httpx.get(f"{base}/v1/enrol/bea/report.png")
+    assert none_yet.status_code == 404 and none_yet.json()["error"] == "no_model"
     clip = S26[7]
     answer = httpx.post(f"{base}/v1/transcriptions", files={"file": (clip.name, clip.read_bytes())},
                         data={"model": "personal:ana"}, timeout=120)  # fmt: skip
@@ -184,5 +188,8 @@ def test_enrolment_page_with_a_fake_camera(enrol_server, tmp_path: Path) -> None
         WebDriverWait(driver, 600).until(lambda d: "Your model is ready" in d.find_element(By.ID, "enrol-job").text)
         assert driver.find_element(By.ID, "model").get_attribute("value") == "personal:cam"
         assert "words wrong" in driver.find_element(By.ID, "enrol-job").text
+        # the adaptation's picture, loaded and shown (a broken image has no natural width)
+        wait.until(lambda d: d.execute_script("const i = document.getElementById('enrol-report');"
+                                              "return !i.hidden && i.complete && i.naturalWidth > 0;"))  # fmt: skip
     finally:
         driver.quit()
