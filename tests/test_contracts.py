@@ -163,3 +163,22 @@ def test_a_dataset_cut_otherwise_is_refused(tmp_path: Path):
     check_crop_matches(
         CropSettings(), read_dataset(data).crop, str(data), "lipnet-grid-s1"
     )  # rejection thresholds only: fine
+
+
+@pytest.mark.parametrize("kind", ["ManifestEntry", "Word", "CropSettings", "DecoderSettings", "ModelCard",
+                                  "DecodingDefaults", "EpochRecord"])  # fmt: skip
+def test_the_formats_page_names_every_field(kind: str):
+    """docs/formats.md is where users read the files' shapes: a field added to a contract without
+    a word there fails here."""
+    import dataclasses
+    import importlib
+
+    module = {"DecodingDefaults": "lipread.pretrained", "EpochRecord": "lipread.run_logs"}.get(
+        kind, "data_prep.contracts"
+    )
+    cls = getattr(importlib.import_module(module), kind)
+    page = (ROOT / "docs" / "formats.md").read_text()
+    assert kind in page
+    written_as = {"calibration": "out_of_domain"}  # DecodingDefaults' field, under its JSON name
+    missing = [f.name for f in dataclasses.fields(cls) if f"`{written_as.get(f.name, f.name)}`" not in page]
+    assert not missing, f"docs/formats.md does not name {kind}'s {missing}"
