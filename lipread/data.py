@@ -171,7 +171,7 @@ class LipreadDataModule(L.LightningDataModule):
                 hp.word_window_margin if train else None, self.norm,
             )  # fmt: skip
             self.datasets[name] = with_spliced(clips, hp.spliced_per_clip) if train else clips
-        log.info("data: %s", {k: len(v) for k, v in self.splits.items()})
+        log.info("data: %s", ", ".join(f"{len(v)} {k} clips" for k, v in self.splits.items()))
 
     # -- what a checkpoint must remember
 
