@@ -52,6 +52,7 @@ class BackendSettings:
     spliced_per_clip: float = 0.0  # spliced sentences per real clip and pass
     views: int = 4  # feature views per clip: centred, flipped, then random shifts (flipped at random)
     channel_dropout: float = 0.5  # the front-end's own Dropout3d, applied to the cached features
+    time_mask_frames: int = 0  # a mask of up to this many frames a second (the clip's mean features)
     word_window_margin: float | None = 2.0  # alignment-constrained CTC (frames), as in training
     weight_decay: float = 0.01
     warmup_share: float = 0.05
@@ -197,6 +198,22 @@ def channel_dropout(features: torch.Tensor, channels: int, p: float) -> torch.Te
     return (x.view(len(x), channels, -1) * keep[None, :, None]).view(len(x), -1)
 
 
+def time_mask(features: torch.Tensor, frames: int, rng: random.Random, fps: float = 25.0) -> torch.Tensor:
+    """One span of up to ``frames`` frames a second of the clip set to its mean features: the time
+    masking whole-model training does on pixels (:class:`~lipread.augment.Augment`), on features."""
+    t = len(features)
+    if not frames or t <= frames:
+        return features
+    out = features.clone()
+    mean = features.mean(dim=0)
+    for _ in range(max(1, int(t / fps))):
+        width = rng.randint(0, frames)
+        if width:
+            start = rng.randrange(0, t - width)
+            out[start : start + width] = mean
+    return out
+
+
 def make_batch(samples: list[tuple[torch.Tensor, str, Spans | None]], tokenizer: CharTokenizer,
                margin: float | None) -> FeatureBatch:  # fmt: skip
     lengths = torch.tensor([len(f) for f, _, _ in samples])
@@ -261,7 +278,8 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
                         sample = (views[rng.randrange(len(views))], bank.texts[i], bank.spans[i])
                     else:
                         sample = spliced_sample(bank, usable, rng)
-                    samples.append((channel_dropout(sample[0], bank.channels, settings.channel_dropout), *sample[1:]))
+                    features = channel_dropout(sample[0], bank.channels, settings.channel_dropout)
+                    samples.append((time_mask(features, settings.time_mask_frames, rng), *sample[1:]))
                 batch = make_batch(samples, tokenizer, settings.word_window_margin)
                 log_probs = net.sequence_logits(batch.features, batch.lengths).float().log_softmax(-1)
                 loss = ctc_loss(log_probs, batch, tokenizer.blank, windows=settings.word_window_margin is not None)

@@ -98,3 +98,20 @@ def test_feature_cache_is_reused_by_the_same_front_end_only(tiny_bank, tmp_path:
     changed = cached_bank(model, two, 2, 0, "features", tmp_path)  # a changed front-end: built again
     assert len(list(tmp_path.glob("features-*.pt"))) == 3
     assert not torch.equal(changed.features[0], built.features[0])
+
+
+def test_time_masking_replaces_spans_with_the_clips_mean_features():
+    """Each second of features gets one span of at most N frames set to the clip's mean; the rest
+    is untouched, and N = 0 leaves the clip as it was."""
+    from lipread.backend_retrain import time_mask
+
+    features = torch.arange(75 * 4, dtype=torch.float32).view(75, 4) ** 2  # 3 s, none equal to the mean
+    assert time_mask(features, 0, random.Random(0)) is features
+    masked_frames = []
+    for seed in range(20):
+        out = time_mask(features, 10, random.Random(seed))
+        changed = (out != features).any(dim=1)
+        assert torch.equal(out[changed], features.mean(dim=0).expand(int(changed.sum()), 4))
+        masked_frames.append(int(changed.sum()))
+    assert max(masked_frames) <= 3 * 10 and max(masked_frames) > 10  # three spans for three seconds
+    assert torch.equal(features, torch.arange(75 * 4, dtype=torch.float32).view(75, 4) ** 2)  # not in place
