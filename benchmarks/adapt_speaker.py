@@ -5,6 +5,7 @@ the same clips and seed are adapted twice, to show the result is reproducible.
     python benchmarks/adapt_speaker.py ../shared/grid/s4_hq --speaker s4            # 15 learn / 10 test
     python benchmarks/adapt_speaker.py ../shared/grid/s26 --speaker s26 \\
         --alignments ../shared/grid/alignments --train-count 5                     # 5 learn / 5 test
+    python benchmarks/adapt_speaker.py ../shared/grid/s4_hq --speaker s4 --checkpoint BASE  # from another base
 
 GRID videos without alignment files get their transcripts from their names
 (:mod:`data_prep.grid_names`).
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="adapt this many times from the same clips and seed")
     parser.add_argument("--work", type=Path, help="keep the dataset and models here (default: a temporary folder)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoint", type=Path, help="the base model folder (default: the shipped model)")
     args = parser.parse_args()
     quiet_native_stderr()  # mediapipe's own log lines would bury the table
     work = args.work or Path(tempfile.mkdtemp(prefix="adapt-bench-"))
@@ -78,6 +80,7 @@ def main() -> None:
         adapt(
             dataset,
             work / f"model{run}",
+            base=args.checkpoint,
             train_list=train_list,
             test_list=test_list,
             device=args.device,
