@@ -5,6 +5,7 @@ random trimming of the silence before the first word and after the last."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,6 +31,18 @@ def trim_range(spans: Spans, num_frames: int, keep: int, rng: np.random.Generato
     start = int(rng.integers(0, first + 1))
     end = int(rng.integers(max(last, start + 1), num_frames + 1))
     return start, end
+
+
+def time_mask_spans(t: int, frames: int, fps: float, draw: Callable[[int, int], int]) -> list[tuple[int, int]]:
+    """Where time masking hides a clip of ``t`` frames: ``(start, width)`` of one span of up to
+    ``frames`` frames a second. ``draw(low, high)`` is the caller's seeded integer in ``[low, high)``,
+    so pixel clips (:class:`Augment`) and cached features (:mod:`lipread.backend_retrain`) mask alike."""
+    spans = []
+    for _ in range(max(1, int(t / fps))):
+        width = draw(0, frames + 1)
+        if width and t > width:
+            spans.append((draw(0, t - width), width))
+    return spans
 
 
 def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
@@ -89,11 +102,9 @@ class Augment:
         if self.time_mask_frames:
             frames = frames.copy()
             mean = frames.mean(axis=0).astype(frames.dtype)
-            for _ in range(max(1, int(t / self.fps))):
-                width = int(rng.integers(0, self.time_mask_frames + 1))
-                if width and t > width:
-                    start = int(rng.integers(0, t - width))
-                    frames[start : start + width] = mean
+            for start, width in time_mask_spans(t, self.time_mask_frames, self.fps,
+                                                lambda low, high: int(rng.integers(low, high))):  # fmt: skip
+                frames[start : start + width] = mean
         return frames
 
 

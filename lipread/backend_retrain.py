@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from lipread.augment import centre_crop
+from lipread.augment import centre_crop, time_mask_spans
 from lipread.clips import ClipDataset, PixelNorm, Utterance, pad_windows, to_model_input
 from lipread.errors import UserError
 from lipread.metrics import word_counts
@@ -206,11 +206,8 @@ def time_mask(features: torch.Tensor, frames: int, rng: random.Random, fps: floa
         return features
     out = features.clone()
     mean = features.mean(dim=0)
-    for _ in range(max(1, int(t / fps))):
-        width = rng.randint(0, frames)
-        if width:
-            start = rng.randrange(0, t - width)
-            out[start : start + width] = mean
+    for start, width in time_mask_spans(t, frames, fps, rng.randrange):
+        out[start : start + width] = mean
     return out
 
 

@@ -31,7 +31,7 @@ from data_prep.contracts import CropSettings
 from data_prep.rejections import PrepError
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.video import iter_frames, read_clip
-from lipread.adapt import MIN_TEST_CLIPS, MIN_TRAIN_CLIPS, PICTURE, TEST_SHARE, adapt
+from lipread.adapt import MIN_TEST_CLIPS, MIN_TRAIN_CLIPS, PICTURE, REPORT, TEST_SHARE, adapt
 from lipread.errors import UserError
 
 log = logging.getLogger("lipread.serve.enrolment")
@@ -201,7 +201,7 @@ class Enrolment:
     def status(self, user: str) -> dict:
         folder = self.user_dir(user)
         model = folder / MODEL
-        report = model / "adapt_report.json"
+        report = model / REPORT
         job = self.jobs.get(user)
         return {
             "user": user,
@@ -217,7 +217,7 @@ class Enrolment:
     def model_path(self, user: str) -> Path | None:
         """The user's personal model folder, when adapting has finished once."""
         path = self.user_dir(user) / MODEL
-        return path if (path / "adapt_report.json").is_file() else None
+        return path if (path / REPORT).is_file() else None
 
     def report_picture(self, user: str) -> Path:
         """The personal model's ``adapt_report.png`` (learning curve, WER before and after)."""
@@ -230,7 +230,7 @@ class Enrolment:
         return f"{PERSONAL}{user}"
 
     def users_with_models(self) -> list[str]:
-        return sorted(p.parent.parent.name for p in self.root.glob(f"*/{MODEL}/adapt_report.json"))
+        return sorted(p.parent.parent.name for p in self.root.glob(f"*/{MODEL}/{REPORT}"))
 
     def start(self, user: str, on_done: Callable[[str], None] | None = None) -> AdaptJob:
         """Adapt in a background thread; refused while another adaptation runs or with too few clips."""
