@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         interrupts.install()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
-    except KeyboardInterrupt:  # anywhere: while the command's module loads, or while it runs
+    except (KeyboardInterrupt, Exception) as err:  # anywhere: while the command's module loads, or runs
+        if not isinstance(err, KeyboardInterrupt) and not interrupts.arrived():
+            raise  # a bug; after a Ctrl-C, an error is one a C extension made of the KeyboardInterrupt
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -8,6 +8,11 @@ an unhandled KeyboardInterrupt even when the command then catches it, and ``pyth
 killed itself with SIGINT at exit (status -2 instead of 130). :func:`install` makes SIGINT wait
 until such a stretch is over (re-checked every 50 ms), then raise the usual KeyboardInterrupt,
 which the command turns into "interrupted" and exit code 130.
+
+A KeyboardInterrupt can still be raised inside a C extension that then replaces it with an error
+of its own (safetensors loading a model once gave torch's "could not determine the shape of object
+type 'torch.storage.UntypedStorage'"): :func:`arrived` says a Ctrl-C came, so the command reports
+such an error as the interruption it is.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from types import FrameType
 
 #: How often a Ctrl-C that arrived during an import checks whether the import is over (seconds).
 RECHECK_S = 0.05
+
+_arrived = False
 
 
 def must_wait(frame: FrameType | None) -> bool:
@@ -29,7 +36,14 @@ def must_wait(frame: FrameType | None) -> bool:
     return False
 
 
+def arrived() -> bool:
+    """Whether a Ctrl-C has come since :func:`install` (an error that follows it is its doing)."""
+    return _arrived
+
+
 def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    global _arrived
+    _arrived = True
     if must_wait(frame):
         signal.setitimer(signal.ITIMER_REAL, RECHECK_S)  # SIGALRM comes back here once the timer ends
         return
