@@ -27,6 +27,7 @@ commands:
   prep-merge  join the shards of a dataset built with --shard
   train       train a model (LightningCLI; --config configs/X.yaml)
   evaluate    WER/CER of a model on a dataset
+  compare     is model B better than A? (two evaluate reports, paired bootstrap)
   adapt       fine-tune a model on a new speaker's clips (a personal model)
   transcribe  silent video -> text with word timings
   live        a camera (or a video played as one) -> each phrase as it ends
@@ -41,6 +42,7 @@ COMMANDS = {
     "prep": "data_prep.cli:prep",
     "prep-merge": "data_prep.cli:merge",
     "evaluate": "lipread.evaluate_cli",
+    "compare": "lipread.compare_cli",
     "adapt": "lipread.adapt_cli",
     "transcribe": "lipread.transcribe_cli",
     "live": "lipread.live_cli",

@@ -159,6 +159,7 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
         "vocabulary_words": len(vocabulary) if vocabulary else None,
         "timing": timing_summary(timing),
         "decoders": {},
+        "references": dict(zip(ids, refs)),  # so that two reports compare without their dataset
         "hypotheses": {k: dict(zip(ids, v)) for k, v in hyps.items()},
     }
     for kind in decoders:

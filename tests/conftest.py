@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +29,12 @@ THREE_PHRASES = f"phrase: bin blue at f two now\nphrase: {EXAMPLE_TEXT}\nphrase:
 TINY_TRAIN_IDS = [f"s1/{n}" for n in TRAIN_CLIPS] + ["s2/swwp2s"]
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+def lipread(*args: str | Path, cwd: Path = ROOT, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The ``lipread`` command as a user runs it, in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "lipread.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)  # fmt: skip
 
 
 def clip_path(name: str, speaker: str = "s1") -> Path:

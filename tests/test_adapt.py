@@ -5,24 +5,17 @@ model is untouched, a seed repeats, and too few clips is a clear error."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from test_serve import start_server
 
-from conftest import ALIGNMENTS, DATA, ROOT
+from conftest import ALIGNMENTS, DATA, ROOT, lipread
 
 S26 = DATA / "grid_s26"
 pytestmark = pytest.mark.slow  # a real model fine-tuned on CPU
 SHIPPED = ROOT / "lipread" / "pretrained"
-
-
-def lipread(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lipread.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EXAMPLE, ROOT, TRAIN_CLIPS, clip_path
-
-
-def lipread(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lipread.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)  # fmt: skip
+from conftest import EXAMPLE, ROOT, TRAIN_CLIPS, clip_path, lipread
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess) -> None:

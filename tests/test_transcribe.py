@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import jiwer
@@ -15,7 +13,7 @@ import pytest
 import srt
 import webvtt
 
-from conftest import ALIGNMENTS, TINY_TRAIN_IDS, TRAIN_CLIPS, align_text, clip_path, frames_of, write_video
+from conftest import ALIGNMENTS, TINY_TRAIN_IDS, TRAIN_CLIPS, align_text, clip_path, frames_of, lipread, write_video
 from data_prep.transcripts import read_grid_align
 from lipread.evaluate import score
 from lipread.subtitles import to_srt, to_vtt
@@ -24,12 +22,6 @@ from lipread.transcribe import Transcriber, TranscriptionError
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def lipread(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lipread.cli", *map(str, args)], capture_output=True, text=True, timeout=600, cwd=ROOT
-    )
 
 
 @pytest.fixture(scope="module")

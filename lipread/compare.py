@@ -1,0 +1,162 @@
+"""Two evaluation reports of the same utterances side by side: is B's lower WER a real gain?
+
+Each rate's own bootstrap interval is wide on a test split of a few hundred sentences, and two
+systems' intervals overlap even when one is better on almost every draw. The paired bootstrap
+(:func:`lipread.metrics.paired_difference`) scores both on the same resampled utterances, which
+answers the question asked: how sure is it that B makes fewer errors than A here?
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lipread.errors import UserError
+from lipread.metrics import PairedDifference, paired_difference, word_alignment, word_counts
+
+
+@dataclass(frozen=True)
+class ChangedReading:
+    """An utterance that the two systems read with different numbers of word errors."""
+
+    id: str
+    reference: str
+    a: str
+    b: str
+    errors_a: int
+    errors_b: int
+
+
+@dataclass(frozen=True)
+class DecoderComparison:
+    """One decoder's word error rates in reports A and B, and their paired difference."""
+
+    decoder: str
+    utterances: int
+    words: int
+    wer_a: float
+    wer_b: float
+    paired: PairedDifference
+    changed: list[ChangedReading]  # the largest changes first
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "paired": self.paired.to_json()}
+
+
+def read_report(path: Path) -> dict:
+    """A ``report.json`` from ``lipread evaluate -o`` (the file, or the folder holding it)."""
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        report = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{file}: no such report (write one with `lipread evaluate ... -o FOLDER`)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{file}: not a report.json ({err})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("hypotheses"), dict):
+        raise UserError(f"{file}: not a report of `lipread evaluate` (it has no hypotheses)")
+    report["references"] = references_of(report, file)
+    return report
+
+
+def references_of(report: dict, file: Path) -> dict[str, str]:
+    """The report's reference transcripts by utterance id; reports made before they were kept
+    give them through their dataset folder, if it is still there."""
+    if isinstance(report.get("references"), dict):
+        return report["references"]
+    manifest = Path(str(report.get("data"))) / "manifest.jsonl"
+    if not manifest.is_file():
+        raise UserError(f"{file}: the report holds no reference transcripts and its dataset ({manifest.parent}) "
+                        "is not there; evaluate again with this version of lipread")  # fmt: skip
+    lines = (json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {entry["id"]: entry["text"] for entry in lines}
+
+
+def compare(a: dict, b: dict, decoders: list[str] | None = None, changed: int = 10,
+            resamples: int = 1000) -> list[DecoderComparison]:  # fmt: skip
+    """Each decoder both reports ran (or ``decoders``), compared on their common utterances, which
+    must be all of each: a comparison over different sentences says nothing about the systems."""
+    common = [d for d in a["hypotheses"] if d in b["hypotheses"]]
+    for name in decoders or []:
+        if name not in common:
+            raise UserError(f"--decoder {name}: not in both reports (both have: {', '.join(common) or 'none'})")
+    if not common:
+        raise UserError(
+            f"the reports share no decoder (A: {', '.join(a['hypotheses'])}; B: {', '.join(b['hypotheses'])})"
+        )
+    return [_compare_one(a, b, name, changed, resamples) for name in (decoders or common)]
+
+
+def _compare_one(a: dict, b: dict, decoder: str, top: int, resamples: int) -> DecoderComparison:
+    hyps_a, hyps_b = a["hypotheses"][decoder], b["hypotheses"][decoder]
+    if set(hyps_a) != set(hyps_b):
+        only_a, only_b = len(set(hyps_a) - set(hyps_b)), len(set(hyps_b) - set(hyps_a))
+        raise UserError(f"{decoder}: the reports read different utterances ({only_a} only in A, {only_b} only in B); "
+                        "evaluate both on the same --data and --split")  # fmt: skip
+    ids = sorted(hyps_a)
+    missing = [i for i in ids if i not in a["references"] or i not in b["references"]]
+    if missing:
+        raise UserError(f"{decoder}: no reference transcript for {len(missing)} utterances (first: {missing[0]})")
+    differ = [i for i in ids if a["references"][i] != b["references"][i]]
+    if differ:
+        raise UserError(f"the reports' reference transcripts differ for {len(differ)} utterances (first: {differ[0]}); "
+                        "were they made on different datasets?")  # fmt: skip
+    refs = [a["references"][i] for i in ids]
+    counts_a = [word_counts([r], [hyps_a[i]]) for r, i in zip(refs, ids)]
+    counts_b = [word_counts([r], [hyps_b[i]]) for r, i in zip(refs, ids)]
+    lengths = [c.reference_length for c in counts_a]
+    paired = paired_difference([c.errors for c in counts_a], [c.errors for c in counts_b], lengths, resamples)
+    moved = sorted((i for i in range(len(ids)) if counts_a[i].errors != counts_b[i].errors),
+                   key=lambda i: (-abs(counts_b[i].errors - counts_a[i].errors), ids[i]))  # fmt: skip
+    return DecoderComparison(
+        decoder=decoder,
+        utterances=len(ids),
+        words=sum(lengths),
+        wer_a=word_counts(refs, [hyps_a[i] for i in ids]).rate,
+        wer_b=word_counts(refs, [hyps_b[i] for i in ids]).rate,
+        paired=paired,
+        changed=[
+            ChangedReading(ids[i], refs[i], hyps_a[ids[i]], hyps_b[ids[i]], counts_a[i].errors, counts_b[i].errors)
+            for i in moved[:top]
+        ],  # fmt: skip
+    )
+
+
+def verdict(c: DecoderComparison) -> str:
+    """One line: the two rates, the difference with its interval, and how often B was better."""
+    p = c.paired
+    return (f"{c.decoder}: A {c.wer_a:.2%} -> B {c.wer_b:.2%} (B - A {p.difference * 100:+.2f} points, 95% paired "
+            f"interval {p.low * 100:+.2f} to {p.high * 100:+.2f}); of {p.resamples} resamples B made fewer errors in "
+            f"{p.b_better_share:.1%}, more in {p.b_worse_share:.1%}; utterances: {p.b_better} better, {p.b_worse} worse, "
+            f"{c.utterances - p.b_better - p.b_worse} the same")  # fmt: skip
+
+
+def markdown(a: dict, b: dict, names: tuple[str, str], comparisons: list[DecoderComparison]) -> str:
+    """The comparison as a page: which reports, the table, and the utterances that changed most."""
+    lines = ["# Comparison of two evaluations", ""]
+    for label, report, name in (("A", a, names[0]), ("B", b, names[1])):
+        lines.append(f"- {label}: `{name}`: {report.get('model_name', '?')} (weights sha256 "
+                     f"`{report.get('model_digest', '?')}`), lipread {report.get('lipread_version', '?')}, "
+                     f"{report.get('date', '?')}")  # fmt: skip
+    lines += [
+        "",
+        "Corpus-level WER on the same utterances; the interval is the paired bootstrap's (both systems scored on "
+        "the same resampled utterances) for B - A.",
+        "",
+        "| decoder | utterances | A | B | B - A (points) | 95% interval | B fewer / more errors in | utterances better / worse |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in comparisons:
+        p = c.paired
+        lines.append(f"| {c.decoder} | {c.utterances} | {c.wer_a:.2%} | {c.wer_b:.2%} | {p.difference * 100:+.2f} | "
+                     f"{p.low * 100:+.2f} to {p.high * 100:+.2f} | {p.b_better_share:.1%} / {p.b_worse_share:.1%} of resamples | "
+                     f"{p.b_better} / {p.b_worse} |")  # fmt: skip
+    for c in comparisons:
+        if c.changed:
+            lines += ["", f"## {c.decoder}: the utterances that changed most", ""]
+            for r in c.changed:
+                shown = [line.replace("HYP:", f"{label}:  ") for label, hyp in (("A", r.a), ("B", r.b))
+                         for line in word_alignment(r.reference, hyp).splitlines()]  # fmt: skip
+                lines += [f"- `{r.id}`: {r.errors_a} -> {r.errors_b} errors", "", "  ```",
+                          *(f"  {line}" for line in shown), "  ```", ""]  # fmt: skip
+    return "\n".join(lines) + "\n"

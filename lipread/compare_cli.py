@@ -1,0 +1,45 @@
+"""``lipread compare``: the command line over :mod:`lipread.compare` (light to import)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from data_prep.arguments import non_negative_int, positive_int
+from lipread.cli_options import prepare_output
+
+
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.description = (
+        "Whether model B reads the same utterances better than model A: both WERs, B - A with its 95% paired "
+        "bootstrap interval, how often B wins, and the utterances that changed. A and B are `lipread evaluate "
+        "-o` folders (or their report.json) of the same --data and --split."
+    )
+    parser.add_argument("a", type=Path, metavar="A", help="the baseline's report")
+    parser.add_argument("b", type=Path, metavar="B", help="the report compared with it")
+    parser.add_argument("--decoder", default=None, help="comma-separated (default: every decoder in both reports)")
+    parser.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--changed", type=non_negative_int, default=10,
+                        help="how many changed utterances to list in -o's comparison.md")  # fmt: skip
+    parser.add_argument("-o", "--output", type=Path, help="write comparison.json and comparison.md here")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from lipread.compare import compare, markdown, read_report, verdict
+
+    if args.output:
+        prepare_output(args.output, "-o ")
+    a, b = read_report(args.a), read_report(args.b)
+    decoders = [d.strip() for d in args.decoder.split(",") if d.strip()] if args.decoder else None
+    comparisons = compare(a, b, decoders, args.changed, args.resamples)
+    print(f"A: {args.a} ({a.get('model_name', '?')})\nB: {args.b} ({b.get('model_name', '?')})")
+    for c in comparisons:
+        print(verdict(c))
+    if args.output:
+        (args.output / "comparison.json").write_text(json.dumps(
+            {"a": str(args.a), "b": str(args.b), "decoders": [c.to_json() for c in comparisons]}, indent=2))  # fmt: skip
+        (args.output / "comparison.md").write_text(markdown(a, b, (str(args.a), str(args.b)), comparisons))
+        print(f"comparison: {args.output}/comparison.{{json,md}}")
+    return 0
