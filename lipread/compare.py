@@ -160,3 +160,39 @@ def markdown(a: dict, b: dict, names: tuple[str, str], comparisons: list[Decoder
                 lines += [f"- `{r.id}`: {r.errors_a} -> {r.errors_b} errors", "", "  ```",
                           *(f"  {line}" for line in shown), "  ```", ""]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def chart(comparisons: list[DecoderComparison], path: Path, title: str = "") -> None:
+    """Left, A's and B's WER per decoder; right, B - A with its paired interval against zero: an
+    interval clear of zero is a difference the utterances support."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [c.decoder for c in comparisons]
+    fig, (rates, gap) = plt.subplots(1, 2, figsize=(10, 4))
+    spots = range(len(names))
+    for shift, label, values, colour in ((-0.2, "A", [c.wer_a for c in comparisons], "tab:gray"),
+                                         (0.2, "B", [c.wer_b for c in comparisons], "tab:blue")):  # fmt: skip
+        bars = rates.bar([i + shift for i in spots], [100 * v for v in values], 0.4, label=label, color=colour)
+        rates.bar_label(bars, fmt="%.2f", fontsize=8)
+    rates.set_xticks(list(spots), names)
+    rates.set_ylabel("WER (%)")
+    rates.set_title(f"WER on the same {comparisons[0].utterances} utterances")
+    rates.legend()
+    middle = [100 * c.paired.difference for c in comparisons]
+    below = [m - 100 * c.paired.low for m, c in zip(middle, comparisons)]
+    above = [100 * c.paired.high - m for m, c in zip(middle, comparisons)]
+    colours = ["tab:green" if c.paired.high < 0 else "tab:red" if c.paired.low > 0 else "tab:gray" for c in comparisons]
+    gap.errorbar(list(spots), middle, yerr=[below, above], fmt="none", ecolor="dimgray", capsize=8)
+    gap.scatter(list(spots), middle, c=colours, s=60, zorder=3)
+    gap.axhline(0, color="black", linewidth=0.8)
+    gap.set_xticks(list(spots), names)
+    gap.set_xlim(-0.6, len(names) - 0.4)
+    gap.set_ylabel("B - A (WER points)")
+    gap.set_title("B - A, 95% paired bootstrap interval")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -22,12 +22,12 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples")
     parser.add_argument("--changed", type=non_negative_int, default=10,
                         help="how many changed utterances to list in -o's comparison.md")  # fmt: skip
-    parser.add_argument("-o", "--output", type=Path, help="write comparison.json and comparison.md here")
+    parser.add_argument("-o", "--output", type=Path, help="write comparison.json, .md and .png here")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from lipread.compare import compare, markdown, read_report, verdict
+    from lipread.compare import chart, compare, markdown, read_report, verdict
 
     if args.output:
         prepare_output(args.output, "-o ")
@@ -41,5 +41,9 @@ def run(args: argparse.Namespace) -> int:
         (args.output / "comparison.json").write_text(json.dumps(
             {"a": str(args.a), "b": str(args.b), "decoders": [c.to_json() for c in comparisons]}, indent=2))  # fmt: skip
         (args.output / "comparison.md").write_text(markdown(a, b, (str(args.a), str(args.b)), comparisons))
-        print(f"comparison: {args.output}/comparison.{{json,md}}")
+        names = [
+            f"{label}: {r.get('model_name', '?')} ({path})" for label, r, path in (("A", a, args.a), ("B", b, args.b))
+        ]
+        chart(comparisons, args.output / "comparison.png", "   ".join(names))
+        print(f"comparison: {args.output}/comparison.{{json,md,png}}")
     return 0

@@ -80,6 +80,7 @@ def test_compare_two_real_reports(two_reports: tuple[Path, Path], tmp_path: Path
     assert sum(len(d["changed"]) for d in out["decoders"]) > 0  # the two models do read differently
     page = (tmp_path / "comparison.md").read_text()
     assert "| greedy | 7 |" in page and "| beam | 7 |" in page
+    assert (tmp_path / "comparison.png").stat().st_size > 5000
 
 
 def _errors(reference: str, hypothesis: str) -> int:
