@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lipread.errors import UserError
-from lipread.metrics import PairedDifference, paired_difference, word_alignment, word_counts
+from lipread.grammar import Grammar
+from lipread.metrics import PairedDifference, paired_difference, slot_errors, word_alignment, word_counts
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,16 @@ class ChangedReading:
 
 
 @dataclass(frozen=True)
+class SlotChange:
+    """A grammar slot's misread words in A and in B (GRID's letter slot, say)."""
+
+    slot: str
+    words: int
+    errors_a: int
+    errors_b: int
+
+
+@dataclass(frozen=True)
 class DecoderComparison:
     """One decoder's word error rates in reports A and B, and their paired difference."""
 
@@ -39,6 +50,7 @@ class DecoderComparison:
     wer_b: float
     paired: PairedDifference
     changed: list[ChangedReading]  # the largest changes first
+    slots: list[SlotChange]  # when the references fit a built-in slot grammar (GRID's), else empty
 
     def to_json(self) -> dict:
         return {**asdict(self), "paired": self.paired.to_json()}
@@ -84,10 +96,23 @@ def compare(a: dict, b: dict, decoders: list[str] | None = None, changed: int = 
         raise UserError(
             f"the reports share no decoder (A: {', '.join(a['hypotheses'])}; B: {', '.join(b['hypotheses'])})"
         )
-    return [_compare_one(a, b, name, changed, resamples) for name in (decoders or common)]
+    grammar = slot_grammar(list(a["references"].values()))
+    return [_compare_one(a, b, name, changed, resamples, grammar) for name in (decoders or common)]
 
 
-def _compare_one(a: dict, b: dict, decoder: str, top: int, resamples: int) -> DecoderComparison:
+def slot_grammar(references: list[str]) -> Grammar | None:
+    """The built-in grammar with slots that allows every reference (GRID's for GRID), if one does:
+    where errors moved, slot by slot, whatever grammar either system decoded with."""
+    from lipread.grammar import BUILTIN, fitting_builtin, load
+
+    name = fitting_builtin(references)
+    grammar = load(BUILTIN / f"{name}.txt") if name else None
+    return grammar if grammar is not None and grammar.slots else None
+
+
+def _compare_one(
+    a: dict, b: dict, decoder: str, top: int, resamples: int, grammar: Grammar | None
+) -> DecoderComparison:
     hyps_a, hyps_b = a["hypotheses"][decoder], b["hypotheses"][decoder]
     if set(hyps_a) != set(hyps_b):
         only_a, only_b = len(set(hyps_a) - set(hyps_b)), len(set(hyps_b) - set(hyps_a))
@@ -119,7 +144,15 @@ def _compare_one(a: dict, b: dict, decoder: str, top: int, resamples: int) -> De
             ChangedReading(ids[i], refs[i], hyps_a[ids[i]], hyps_b[ids[i]], counts_a[i].errors, counts_b[i].errors)
             for i in moved[:top]
         ],  # fmt: skip
+        slots=_slot_changes(refs, [hyps_a[i] for i in ids], [hyps_b[i] for i in ids], grammar),
     )
+
+
+def _slot_changes(refs: list[str], hyps_a: list[str], hyps_b: list[str], grammar: Grammar | None) -> list[SlotChange]:
+    if grammar is None:
+        return []
+    pairs = zip(slot_errors(refs, hyps_a, grammar), slot_errors(refs, hyps_b, grammar))
+    return [SlotChange(x.slot, x.words, x.errors, y.errors) for x, y in pairs]
 
 
 def verdict(c: DecoderComparison) -> str:
@@ -128,7 +161,12 @@ def verdict(c: DecoderComparison) -> str:
     return (f"{c.decoder}: A {c.wer_a:.2%} -> B {c.wer_b:.2%} (B - A {p.difference * 100:+.2f} points, 95% paired "
             f"interval {p.low * 100:+.2f} to {p.high * 100:+.2f}); of {p.resamples} resamples B made fewer errors in "
             f"{p.b_better_share:.1%}, more in {p.b_worse_share:.1%}; utterances: {p.b_better} better, {p.b_worse} worse, "
-            f"{c.utterances - p.b_better - p.b_worse} the same")  # fmt: skip
+            f"{c.utterances - p.b_better - p.b_worse} the same" + _slot_line(c))  # fmt: skip
+
+
+def _slot_line(c: DecoderComparison) -> str:
+    moved = [f"{s.slot} {s.errors_a} -> {s.errors_b}" for s in c.slots if s.errors_a or s.errors_b]
+    return f"\n{c.decoder}: misread words by slot, A -> B: {', '.join(moved)}" if moved else ""
 
 
 def markdown(a: dict, b: dict, names: tuple[str, str], comparisons: list[DecoderComparison]) -> str:
@@ -151,6 +189,10 @@ def markdown(a: dict, b: dict, names: tuple[str, str], comparisons: list[Decoder
         lines.append(f"| {c.decoder} | {c.utterances} | {c.wer_a:.2%} | {c.wer_b:.2%} | {p.difference * 100:+.2f} | "
                      f"{p.low * 100:+.2f} to {p.high * 100:+.2f} | {p.b_better_share:.1%} / {p.b_worse_share:.1%} of resamples | "
                      f"{p.b_better} / {p.b_worse} |")  # fmt: skip
+    for c in comparisons:
+        if c.slots:
+            lines += ["", f"## {c.decoder}: misread words by slot", "", "| slot | words | A | B |", "|---|---|---|---|"]
+            lines += [f"| {s.slot} | {s.words} | {s.errors_a} | {s.errors_b} |" for s in c.slots]
     for c in comparisons:
         if c.changed:
             lines += ["", f"## {c.decoder}: the utterances that changed most", ""]

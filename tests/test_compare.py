@@ -76,10 +76,14 @@ def test_compare_two_real_reports(two_reports: tuple[Path, Path], tmp_path: Path
         assert paired["b_worse"] == sum(y > x for x, y in zip(count, count_b))
         assert paired["difference"] == pytest.approx(compared["wer_b"] - compared["wer_a"])
         assert len(compared["changed"]) == paired["b_better"] + paired["b_worse"]
+        for side, report in (("errors_a", reports[0]), ("errors_b", reports[1])):  # GRID sentences: GRID's slots
+            words = report["decoders"][kind]["words"]
+            assert sum(slot[side] for slot in compared["slots"]) == words["substitutions"] + words["deletions"]
+        assert [slot["slot"] for slot in compared["slots"]][:2] == ["command", "colour"]
         assert f"{kind}: A {compared['wer_a']:.2%} -> B {compared['wer_b']:.2%}" in result.stdout
     assert sum(len(d["changed"]) for d in out["decoders"]) > 0  # the two models do read differently
     page = (tmp_path / "comparison.md").read_text()
-    assert "| greedy | 7 |" in page and "| beam | 7 |" in page
+    assert "| greedy | 7 |" in page and "| beam | 7 |" in page and "## beam: misread words by slot" in page
     assert (tmp_path / "comparison.png").stat().st_size > 5000
 
 
