@@ -80,8 +80,9 @@ def references_of(report: dict, file: Path) -> dict[str, str]:
     if not manifest.is_file():
         raise UserError(f"{file}: the report holds no reference transcripts and its dataset ({manifest.parent}) "
                         "is not there; evaluate again with this version of lipread")  # fmt: skip
-    lines = (json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip())
-    return {entry["id"]: entry["text"] for entry in lines}
+    from lipread.clips import read_dataset
+
+    return {entry.id: entry.text for entry in read_dataset(manifest.parent).entries}
 
 
 def compare(a: dict, b: dict, decoders: list[str] | None = None, changed: int = 10,
