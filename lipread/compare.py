@@ -128,24 +128,25 @@ def _compare_one(
         raise UserError(f"the reports' reference transcripts differ for {len(differ)} utterances (first: {differ[0]}); "
                         "were they made on different datasets?")  # fmt: skip
     refs = [a["references"][i] for i in ids]
-    counts_a = [word_counts([r], [hyps_a[i]]) for r, i in zip(refs, ids)]
-    counts_b = [word_counts([r], [hyps_b[i]]) for r, i in zip(refs, ids)]
-    lengths = [c.reference_length for c in counts_a]
-    paired = paired_difference([c.errors for c in counts_a], [c.errors for c in counts_b], lengths, resamples)
-    moved = sorted((i for i in range(len(ids)) if counts_a[i].errors != counts_b[i].errors),
-                   key=lambda i: (-abs(counts_b[i].errors - counts_a[i].errors), ids[i]))  # fmt: skip
+    read_a, read_b = [hyps_a[i] for i in ids], [hyps_b[i] for i in ids]
+    counts = [word_counts([r], [h]) for r, h in zip(refs, read_a)]
+    errors_a = [c.errors for c in counts]
+    errors_b = [word_counts([r], [h]).errors for r, h in zip(refs, read_b)]
+    lengths = [c.reference_length for c in counts]
+    words = sum(lengths)  # corpus rates below: errors summed over words summed, as jiwer's
+    moved = sorted((i for i in range(len(ids)) if errors_a[i] != errors_b[i]),
+                   key=lambda i: (-abs(errors_b[i] - errors_a[i]), ids[i]))  # fmt: skip
     return DecoderComparison(
         decoder=decoder,
         utterances=len(ids),
-        words=sum(lengths),
-        wer_a=word_counts(refs, [hyps_a[i] for i in ids]).rate,
-        wer_b=word_counts(refs, [hyps_b[i] for i in ids]).rate,
-        paired=paired,
+        words=words,
+        wer_a=sum(errors_a) / max(words, 1),
+        wer_b=sum(errors_b) / max(words, 1),
+        paired=paired_difference(errors_a, errors_b, lengths, resamples),
         changed=[
-            ChangedReading(ids[i], refs[i], hyps_a[ids[i]], hyps_b[ids[i]], counts_a[i].errors, counts_b[i].errors)
-            for i in moved[:top]
+            ChangedReading(ids[i], refs[i], read_a[i], read_b[i], errors_a[i], errors_b[i]) for i in moved[:top]
         ],  # fmt: skip
-        slots=_slot_changes(refs, [hyps_a[i] for i in ids], [hyps_b[i] for i in ids], grammar),
+        slots=_slot_changes(refs, read_a, read_b, grammar),
     )
 
 
@@ -156,11 +157,15 @@ def _slot_changes(refs: list[str], hyps_a: list[str], hyps_b: list[str], grammar
     return [SlotChange(x.slot, x.words, x.errors, y.errors) for x, y in pairs]
 
 
+def _interval(p: PairedDifference) -> str:
+    return f"{p.low * 100:+.2f} to {p.high * 100:+.2f}"
+
+
 def verdict(c: DecoderComparison) -> str:
     """One line: the two rates, the difference with its interval, and how often B was better."""
     p = c.paired
     return (f"{c.decoder}: A {c.wer_a:.2%} -> B {c.wer_b:.2%} (B - A {p.difference * 100:+.2f} points, 95% paired "
-            f"interval {p.low * 100:+.2f} to {p.high * 100:+.2f}); of {p.resamples} resamples B made fewer errors in "
+            f"interval {_interval(p)}); of {p.resamples} resamples B made fewer errors in "
             f"{p.b_better_share:.1%}, more in {p.b_worse_share:.1%}; utterances: {p.b_better} better, {p.b_worse} worse, "
             f"{c.utterances - p.b_better - p.b_worse} the same" + _slot_line(c))  # fmt: skip
 
@@ -188,7 +193,7 @@ def markdown(a: dict, b: dict, names: tuple[str, str], comparisons: list[Decoder
     for c in comparisons:
         p = c.paired
         lines.append(f"| {c.decoder} | {c.utterances} | {c.wer_a:.2%} | {c.wer_b:.2%} | {p.difference * 100:+.2f} | "
-                     f"{p.low * 100:+.2f} to {p.high * 100:+.2f} | {p.b_better_share:.1%} / {p.b_worse_share:.1%} of resamples | "
+                     f"{_interval(p)} | {p.b_better_share:.1%} / {p.b_worse_share:.1%} of resamples | "
                      f"{p.b_better} / {p.b_worse} |")  # fmt: skip
     for c in comparisons:
         if c.slots:
