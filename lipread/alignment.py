@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torchaudio.functional as AF
 
@@ -60,17 +62,29 @@ def timing_errors(
     return [(w["start"] - s / fps, w["end"] - e / fps) for w, (s, e) in zip(words, reference)]
 
 
-def timing_summary(errors: list[tuple[float, float]]) -> dict:
-    """How close forced-aligned word times fall to the reference times, over many words."""
+@dataclass(frozen=True)
+class TimingSummary:
+    """How close forced-aligned word times fall to the reference times, over many words (the
+    seconds are each word's start or end error; ``within_*`` count a word when both are within)."""
+
+    words: int = 0
+    within_0_1_s: float | None = None
+    within_0_2_s: float | None = None
+    median_start_error_s: float | None = None
+    median_end_error_s: float | None = None
+
+
+def timing_summary(errors: list[tuple[float, float]]) -> TimingSummary:
+    """:class:`TimingSummary` of (start, end) errors in seconds, one pair a word."""
     if not errors:
-        return {"words": 0}
+        return TimingSummary()
     starts = torch.tensor([abs(s) for s, _ in errors])
     ends = torch.tensor([abs(e) for _, e in errors])
     worst = torch.maximum(starts, ends)
-    return {
-        "words": len(errors),
-        "within_0_1_s": round(float((worst <= 0.1).float().mean()), 4),
-        "within_0_2_s": round(float((worst <= 0.2).float().mean()), 4),
-        "median_start_error_s": round(float(starts.median()), 3),
-        "median_end_error_s": round(float(ends.median()), 3),
-    }
+    return TimingSummary(
+        words=len(errors),
+        within_0_1_s=round(float((worst <= 0.1).float().mean()), 4),
+        within_0_2_s=round(float((worst <= 0.2).float().mean()), 4),
+        median_start_error_s=round(float(starts.median()), 3),
+        median_end_error_s=round(float(ends.median()), 3),
+    )

@@ -19,7 +19,7 @@ from lipread.clips import Utterance
 from lipread.confidence import Assessment, Calibration, calibrated
 from lipread.errors import UserError
 from lipread.evaluate import model_outputs
-from lipread.pretrained import CONFIG, DECODING, Model, decoding_defaults, load
+from lipread.pretrained import CONFIG, DECODING, Model, load
 from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber
 
 
@@ -44,8 +44,8 @@ class FolderCalibration:
         if not (Path(folder) / CONFIG).is_file():
             raise UserError(f"{folder} is not a model folder: thresholds are written into a model folder's {DECODING}")
         self.folder = Path(folder)
-        self.defaults = decoding_defaults(folder)
         self.reader = Transcriber.for_model(model or load(self.folder), self.folder, device, grammar="default")
+        self.defaults = self.reader.defaults
         lexicon = Transcriber(self.reader.model, self.reader.device, beam=self.reader.beam, defaults=self.defaults)
         self.readers = [lexicon] if self.reader.grammar is None else [lexicon, self.reader]
         self.by_reader: list[list[Assessment]] = [[] for _ in self.readers]

@@ -8,11 +8,11 @@ answers the question asked: how sure is it that B makes fewer errors than A here
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lipread.errors import UserError
+from lipread.evaluation_report import EvaluationReport
 from lipread.grammar import Grammar
 from lipread.metrics import PairedDifference, paired_difference, slot_errors, word_alignment, word_counts
 
@@ -56,48 +56,17 @@ class DecoderComparison:
         return {**asdict(self), "paired": self.paired.to_json()}
 
 
-def read_report(path: Path) -> dict:
-    """A ``report.json`` from ``lipread evaluate -o`` (the file, or the folder holding it)."""
-    file = path / "report.json" if path.is_dir() else path
-    try:
-        report = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{file}: no such report (write one with `lipread evaluate ... -o FOLDER`)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{file}: not a report.json ({err})") from None
-    if not isinstance(report, dict) or not isinstance(report.get("hypotheses"), dict):
-        raise UserError(f"{file}: not a report of `lipread evaluate` (it has no hypotheses)")
-    report["references"] = references_of(report, file)
-    return report
-
-
-def references_of(report: dict, file: Path) -> dict[str, str]:
-    """The report's reference transcripts by utterance id; reports made before they were kept
-    give them through their dataset folder, if it is still there."""
-    if isinstance(report.get("references"), dict):
-        return report["references"]
-    manifest = Path(str(report.get("data"))) / "manifest.jsonl"
-    if not manifest.is_file():
-        raise UserError(f"{file}: the report holds no reference transcripts and its dataset ({manifest.parent}) "
-                        "is not there; evaluate again with this version of lipread")  # fmt: skip
-    from lipread.clips import read_dataset
-
-    return {entry.id: entry.text for entry in read_dataset(manifest.parent).entries}
-
-
-def compare(a: dict, b: dict, decoders: list[str] | None = None, changed: int = 10,
+def compare(a: EvaluationReport, b: EvaluationReport, decoders: list[str] | None = None, changed: int = 10,
             resamples: int = 1000) -> list[DecoderComparison]:  # fmt: skip
     """Each decoder both reports ran (or ``decoders``), compared on their common utterances, which
     must be all of each: a comparison over different sentences says nothing about the systems."""
-    common = [d for d in a["hypotheses"] if d in b["hypotheses"]]
+    common = [d for d in a.hypotheses if d in b.hypotheses]
     for name in decoders or []:
         if name not in common:
             raise UserError(f"--decoder {name}: not in both reports (both have: {', '.join(common) or 'none'})")
     if not common:
-        raise UserError(
-            f"the reports share no decoder (A: {', '.join(a['hypotheses'])}; B: {', '.join(b['hypotheses'])})"
-        )
-    grammar = slot_grammar(list(a["references"].values()))
+        raise UserError(f"the reports share no decoder (A: {', '.join(a.hypotheses)}; B: {', '.join(b.hypotheses)})")
+    grammar = slot_grammar(list(a.references.values()))
     return [_compare_one(a, b, name, changed, resamples, grammar) for name in (decoders or common)]
 
 
@@ -112,22 +81,22 @@ def slot_grammar(references: list[str]) -> Grammar | None:
 
 
 def _compare_one(
-    a: dict, b: dict, decoder: str, top: int, resamples: int, grammar: Grammar | None
+    a: EvaluationReport, b: EvaluationReport, decoder: str, top: int, resamples: int, grammar: Grammar | None
 ) -> DecoderComparison:
-    hyps_a, hyps_b = a["hypotheses"][decoder], b["hypotheses"][decoder]
+    hyps_a, hyps_b = a.hypotheses[decoder], b.hypotheses[decoder]
     if set(hyps_a) != set(hyps_b):
         only_a, only_b = len(set(hyps_a) - set(hyps_b)), len(set(hyps_b) - set(hyps_a))
         raise UserError(f"{decoder}: the reports read different utterances ({only_a} only in A, {only_b} only in B); "
                         "evaluate both on the same --data and --split")  # fmt: skip
     ids = sorted(hyps_a)
-    missing = [i for i in ids if i not in a["references"] or i not in b["references"]]
+    missing = [i for i in ids if i not in a.references or i not in b.references]
     if missing:
         raise UserError(f"{decoder}: no reference transcript for {len(missing)} utterances (first: {missing[0]})")
-    differ = [i for i in ids if a["references"][i] != b["references"][i]]
+    differ = [i for i in ids if a.references[i] != b.references[i]]
     if differ:
         raise UserError(f"the reports' reference transcripts differ for {len(differ)} utterances (first: {differ[0]}); "
                         "were they made on different datasets?")  # fmt: skip
-    refs = [a["references"][i] for i in ids]
+    refs = [a.references[i] for i in ids]
     read_a, read_b = [hyps_a[i] for i in ids], [hyps_b[i] for i in ids]
     counts = [word_counts([r], [h]) for r, h in zip(refs, read_a)]
     errors_a = [c.errors for c in counts]
@@ -175,13 +144,15 @@ def _slot_line(c: DecoderComparison) -> str:
     return f"\n{c.decoder}: misread words by slot, A -> B: {', '.join(moved)}" if moved else ""
 
 
-def markdown(a: dict, b: dict, names: tuple[str, str], comparisons: list[DecoderComparison]) -> str:
+def markdown(
+    a: EvaluationReport, b: EvaluationReport, names: tuple[str, str], comparisons: list[DecoderComparison]
+) -> str:
     """The comparison as a page: which reports, the table, and the utterances that changed most."""
     lines = ["# Comparison of two evaluations", ""]
     for label, report, name in (("A", a, names[0]), ("B", b, names[1])):
-        lines.append(f"- {label}: `{name}`: {report.get('model_name', '?')} (weights sha256 "
-                     f"`{report.get('model_digest', '?')}`), lipread {report.get('lipread_version', '?')}, "
-                     f"{report.get('date', '?')}")  # fmt: skip
+        lines.append(f"- {label}: `{name}`: {report.model_name or '?'} (weights sha256 "
+                     f"`{report.model_digest or '?'}`), lipread {report.lipread_version or '?'}, "
+                     f"{report.date or '?'}")  # fmt: skip
     lines += [
         "",
         "Corpus-level WER on the same utterances; the interval is the paired bootstrap's (both systems scored on "

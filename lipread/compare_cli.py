@@ -27,23 +27,22 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lipread.compare import chart, compare, markdown, read_report, verdict
+    from lipread.compare import chart, compare, markdown, verdict
+    from lipread.evaluation_report import read_report
 
     if args.output:
         prepare_output(args.output, "-o ")
     a, b = read_report(args.a), read_report(args.b)
     decoders = [d.strip() for d in args.decoder.split(",") if d.strip()] if args.decoder else None
     comparisons = compare(a, b, decoders, args.changed, args.resamples)
-    print(f"A: {args.a} ({a.get('model_name', '?')})\nB: {args.b} ({b.get('model_name', '?')})")
+    print(f"A: {args.a} ({a.model_name or '?'})\nB: {args.b} ({b.model_name or '?'})")
     for c in comparisons:
         print(verdict(c))
     if args.output:
         (args.output / "comparison.json").write_text(json.dumps(
             {"a": str(args.a), "b": str(args.b), "decoders": [c.to_json() for c in comparisons]}, indent=2))  # fmt: skip
         (args.output / "comparison.md").write_text(markdown(a, b, (str(args.a), str(args.b)), comparisons))
-        names = [
-            f"{label}: {r.get('model_name', '?')} ({path})" for label, r, path in (("A", a, args.a), ("B", b, args.b))
-        ]
+        names = [f"{label}: {r.model_name or '?'} ({path})" for label, r, path in (("A", a, args.a), ("B", b, args.b))]
         chart(comparisons, args.output / "comparison.png", "   ".join(names))
         print(f"comparison: {args.output}/comparison.{{json,md,png}}")
     return 0

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,8 +30,17 @@ from lipread.clips import (
     read_id_list,
 )
 from lipread.confidence import Assessment
+from lipread.evaluation_report import CoverageRow, DecoderResult, EvaluationReport, SpeakerRates, WorstUtterance
 from lipread.grammar import Grammar
-from lipread.metrics import bootstrap_interval, char_counts, confusions, slot_errors, word_alignment, word_counts
+from lipread.metrics import (
+    ErrorCounts,
+    bootstrap_interval,
+    char_counts,
+    confusions,
+    slot_errors,
+    word_alignment,
+    word_counts,
+)
 from lipread.pretrained import Model, load, weights_digest
 from lipread.text import CharTokenizer
 from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber, default_model_path
@@ -40,7 +50,7 @@ log = logging.getLogger("lipread.evaluate")
 
 def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str], worst: int = 10,
           confidences: list[float] | None = None, flags: list[bool] | None = None,
-          grammar: Grammar | None = None) -> dict:  # fmt: skip
+          grammar: Grammar | None = None) -> DecoderResult:  # fmt: skip
     """Corpus WER/CER, sentence accuracy, error types, the most frequent word confusions, per
     speaker, the worst utterances, (with ``confidences``) the WER of the most confident 50%, 80%
     and 100% of utterances, and (with a slot ``grammar``) the error rate of each slot."""
@@ -52,42 +62,31 @@ def score(ids: list[str], speakers: list[str], refs: list[str], hyps: list[str],
     for spk in sorted(by_speaker):
         idx = by_speaker[spk]
         r, h = [refs[i] for i in idx], [hyps[i] for i in idx]
-        per_speaker[spk] = {
-            "utterances": len(idx),
-            "wer": word_counts(r, h).rate,
-            "cer": char_counts(r, h).rate,
-        }
+        per_speaker[spk] = SpeakerRates(len(idx), word_counts(r, h).rate, char_counts(r, h).rate)
     per_words = [word_counts([r], [h]) for r, h in zip(refs, hyps)]
     per_chars = [char_counts([r], [h]) for r, h in zip(refs, hyps)]
     ranked = sorted((-c.errors, ids[i], i) for i, c in enumerate(per_words) if c.errors)
-    worst_list = [
-        {
-            "id": ids[i],
-            "errors": per_words[i].errors,
-            "reference": refs[i],
-            "hypothesis": hyps[i],
-            "alignment": word_alignment(refs[i], hyps[i]),
-        }
-        for _, _, i in ranked[:worst]
-    ]
-    return {
-        "wer": words.rate,
-        "wer_ci95": bootstrap_interval([c.errors for c in per_words], [c.reference_length for c in per_words]),
-        "cer": chars.rate,
-        "cer_ci95": bootstrap_interval([c.errors for c in per_chars], [c.reference_length for c in per_chars]),
-        "sentence_accuracy": sum(r == h for r, h in zip(refs, hyps)) / max(1, len(refs)),
-        "words": words.to_json(),
-        "chars": chars.to_json(),
-        "confusions": [c.to_json() for c in confusions(refs, hyps)],
-        **({"slots": [e.to_json() for e in slot_errors(refs, hyps, grammar)]} if grammar and grammar.slots else {}),
-        "per_speaker": per_speaker,
-        "worst": worst_list,
-        **({"coverage": coverage(per_words, confidences)} if confidences else {}),
-        **({"out_of_domain_rate": sum(flags) / len(flags)} if flags else {}),
-    }
+    return DecoderResult(
+        wer=words.rate,
+        wer_ci95=bootstrap_interval([c.errors for c in per_words], [c.reference_length for c in per_words]),
+        cer=chars.rate,
+        cer_ci95=bootstrap_interval([c.errors for c in per_chars], [c.reference_length for c in per_chars]),
+        sentence_accuracy=sum(r == h for r, h in zip(refs, hyps)) / max(1, len(refs)),
+        words=words,
+        chars=chars,
+        confusions=confusions(refs, hyps),
+        slots=slot_errors(refs, hyps, grammar) if grammar and grammar.slots else [],
+        per_speaker=per_speaker,
+        worst=[
+            WorstUtterance(ids[i], per_words[i].errors, refs[i], hyps[i], word_alignment(refs[i], hyps[i]))
+            for _, _, i in ranked[:worst]
+        ],  # fmt: skip
+        coverage=coverage(per_words, confidences) if confidences else [],
+        out_of_domain_rate=sum(flags) / len(flags) if flags else None,
+    )
 
 
-def coverage(per_words: list, confidences: list[float], shares=(0.5, 0.8, 1.0)) -> list[dict]:
+def coverage(per_words: list[ErrorCounts], confidences: list[float], shares=(0.5, 0.8, 1.0)) -> list[CoverageRow]:
     """WER of the most confident share of utterances, for each share: what a confidence threshold buys."""
     ranked = sorted(range(len(per_words)), key=lambda i: -confidences[i])
     out = []
@@ -95,8 +94,7 @@ def coverage(per_words: list, confidences: list[float], shares=(0.5, 0.8, 1.0)) 
         kept = ranked[: max(1, round(share * len(ranked)))]
         errors = sum(per_words[i].errors for i in kept)
         words = sum(per_words[i].reference_length for i in kept)
-        out.append({"share": share, "utterances": len(kept), "wer": errors / max(1, words),
-                    "min_confidence": round(min(confidences[i] for i in kept), 4)})  # fmt: skip
+        out.append(CoverageRow(share, len(kept), errors / max(1, words), round(min(confidences[i] for i in kept), 4)))
     return out
 
 
@@ -104,7 +102,7 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
              workers: int = 2, worst: int = 10, beam: dict | None = None, device: str | None = None,
              grammar: str | None = "default", vocabulary: list[str] | None = None,
              on_outputs: Callable[[torch.Tensor, list[int]], None] | None = None,
-             model: Model | None = None) -> dict:  # fmt: skip
+             model: Model | None = None) -> EvaluationReport:  # fmt: skip
     """``grammar`` and ``vocabulary`` as for :meth:`Transcriber.from_checkpoint` (they shape ``beam``);
     ``on_outputs(log_probs, lengths)`` sees each batch's model outputs too (calibration reads them);
     ``model``: the checkpoint's model, when the caller has loaded it already."""
@@ -142,32 +140,31 @@ def evaluate(checkpoint: Path | None, data: Path, split: Path | None, decoders: 
         refs += batch.texts
         speakers += [speaker_of[u] for u in batch.ids]
     total = time.perf_counter() - start
-    report = {
-        "model": str(model_path),
-        "model_name": card.name,
-        "model_digest": weights_digest(Path(model_path)),
-        "lipread_version": __version__,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data": str(data),
-        "split": str(split) if split else None,
-        "utterances": len(ids),
-        "seconds": round(total, 2),
-        "utterances_per_second": round(len(ids) / total, 2) if total else None,
-        "device": str(device),
-        "beam_options": options.to_json(),
-        "grammar": transcriber.grammar.name if transcriber.grammar is not None else None,
-        "vocabulary_words": len(vocabulary) if vocabulary else None,
-        "timing": timing_summary(timing),
-        "decoders": {},
-        "references": dict(zip(ids, refs)),  # so that two reports compare without their dataset
-        "hypotheses": {k: dict(zip(ids, v)) for k, v in hyps.items()},
-    }
+    results = {}
     for kind in decoders:
-        report["decoders"][kind] = score(ids, speakers, refs, hyps[kind], worst,
-                                         [a.confidence for a in judged[kind]], [a.out_of_domain for a in judged[kind]],
-                                         transcriber.grammar)  # fmt: skip
-        report["decoders"][kind]["decode_seconds"] = round(seconds[kind] + model_seconds, 2)
-    return report
+        result = score(ids, speakers, refs, hyps[kind], worst, [a.confidence for a in judged[kind]],
+                       [a.out_of_domain for a in judged[kind]], transcriber.grammar)  # fmt: skip
+        results[kind] = replace(result, decode_seconds=round(seconds[kind] + model_seconds, 2))
+    return EvaluationReport(
+        model=str(model_path),
+        model_name=card.name,
+        model_digest=weights_digest(Path(model_path)),
+        lipread_version=__version__,
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        data=str(data),
+        split=str(split) if split else None,
+        utterances=len(ids),
+        seconds=round(total, 2),
+        utterances_per_second=round(len(ids) / total, 2) if total else None,
+        device=str(device),
+        beam_options=options.to_json(),
+        grammar=transcriber.grammar.name if transcriber.grammar is not None else None,
+        vocabulary_words=len(vocabulary) if vocabulary else None,
+        timing=timing_summary(timing),
+        decoders=results,
+        references=dict(zip(ids, refs)),  # so that two reports compare without their dataset
+        hypotheses={k: dict(zip(ids, v)) for k, v in hyps.items()},
+    )
 
 
 def model_outputs(transcriber: Transcriber, utterances: list[Utterance], batch_size: int = 16, workers: int = 0,

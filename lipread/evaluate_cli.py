@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -69,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
                       model=calibration.reader.model if calibration else None)  # fmt: skip
     print(table(report))
     if args.output:
-        (args.output / "report.json").write_text(json.dumps(report, indent=2))
+        report.write(args.output / "report.json")
         (args.output / "report.md").write_text(markdown(report))
         chart(report, args.output / "report.png")
         print(f"report: {args.output}/report.{{json,md,png}}")
     if calibration is not None:
-        source = f"{args.split.name if args.split else args.data.name}, {report['utterances']} utterances"
+        source = f"{args.split.name if args.split else args.data.name}, {report.utterances} utterances"
         done = calibration.write(source)
         c = done.calibration
         print(f"out-of-domain thresholds written to {Path(args.checkpoint) / 'decoding.json'}: entropy "

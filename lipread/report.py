@@ -8,21 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def _rate(r: dict, key: str) -> str:
-    low, high = r[f"{key}_ci95"]
-    return f"{r[key]:.2%} ({low:.1%}-{high:.1%})"
+from lipread.evaluation_report import DecoderResult, EvaluationReport
+from lipread.metrics import Confusion
 
 
-def markdown(report: dict) -> str:
-    settings = ", ".join(f"{k} {v}" for k, v in report["beam_options"].items())
+def _rate(r: DecoderResult, key: str) -> str:
+    rate, interval = getattr(r, key), getattr(r, f"{key}_ci95")
+    return f"{rate:.2%}" + (f" ({interval[0]:.1%}-{interval[1]:.1%})" if interval else "")
+
+
+def markdown(report: EvaluationReport) -> str:
+    settings = ", ".join(f"{k} {v}" for k, v in report.beam_options.items())
     lines = [
-        f"# Evaluation: {report['model_name']} on {report['data']}",
+        f"# Evaluation: {report.model_name or report.model} on {report.data}",
         "",
-        f"- model: `{report['model']}` (weights sha256 `{report['model_digest']}`)",
-        f"- data: split `{report['split'] or 'all'}`, {report['utterances']} utterances",
-        f"- decoder settings (beam): {settings}; grammar: {report.get('grammar') or 'none (lexicon + LM)'}",
-        f"- lipread {report['lipread_version']}, {report['date']}, on {report['device']}",
+        f"- model: `{report.model}` (weights sha256 `{report.model_digest}`)",
+        f"- data: split `{report.split or 'all'}`, {report.utterances} utterances",
+        f"- decoder settings (beam): {settings}; grammar: {report.grammar or 'none (lexicon + LM)'}",
+        f"- lipread {report.lipread_version}, {report.date}, on {report.device}",
         "",
         "Corpus-level rates (jiwer): errors summed over the split over reference words summed. "
         "In brackets, 95% bootstrap intervals (1000 resamples of utterances).",
@@ -30,42 +33,42 @@ def markdown(report: dict) -> str:
         "| decoder | WER | CER | sentence acc. | subs | dels | ins | words |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for kind, r in report["decoders"].items():
-        w = r["words"]
+    for kind, r in report.decoders.items():
+        w = r.words
         lines.append(
-            f"| {kind} | {_rate(r, 'wer')} | {_rate(r, 'cer')} | {r['sentence_accuracy']:.2%} | "
-            f"{w['substitutions']} | {w['deletions']} | {w['insertions']} | {w['reference_length']} |"
+            f"| {kind} | {_rate(r, 'wer')} | {_rate(r, 'cer')} | {r.sentence_accuracy:.2%} | "
+            f"{w.substitutions} | {w.deletions} | {w.insertions} | {w.reference_length} |"
         )
     lines += _coverage_lines(report)
-    t = report.get("timing", {})
-    if t.get("words"):
+    t = report.timing
+    if t.words:
         lines += [
             "",
             (
-                f"Word timings (reference force-aligned, {t['words']} words against the manifest's times): "
-                f"{t['within_0_1_s']:.1%} within 0.1 s, {t['within_0_2_s']:.1%} within 0.2 s (start and end); "
-                f"median error: start {t['median_start_error_s']} s, end {t['median_end_error_s']} s."
+                f"Word timings (reference force-aligned, {t.words} words against the manifest's times): "
+                f"{t.within_0_1_s:.1%} within 0.1 s, {t.within_0_2_s:.1%} within 0.2 s (start and end); "
+                f"median error: start {t.median_start_error_s} s, end {t.median_end_error_s} s."
             ),
         ]
     lines += [
         "",
         "## Per speaker (WER)",
         "",
-        "| speaker | utterances | " + " | ".join(report["decoders"]) + " |",
-        "|---|---|" + "---|" * len(report["decoders"]),
+        "| speaker | utterances | " + " | ".join(report.decoders) + " |",
+        "|---|---|" + "---|" * len(report.decoders),
     ]
-    first = next(iter(report["decoders"].values()))
-    for spk, row in first["per_speaker"].items():
-        rates = " | ".join(f"{r['per_speaker'][spk]['wer']:.2%}" for r in report["decoders"].values())
-        lines.append(f"| {spk} | {row['utterances']} | {rates} |")
+    first = next(iter(report.decoders.values()))
+    for spk, row in first.per_speaker.items():
+        rates = " | ".join(f"{r.per_speaker[spk].wer:.2%}" for r in report.decoders.values())
+        lines.append(f"| {spk} | {row.utterances} | {rates} |")
     lines += _error_lines(report)
-    for kind, r in report["decoders"].items():
+    for kind, r in report.decoders.items():
         lines += ["", f"## Worst utterances ({kind})", ""]
-        if not r["worst"]:
+        if not r.worst:
             lines.append("Every utterance is right.")
-        for item in r["worst"]:
-            count = f"{item['errors']} error" + ("s" if item["errors"] != 1 else "")
-            lines += [f"`{item['id']}`: {count}", "```", item["alignment"], "```"]
+        for item in r.worst:
+            count = f"{item.errors} error" + ("s" if item.errors != 1 else "")
+            lines += [f"`{item.id}`: {count}", "```", item.alignment, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -73,21 +76,21 @@ def _word(word: str | None, missing: str) -> str:
     return word if word is not None else missing
 
 
-def confusion_text(c: dict) -> str:
+def confusion_text(c: Confusion) -> str:
     """One confusion as people read it: ``f -> s``, ``at -> (deleted)``, ``(inserted) -> again``."""
-    return f"{_word(c['reference'], '(inserted)')} -> {_word(c['hypothesis'], '(deleted)')}"
+    return f"{_word(c.reference, '(inserted)')} -> {_word(c.hypothesis, '(deleted)')}"
 
 
-def _error_lines(report: dict, top: int = 10) -> list[str]:
+def _error_lines(report: EvaluationReport, top: int = 10) -> list[str]:
     """Where the errors are: each slot's error rate, and the most frequent word confusions."""
     lines: list[str] = []
-    decoders = report["decoders"]
+    decoders = report.decoders
     first = next(iter(decoders.values()))
-    if first.get("slots"):
-        names = [e["slot"] for e in first["slots"]]
+    if first.slots:
+        names = [e.slot for e in first.slots]
         lines += [
             "",
-            f"## Errors by slot of the {report.get('grammar')} grammar",
+            f"## Errors by slot of the {report.grammar} grammar",
             "",
             "Share of each slot's reference words read wrong (substituted or deleted).",
             "",
@@ -95,26 +98,24 @@ def _error_lines(report: dict, top: int = 10) -> list[str]:
             "|---|" + "---|" * len(names),
         ]
         for kind, r in decoders.items():
-            rates = {e["slot"]: e for e in r["slots"]}
-            lines.append(
-                f"| {kind} | " + " | ".join(f"{rates[n]['rate']:.1%} ({rates[n]['errors']})" for n in names) + " |"
-            )
+            rates = {e.slot: e for e in r.slots}
+            lines.append(f"| {kind} | " + " | ".join(f"{rates[n].rate:.1%} ({rates[n].errors})" for n in names) + " |")
     for kind, r in decoders.items():
         lines += ["", f"## Most frequent word errors ({kind})", ""]
-        if not r["confusions"]:
+        if not r.confusions:
             lines.append("None.")
             continue
         lines += ["| reference -> hypothesis | count |", "|---|---|"]
-        lines += [f"| {confusion_text(c)} | {c['count']} |" for c in r["confusions"][:top]]
+        lines += [f"| {confusion_text(c)} | {c.count} |" for c in r.confusions[:top]]
     return lines
 
 
-def _coverage_lines(report: dict) -> list[str]:
+def _coverage_lines(report: EvaluationReport) -> list[str]:
     """What a confidence threshold buys: WER of the most confident shares, and the flag's rate."""
-    covered = {kind: r["coverage"] for kind, r in report["decoders"].items() if r.get("coverage")}
+    covered = {kind: r.coverage for kind, r in report.decoders.items() if r.coverage}
     if not covered:
         return []
-    shares = [c["share"] for c in next(iter(covered.values()))]
+    shares = [c.share for c in next(iter(covered.values()))]
     lines = [
         "",
         "WER of the most confident utterances (by each utterance's `confidence`), and the share flagged "
@@ -124,12 +125,12 @@ def _coverage_lines(report: dict) -> list[str]:
         "|---|" + "---|" * (len(shares) + 1),
     ]
     for kind, rows in covered.items():
-        rate = report["decoders"][kind].get("out_of_domain_rate", 0.0)
-        lines.append(f"| {kind} | " + " | ".join(f"{c['wer']:.2%}" for c in rows) + f" | {rate:.1%} |")
+        rate = report.decoders[kind].out_of_domain_rate or 0.0
+        lines.append(f"| {kind} | " + " | ".join(f"{c.wer:.2%}" for c in rows) + f" | {rate:.1%} |")
     return lines
 
 
-def chart(report: dict, path: Path) -> None:
+def chart(report: EvaluationReport, path: Path) -> None:
     """WER per decoder with its interval, per speaker when there are several, and error types."""
     import matplotlib
 
@@ -137,16 +138,17 @@ def chart(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    decoders = list(report["decoders"])
-    results = [report["decoders"][d] for d in decoders]
-    speakers = list(results[0]["per_speaker"])
-    slots = [e["slot"] for e in results[0].get("slots", [])]
+    decoders = list(report.decoders)
+    results = [report.decoders[d] for d in decoders]
+    speakers = list(results[0].per_speaker)
+    slots = [e.slot for e in results[0].slots]
     panels = 3 + (len(speakers) > 1) + bool(slots)
     fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4))
 
-    wer = [100 * r["wer"] for r in results]
-    below = [w - 100 * r["wer_ci95"][0] for w, r in zip(wer, results)]
-    above = [100 * r["wer_ci95"][1] - w for w, r in zip(wer, results)]
+    wer = [100 * r.wer for r in results]
+    intervals = [r.wer_ci95 or (r.wer, r.wer) for r in results]
+    below = [w - 100 * low for w, (low, _) in zip(wer, intervals)]
+    above = [100 * high - w for w, (_, high) in zip(wer, intervals)]
     names = [f"{d}\n{_rate(r, 'wer')}" for d, r in zip(decoders, results)]
     axes[0].bar(names, wer, yerr=[below, above], capsize=6, color="tab:blue", ecolor="dimgray")
     axes[0].set_ylabel("WER (%)")
@@ -155,7 +157,7 @@ def chart(report: dict, path: Path) -> None:
     if len(speakers) > 1:
         width = 0.8 / len(decoders)
         for k, (kind, r) in enumerate(zip(decoders, results)):
-            values = [100 * r["per_speaker"][s]["wer"] for s in speakers]
+            values = [100 * r.per_speaker[s].wer for s in speakers]
             bars = axes[1].bar([i + k * width for i in range(len(speakers))], values, width, label=kind)
             axes[1].bar_label(bars, fmt="%.0f", fontsize=7)
         axes[1].set_xticks([i + width * (len(decoders) - 1) / 2 for i in range(len(speakers))], speakers, rotation=45)
@@ -167,17 +169,17 @@ def chart(report: dict, path: Path) -> None:
         by_slot = axes[-3]
         width = 0.8 / len(decoders)
         for k, (kind, r) in enumerate(zip(decoders, results)):
-            values = [100 * e["rate"] for e in r["slots"]]
+            values = [100 * e.rate for e in r.slots]
             by_slot.bar([i + k * width for i in range(len(slots))], values, width, label=kind)
         by_slot.set_xticks([i + width * (len(decoders) - 1) / 2 for i in range(len(slots))], slots, rotation=45)
         by_slot.set_ylabel("words read wrong (%)")
-        by_slot.set_title(f"Errors by slot ({report.get('grammar')} grammar)")
+        by_slot.set_title(f"Errors by slot ({report.grammar} grammar)")
         by_slot.legend()
 
-    best = min(results, key=lambda r: r["wer"])
-    shown = best["confusions"][:10][::-1]
+    best = min(results, key=lambda r: r.wer)
+    shown = best.confusions[:10][::-1]
     confused = axes[-2]
-    confused.barh([confusion_text(c) for c in shown], [c["count"] for c in shown], color="tab:red")
+    confused.barh([confusion_text(c) for c in shown], [c.count for c in shown], color="tab:red")
     confused.xaxis.set_major_locator(MaxNLocator(integer=True))
     confused.set_xlabel("count")
     confused.set_title(f"Most frequent errors ({decoders[results.index(best)]})")
@@ -185,40 +187,40 @@ def chart(report: dict, path: Path) -> None:
     types = axes[-1]
     bottom = [0] * len(decoders)
     for kind_of_error in ("substitutions", "deletions", "insertions"):
-        values = [r["words"][kind_of_error] for r in results]
+        values = [getattr(r.words, kind_of_error) for r in results]
         bars = types.bar(decoders, values, bottom=bottom, label=kind_of_error)
         types.bar_label(bars, labels=[str(v) if v else "" for v in values], label_type="center")
         bottom = [b + v for b, v in zip(bottom, values)]
     types.set_ylabel("word errors")
     types.set_title("Error types")
     types.legend()
-    fig.suptitle(f"{report['model_name']}: {report['utterances']} utterances of {Path(report['data']).name}")
+    fig.suptitle(f"{report.model_name}: {report.utterances} utterances of {Path(report.data).name}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def table(report: dict) -> str:
+def table(report: EvaluationReport) -> str:
     rows = [f"{'decoder':<10}{'WER (95% interval)':>26}{'CER':>9}{'sent.acc':>10}{'S':>6}{'D':>6}{'I':>6}"]
-    for kind, r in report["decoders"].items():
-        w = r["words"]
+    for kind, r in report.decoders.items():
+        w = r.words
         rows.append(
-            f"{kind:<10}{_rate(r, 'wer'):>26}{r['cer']:>9.2%}{r['sentence_accuracy']:>10.2%}"
-            f"{w['substitutions']:>6}{w['deletions']:>6}{w['insertions']:>6}"
+            f"{kind:<10}{_rate(r, 'wer'):>26}{r.cer:>9.2%}{r.sentence_accuracy:>10.2%}"
+            f"{w.substitutions:>6}{w.deletions:>6}{w.insertions:>6}"
         )
-    for kind, r in report["decoders"].items():
-        top = ", ".join(f"{confusion_text(c)} {c['count']}" for c in r["confusions"][:5])
+    for kind, r in report.decoders.items():
+        top = ", ".join(f"{confusion_text(c)} {c.count}" for c in r.confusions[:5])
         rows.append(f"{kind}: most frequent errors {top or 'none'}")
-        if r.get("slots"):
-            rows.append(f"{kind}: errors by slot " + ", ".join(f"{e['slot']} {e['rate']:.1%}" for e in r["slots"]))
-    for kind, r in report["decoders"].items():
-        if r.get("coverage"):
-            shares = ", ".join(f"{c['share']:.0%} {c['wer']:.2%}" for c in r["coverage"])
-            rows.append(f"{kind}: WER of the most confident {shares}; out_of_domain {r['out_of_domain_rate']:.1%}")
-    t = report.get("timing", {})
-    if t.get("words"):
+        if r.slots:
+            rows.append(f"{kind}: errors by slot " + ", ".join(f"{e.slot} {e.rate:.1%}" for e in r.slots))
+    for kind, r in report.decoders.items():
+        if r.coverage:
+            shares = ", ".join(f"{c.share:.0%} {c.wer:.2%}" for c in r.coverage)
+            rows.append(f"{kind}: WER of the most confident {shares}; out_of_domain {r.out_of_domain_rate or 0.0:.1%}")
+    t = report.timing
+    if t.words:
         rows.append(
-            f"word timings: {t['within_0_2_s']:.1%} of {t['words']} words within 0.2 s of the manifest's times "
-            f"(median start error {t['median_start_error_s']} s, end {t['median_end_error_s']} s)"
+            f"word timings: {t.within_0_2_s:.1%} of {t.words} words within 0.2 s of the manifest's times "
+            f"(median start error {t.median_start_error_s} s, end {t.median_end_error_s} s)"
         )
     return "\n".join(rows)

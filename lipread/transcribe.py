@@ -105,7 +105,8 @@ class Transcriber:
         self.phrases = phrases or PhraseSettings()
         self.min_frames = min_frames  # the shortest video, and the shortest stretch of one face, to read
         self.grammar, self.vocabulary = grammar, vocabulary
-        self.calibration = (defaults or DecodingDefaults()).calibration
+        self.defaults = defaults or DecodingDefaults()  # the model folder's decoding.json
+        self.calibration = self.defaults.calibration
         self._decoders: dict[str, object] = {}
         self._tracker = None
 

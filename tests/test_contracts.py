@@ -165,20 +165,31 @@ def test_a_dataset_cut_otherwise_is_refused(tmp_path: Path):
     )  # rejection thresholds only: fine
 
 
-@pytest.mark.parametrize("kind", ["ManifestEntry", "Word", "CropSettings", "DecoderSettings", "ModelCard",
-                                  "DecodingDefaults", "EpochRecord"])  # fmt: skip
+REPORTS = "lipread.evaluation_report"
+DOCUMENTED = {
+    "ManifestEntry": "data_prep.contracts", "Word": "data_prep.contracts", "CropSettings": "data_prep.contracts",
+    "DecoderSettings": "data_prep.contracts", "ModelCard": "data_prep.contracts",
+    "DecodingDefaults": "lipread.pretrained", "EpochRecord": "lipread.run_logs",
+    "EvaluationReport": REPORTS, "DecoderResult": REPORTS, "SpeakerRates": REPORTS, "WorstUtterance": REPORTS,
+    "CoverageRow": REPORTS, "TimingSummary": "lipread.alignment", "ErrorCounts": "lipread.metrics",
+    "Confusion": "lipread.metrics", "SlotErrors": "lipread.metrics", "PairedDifference": "lipread.metrics",
+    "DecoderComparison": "lipread.compare", "ChangedReading": "lipread.compare", "SlotChange": "lipread.compare",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", DOCUMENTED)
 def test_the_formats_page_names_every_field(kind: str):
     """docs/formats.md is where users read the files' shapes: a field added to a contract without
     a word there fails here."""
     import dataclasses
     import importlib
 
-    module = {"DecodingDefaults": "lipread.pretrained", "EpochRecord": "lipread.run_logs"}.get(
-        kind, "data_prep.contracts"
-    )
+    module = DOCUMENTED[kind]
     cls = getattr(importlib.import_module(module), kind)
     page = (ROOT / "docs" / "formats.md").read_text()
-    assert kind in page
+    assert f"`{kind}`" in page
+    start = page.index(f"`{kind}`")  # its fields are named in the same section of the page, after it
+    section = page[start : page.find("\n## ", start) % (len(page) + 1)]
     written_as = {"calibration": "out_of_domain"}  # DecodingDefaults' field, under its JSON name
-    missing = [f.name for f in dataclasses.fields(cls) if f"`{written_as.get(f.name, f.name)}`" not in page]
-    assert not missing, f"docs/formats.md does not name {kind}'s {missing}"
+    missing = [f.name for f in dataclasses.fields(cls) if f"`{written_as.get(f.name, f.name)}`" not in section]
+    assert not missing, f"docs/formats.md does not name {kind}'s {missing} where it describes {kind}"

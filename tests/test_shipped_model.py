@@ -22,6 +22,7 @@ from conftest import (
     write_video,
 )
 from lipread.evaluate import evaluate
+from lipread.evaluation_report import EvaluationReport
 from lipread.transcribe import Transcriber
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
@@ -116,24 +117,23 @@ def s1_test_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def s1_test_report(s1_test_dataset: Path) -> dict:
+def s1_test_report(s1_test_dataset: Path) -> EvaluationReport:
     return evaluate(None, s1_test_dataset, SHARED_GRID / "splits" / "s1_test.txt", ["greedy", "beam"], device="cpu")
 
 
 @requires_shared_grid
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
-def test_s1_test_wer_does_not_regress(s1_test_report: dict, decoder: str):
-    assert s1_test_report["utterances"] == 255
-    words = s1_test_report["decoders"][decoder]["words"]
-    errors = words["substitutions"] + words["deletions"] + words["insertions"]
-    assert words["reference_length"] == 1530 and errors <= SHIPPED_WORD_ERRORS[decoder] + 3, words
+def test_s1_test_wer_does_not_regress(s1_test_report: EvaluationReport, decoder: str):
+    assert s1_test_report.utterances == 255
+    words = s1_test_report.decoders[decoder].words
+    assert words.reference_length == 1530 and words.errors <= SHIPPED_WORD_ERRORS[decoder] + 3, words
     # where the errors are: GRID's letter slot is the weakest, and the confusions say which letters
-    slots = {e["slot"]: e["rate"] for e in s1_test_report["decoders"][decoder]["slots"]}
+    slots = {e.slot: e.rate for e in s1_test_report.decoders[decoder].slots}
     assert max(slots, key=slots.get) == "letter", slots
-    assert s1_test_report["decoders"][decoder]["confusions"][0]["count"] >= 2
+    assert s1_test_report.decoders[decoder].confusions[0].count >= 2
 
 
 @requires_shared_grid
-def test_s1_test_word_timings_hold(s1_test_report: dict):
-    timing = s1_test_report["timing"]
-    assert timing["words"] == 6 * 255 and timing["within_0_2_s"] >= SHIPPED_TIMING_WITHIN_0_2_S - 0.01, timing
+def test_s1_test_word_timings_hold(s1_test_report: EvaluationReport):
+    timing = s1_test_report.timing
+    assert timing.words == 6 * 255 and timing.within_0_2_s >= SHIPPED_TIMING_WITHIN_0_2_S - 0.01, timing
