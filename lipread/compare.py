@@ -151,8 +151,8 @@ def markdown(
     lines = ["# Comparison of two evaluations", ""]
     for label, report, name in (("A", a, names[0]), ("B", b, names[1])):
         lines.append(f"- {label}: `{name}`: {report.model_name or '?'} (weights sha256 "
-                     f"`{report.model_digest or '?'}`), lipread {report.lipread_version or '?'}, "
-                     f"{report.date or '?'}")  # fmt: skip
+                     f"`{report.model_digest or '?'}`), beam: {report.beam_reading()}; lipread "
+                     f"{report.lipread_version or '?'}, {report.date or '?'}")  # fmt: skip
     lines += [
         "",
         "Corpus-level WER on the same utterances; the interval is the paired bootstrap's (both systems scored on "

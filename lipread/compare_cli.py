@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     a, b = read_report(args.a), read_report(args.b)
     decoders = [d.strip() for d in args.decoder.split(",") if d.strip()] if args.decoder else None
     comparisons = compare(a, b, decoders, args.changed, args.resamples)
-    print(f"A: {args.a} ({a.model_name or '?'})\nB: {args.b} ({b.model_name or '?'})")
+    for label, path, report in (("A", args.a, a), ("B", args.b, b)):
+        print(f"{label}: {path} ({report.model_name or '?'}; beam: {report.beam_reading()})")
     for c in comparisons:
         print(verdict(c))
     if args.output:

@@ -111,6 +111,13 @@ class EvaluationReport:
         data["decoders"] = {name: result.to_json() for name, result in self.decoders.items()}
         return {"format": data.pop("format"), **data}
 
+    def beam_reading(self) -> str:
+        """How the beam decoder read: ``grid grammar, beam_size 300`` or ``lexicon + LM, beam_size 50, ...``
+        (two reports compared may differ in this as well as in the model)."""
+        settings = ", ".join(f"{k} {v}" for k, v in self.beam_options.items()
+                             if self.grammar is None or k == "beam_size")  # fmt: skip
+        return f"{f'{self.grammar} grammar' if self.grammar else 'lexicon + LM'}, {settings}"
+
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2))
 

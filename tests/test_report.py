@@ -144,6 +144,8 @@ def test_report_json_reads_back_as_it_was_written(tmp_path: Path):
         and record["decoders"]["greedy"]["words"]["rate"] == report.decoders["greedy"].wer
     )  # computed fields are written for people's scripts, and ignored on reading
     assert read_report(tmp_path) == report
+    assert report.beam_reading() == "grid grammar, beam_size 50"  # what `compare` says of each report
+    assert replace(report, grammar=None).beam_reading() == "lexicon + LM, beam_size 50, lm_weight 0.25"
 
 
 @pytest.mark.parametrize(
