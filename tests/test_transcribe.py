@@ -33,15 +33,15 @@ def test_corpus_level_rates_are_jiwers():
     refs = ["bin blue at f two now", "set red", "lay green by a one soon"]
     hyps = ["bin blue at s two now", "set red again", "lay green by one soon"]
     result = score(["s1/a", "s1/b", "s2/c"], ["s1", "s1", "s2"], refs, hyps)
-    assert result["wer"] == jiwer.wer(refs, hyps) == pytest.approx(3 / 14)
-    assert result["cer"] == jiwer.cer(refs, hyps)
+    assert result.wer == jiwer.wer(refs, hyps) == pytest.approx(3 / 14)
+    assert result.cer == jiwer.cer(refs, hyps)
     per_utterance_mean = np.mean([jiwer.wer(r, h) for r, h in zip(refs, hyps)])
-    assert result["wer"] != pytest.approx(per_utterance_mean)  # corpus-level, not a mean of rates
-    w = result["words"]
-    assert (w["substitutions"], w["deletions"], w["insertions"]) == (1, 1, 1)
-    assert result["per_speaker"]["s2"]["wer"] == pytest.approx(1 / 6)
-    assert result["sentence_accuracy"] == 0
-    assert result["worst"][0]["errors"] == 1 and "REF:" in result["worst"][0]["alignment"]
+    assert result.wer != pytest.approx(per_utterance_mean)  # corpus-level, not a mean of rates
+    w = result.words
+    assert (w.substitutions, w.deletions, w.insertions) == (1, 1, 1)
+    assert result.per_speaker["s2"].wer == pytest.approx(1 / 6)
+    assert result.sentence_accuracy == 0
+    assert result.worst[0].errors == 1 and "REF:" in result.worst[0].alignment
 
 
 def test_evaluate_cli_reports_match_jiwer(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):
