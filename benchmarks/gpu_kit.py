@@ -14,8 +14,13 @@ training reads the clips through OpenCV, which the image has (``data_prep.video.
     python benchmarks/gpu_kit.py pack --data data/grid_s1 --splits ../shared/grid/splits
     # then the device tool: run(command="bash benchmarks/gpu_kit.sh", carry=[".gpu"], timeout_s=600)
     python benchmarks/gpu_kit.py unpack FETCHED_FOLDER --to exported/gpu   # here, afterwards
-    lipread evaluate --checkpoint exported/gpu/NAME --data data/grid_s1 \
-        --split ../shared/grid/splits/s1_val.txt --grammar grid   # as the shipped model decodes
+    python benchmarks/gpu_kit.py judge --models exported/gpu --data data/grid_s1 \
+        --split ../shared/grid/splits/s1_val.txt --out reports/gpu
+
+``judge`` reads the shipped model and each unpacked one on the split in the GRID grammar (``lipread
+evaluate -o``, as the shipped model decodes), compares each with the shipped one (``lipread
+compare``: the paired interval and the letter slot) and writes ``summary.md``; a report already
+there is kept, so it resumes.
 
 The recipes (``RECIPES``) are the next step of RESULTS.md ("What did not work, and what to try
 next"): the whole LipNet with word windows and s1's clip levels from scratch, the same with the
@@ -145,7 +150,37 @@ def unpack(args: argparse.Namespace) -> None:
         with tarfile.open(tar) as archive:
             archive.extractall(args.to, filter="data")
     print("\n".join(sorted(str(p) for p in args.to.iterdir())))
-    print("compare them with the shipped model in its grammar: lipread evaluate --checkpoint DIR --grammar grid ...")
+    print(f"then: python benchmarks/gpu_kit.py judge --models {args.to} --data DATASET --split VAL_SPLIT")
+
+
+def judge(args: argparse.Namespace) -> None:
+    """Each model folder under ``--models`` against ``--baseline`` on one split: evaluate, compare, summarise."""
+    models = sorted(p for p in args.models.iterdir() if (p / "config.json").is_file())
+    if not models:
+        raise SystemExit(f"{args.models}: no model folders (unpack the fetched files there first)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    lipread = [sys.executable, "-m", "lipread.cli"]
+    for name, model in [("baseline", args.baseline)] + [(m.name, m) for m in models]:
+        if not (args.out / name / "report.json").is_file():
+            subprocess.run(lipread + ["evaluate", "--checkpoint", str(model), "--data", str(args.data), "--split",
+                                      str(args.split), "--grammar", "grid", "-o", str(args.out / name)], check=True)  # fmt: skip
+    rows = ["| model | greedy | beam | beam B - A (points, 95% paired interval) | B fewer / more beam errors "
+            "in | letter slot errors, A -> B |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for model in models:
+        out = args.out / f"{model.name}-vs-baseline"
+        subprocess.run(lipread + ["compare", str(args.out / "baseline"), str(args.out / model.name), "-o", str(out)],
+                       check=True)  # fmt: skip
+        by = {d["decoder"]: d for d in json.loads((out / "comparison.json").read_text())["decoders"]}
+        beam, p = by["beam"], by["beam"]["paired"]
+        letter = next((f"{s['errors_a']} -> {s['errors_b']}" for s in beam["slots"] if s["slot"] == "letter"), "-")
+        rows.append(f"| {model.name} | {by['greedy']['wer_b']:.2%} | {beam['wer_b']:.2%} | {p['difference'] * 100:+.2f} "
+                    f"({p['low'] * 100:+.2f} to {p['high'] * 100:+.2f}) | {p['b_better_share']:.0%} / "
+                    f"{p['b_worse_share']:.0%} | {letter} |")  # fmt: skip
+    baseline = by["beam"]
+    text = (f"A = {args.baseline}: greedy {by['greedy']['wer_a']:.2%}, beam {baseline['wer_a']:.2%} on "
+            f"{baseline['utterances']} utterances of {args.split.name}\n\n" + "\n".join(rows) + "\n")  # fmt: skip
+    (args.out / "summary.md").write_text(text)
+    print(text + f"written to {args.out / 'summary.md'}")
 
 
 def main() -> None:
@@ -164,8 +199,14 @@ def main() -> None:
     u = sub.add_parser("unpack", help="here: the fetched files -> model folders")
     u.add_argument("fetched", type=Path)
     u.add_argument("--to", type=Path, default=Path("exported/gpu"))
+    j = sub.add_parser("judge", help="here: each unpacked model against the shipped one on a split")
+    j.add_argument("--models", type=Path, default=Path("exported/gpu"), help="the unpacked model folders")
+    j.add_argument("--data", type=Path, default=Path("data/grid_s1"))
+    j.add_argument("--split", type=Path, default=Path("../shared/grid/splits/s1_val.txt"))
+    j.add_argument("--baseline", type=Path, default=Path("lipread/pretrained"), help="A of each comparison")
+    j.add_argument("--out", type=Path, default=Path("reports/gpu"))
     args = parser.parse_args()
-    {"pack": pack, "run": run, "unpack": unpack}[args.step](args)
+    {"pack": pack, "run": run, "unpack": unpack, "judge": judge}[args.step](args)
 
 
 if __name__ == "__main__":
