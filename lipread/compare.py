@@ -56,6 +56,18 @@ class DecoderComparison:
         return {**asdict(self), "paired": self.paired.to_json()}
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """``comparison.json``: which two reports, and each decoder's comparison."""
+
+    a: str  # the reports' paths, as given
+    b: str
+    decoders: list[DecoderComparison]
+
+    def to_json(self) -> dict:
+        return {"a": self.a, "b": self.b, "decoders": [c.to_json() for c in self.decoders]}
+
+
 def compare(a: EvaluationReport, b: EvaluationReport, decoders: list[str] | None = None, changed: int = 10,
             resamples: int = 1000) -> list[DecoderComparison]:  # fmt: skip
     """Each decoder both reports ran (or ``decoders``), compared on their common utterances, which

@@ -27,7 +27,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lipread.compare import chart, compare, markdown, verdict
+    from lipread.compare import Comparison, chart, compare, markdown, verdict
     from lipread.evaluation_report import read_report
 
     if args.output:
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     for c in comparisons:
         print(verdict(c))
     if args.output:
-        (args.output / "comparison.json").write_text(json.dumps(
-            {"a": str(args.a), "b": str(args.b), "decoders": [c.to_json() for c in comparisons]}, indent=2))  # fmt: skip
+        record = Comparison(str(args.a), str(args.b), comparisons).to_json()
+        (args.output / "comparison.json").write_text(json.dumps(record, indent=2))
         (args.output / "comparison.md").write_text(markdown(a, b, (str(args.a), str(args.b)), comparisons))
         names = [f"{label}: {r.model_name or '?'} ({path})" for label, r, path in (("A", a, args.a), ("B", b, args.b))]
         chart(comparisons, args.output / "comparison.png", "   ".join(names))

@@ -174,6 +174,7 @@ DOCUMENTED = {
     "CoverageRow": REPORTS, "TimingSummary": "lipread.alignment", "ErrorCounts": "lipread.metrics",
     "Confusion": "lipread.metrics", "SlotErrors": "lipread.metrics", "PairedDifference": "lipread.metrics",
     "DecoderComparison": "lipread.compare", "ChangedReading": "lipread.compare", "SlotChange": "lipread.compare",
+    "Comparison": "lipread.compare",
 }  # fmt: skip
 
 
