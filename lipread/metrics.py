@@ -94,9 +94,6 @@ class Confusion:
     hypothesis: str | None
     count: int
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
 
 def confusions(references: list[str], hypotheses: list[str], top: int = 20) -> list[Confusion]:
     """The most frequent word errors over a corpus (reference -> hypothesis), most frequent first
