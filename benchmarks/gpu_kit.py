@@ -176,9 +176,10 @@ def judge(args: argparse.Namespace) -> None:
         rows.append(f"| {model.name} | {by['greedy']['wer_b']:.2%} | {beam['wer_b']:.2%} | {p['difference'] * 100:+.2f} "
                     f"({p['low'] * 100:+.2f} to {p['high'] * 100:+.2f}) | {p['b_better_share']:.0%} / "
                     f"{p['b_worse_share']:.0%} | {letter} |")  # fmt: skip
-    baseline = by["beam"]
-    text = (f"A = {args.baseline}: greedy {by['greedy']['wer_a']:.2%}, beam {baseline['wer_a']:.2%} on "
-            f"{baseline['utterances']} utterances of {args.split.name}\n\n" + "\n".join(rows) + "\n")  # fmt: skip
+    base = json.loads((args.out / "baseline" / "report.json").read_text())
+    text = (f"A = {args.baseline}: greedy {base['decoders']['greedy']['wer']:.2%}, beam "
+            f"{base['decoders']['beam']['wer']:.2%} on {base['utterances']} utterances of {args.split.name}\n\n"
+            + "\n".join(rows) + "\n")  # fmt: skip
     (args.out / "summary.md").write_text(text)
     print(text + f"written to {args.out / 'summary.md'}")
 

@@ -53,7 +53,7 @@ class DecoderComparison:
     slots: list[SlotChange]  # when the references fit a built-in slot grammar (GRID's), else empty
 
     def to_json(self) -> dict:
-        return {**asdict(self), "paired": self.paired.to_json()}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Comparison:
     decoders: list[DecoderComparison]
 
     def to_json(self) -> dict:
-        return {"a": self.a, "b": self.b, "decoders": [c.to_json() for c in self.decoders]}
+        return asdict(self)
 
 
 def compare(a: EvaluationReport, b: EvaluationReport, decoders: list[str] | None = None, changed: int = 10,
@@ -85,10 +85,10 @@ def compare(a: EvaluationReport, b: EvaluationReport, decoders: list[str] | None
 def slot_grammar(references: list[str]) -> Grammar | None:
     """The built-in grammar with slots that allows every reference (GRID's for GRID), if one does:
     where errors moved, slot by slot, whatever grammar either system decoded with."""
-    from lipread.grammar import BUILTIN, fitting_builtin, load
+    from lipread.grammar import fitting_builtin, load
 
     name = fitting_builtin(references)
-    grammar = load(BUILTIN / f"{name}.txt") if name else None
+    grammar = load(name) if name else None
     return grammar if grammar is not None and grammar.slots else None
 
 

@@ -12,7 +12,7 @@ from the report's dataset folder while it is still there.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +150,7 @@ def read_report(path: Path) -> EvaluationReport:
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the report'}: {e['msg']}" for e in err.errors()[:3])
         raise UserError(f"{file}: not a valid report ({problems})") from None
-    if report.references:
-        return report
-    from dataclasses import replace
-
-    return replace(report, references=_dataset_references(report, file))
+    return report if report.references else replace(report, references=_dataset_references(report, file))
 
 
 def _dataset_references(report: EvaluationReport, file: Path) -> dict[str, str]:

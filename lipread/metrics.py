@@ -174,9 +174,6 @@ class PairedDifference:
     b_worse: int
     resamples: int
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
 
 def paired_difference(
     errors_a: list[int], errors_b: list[int], lengths: list[int], resamples: int = 1000, level: float = 0.95,
