@@ -273,7 +273,7 @@ def with_word_times(transcriber: Transcriber, utterances: list[Utterance]) -> li
         for uid, text, lp, n in zip(batch.ids, batch.texts, log_probs, batch.lengths.tolist()):
             words = word_timings(lp[:n], text, tokenizer, fps)
             if len(words) == len(text.split()):
-                found[uid] = [(w["start"] * fps, w["end"] * fps) for w in words]
+                found[uid] = [(w.start * fps, w.end * fps) for w in words]
     return [replace(u, spans=found.get(u.id, u.spans)) for u in utterances]
 
 

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import torch
 import torchaudio.functional as AF
 
+from data_prep.contracts import Word
 from lipread.text import CharTokenizer, ctc_min_frames
 
 
 def word_timings(
     log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer, fps: float, offset: float = 0.0
-) -> list[dict]:
+) -> list[Word]:
     """Align ``text`` to one utterance's (T, V) log-probabilities.
 
     Each word gets ``start`` and ``end`` in seconds (frame edges, plus ``offset``) and a
@@ -40,14 +41,12 @@ def word_timings(
             current.append(span)
     out = []
     for word, chars in zip(words, result):
-        out.append(
-            {
-                "word": word,
-                "start": round(offset + chars[0].start / fps, 3),
-                "end": round(offset + chars[-1].end / fps, 3),
-                "confidence": round(float(sum(c.score for c in chars) / len(chars)), 3),
-            }
-        )
+        out.append(Word(
+            word,
+            round(offset + chars[0].start / fps, 3),
+            round(offset + chars[-1].end / fps, 3),
+            round(float(sum(c.score for c in chars) / len(chars)), 3),
+        ))  # fmt: skip
     return out
 
 
@@ -59,7 +58,7 @@ def timing_errors(
     words = word_timings(log_probs, text, tokenizer, fps)
     if len(words) != len(reference):
         return []
-    return [(w["start"] - s / fps, w["end"] - e / fps) for w, (s, e) in zip(words, reference)]
+    return [(w.start - s / fps, w.end - e / fps) for w, (s, e) in zip(words, reference)]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from data_prep.face_tracks import TrackBuilder
 from data_prep.video import TARGET_FPS, resampled
 from lipread.confidence import combine
 from lipread.segmentation import PhraseCutter
+from lipread.transcript import TranscriptWord
 
 
 @dataclass
@@ -48,7 +49,7 @@ class LivePhrase:
     """A phrase read from a stream; times are stream seconds."""
 
     text: str
-    words: list[dict]  # word, start, end, confidence, track
+    words: list[TranscriptWord]
     start: float
     end: float
     track: int
@@ -60,10 +61,8 @@ class LivePhrase:
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) crops read
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data.pop("mouth_frames")
-        data["latency"] = round(self.latency, 3)
-        return data
+        data = {k: v for k, v in vars(self).items() if k != "mouth_frames"}
+        return {**data, "words": [w.to_json() for w in self.words], "latency": round(self.latency, 3)}
 
 
 class FaceStream:
@@ -225,7 +224,7 @@ class LiveReader:
             confidence, out_of_domain, reason = combine([judged])
             reached = self.arrivals.get(end - 1, time.monotonic()) + 1 / TARGET_FPS
             out.append(LivePhrase(
-                text=" ".join(w["word"] for w in words), words=[{**w, "track": number} for w in words],
+                text=" ".join(w.word for w in words), words=[replace(w, track=number) for w in words],
                 start=round(start / t.fps, 3), end=round(end / t.fps, 3), track=number, confidence=confidence,
                 out_of_domain=out_of_domain, reason=reason, latency=time.monotonic() - reached, mouth_frames=crops,
                 dropped=confidence < self.min_confidence,

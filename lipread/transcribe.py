@@ -1,8 +1,8 @@
 """Silent video -> text with word timings: the Python API behind ``lipread transcribe``.
 
-    from lipread.transcribe import Transcriber
+    from lipread import Transcriber
     result = Transcriber.from_checkpoint().transcribe("clip.mp4")
-    print(result.text, result.words)
+    print(result.text, [(w.word, w.start, w.end) for w in result.words])
 
 Mouths are cut by :mod:`data_prep.pipeline` (one pass for face tracks, one for crops) with the crop settings stored in the
 checkpoint: the very code and settings that built the training data.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from lipread.grammar import Grammar
 from lipread.grammar import load as load_grammar
 from lipread.pretrained import DecodingDefaults, Model, decoding_defaults, load
 from lipread.segmentation import PhraseSettings, phrase_cuts
+from lipread.transcript import DroppedPhrase, TrackReading, Transcript, TranscriptWord, transcript_text
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +50,6 @@ class TranscriptionError(Exception):
     def __init__(self, path: str, code: str, detail: str):
         super().__init__(f"{path}: {detail}")
         self.path, self.code, self.detail = path, code, detail
-
-
-@dataclass
-class Transcript:
-    file: str
-    text: str
-    words: list[dict]
-    duration: float
-    model: str
-    decoder: str
-    segments: list[dict] = field(default_factory=list)  # per face-track stretch: track, start, end, box, text, words
-    gaps: list[list[float]] = field(default_factory=list)  # [start, end] seconds with no readable face
-    confidence: float = 0.0  # [0, 1]: how far to trust the text (lipread.confidence)
-    out_of_domain: bool = False  # the video does not look like speech this model (and grammar) can read
-    reason: str | None = None  # why it is out of domain
-    grammar: str | None = None  # the grammar decoding was restricted to
-    n_best: list[dict] = field(default_factory=list)  # the best sentences with scores, when asked for
-    dropped: list[dict] = field(
-        default_factory=list
-    )  # phrases below min_confidence: track, start, end, text, confidence
-    timings: dict[str, float] = field(default_factory=dict)
-    mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data.pop("mouth_frames")
-        data["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
-        return data
 
 
 def default_model_path() -> Path:
@@ -199,12 +172,13 @@ class Transcriber:
         return hyps, judged
 
     def read_phrase(self, log_probs: torch.Tensor, start: float, end: float, decoder: str,
-                    n_best: int = 0) -> tuple[list[dict], list[Hypothesis], Assessment]:  # fmt: skip
+                    n_best: int = 0) -> tuple[list[TranscriptWord], list[Hypothesis], Assessment]:  # fmt: skip
         """One phrase's words (with times from ``start`` seconds), its best sentences and their assessment."""
         hyps, judged = self.read_window(log_probs, decoder, max(n_best, CONFIDENCE_N_BEST))
         text = hyps[0].text
-        words = word_timings(log_probs, text, self.model.tokenizer, self.fps, offset=start)
-        return words or (_even_words(text, start, end) if text else []), hyps, judged
+        aligned = word_timings(log_probs, text, self.model.tokenizer, self.fps, offset=start)
+        words = [TranscriptWord(w.word, w.start, w.end, w.confidence) for w in aligned]
+        return words or TranscriptWord.spread(text, start, end), hyps, judged
 
     def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0,
                    min_confidence: float = 0.0) -> Transcript:  # fmt: skip
@@ -261,27 +235,26 @@ class Transcriber:
                     start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
                     piece, window_hyps, window_judged = self.read_phrase(lp, start, end, decoder, n_best)
                     if window_judged.confidence < min_confidence:
-                        dropped.append({"track": track, "start": round(start, 3), "end": round(end, 3),
-                                        "text": window_hyps[0].text, "confidence": window_judged.confidence})  # fmt: skip
+                        dropped.append(DroppedPhrase(track, round(start, 3), round(end, 3), window_hyps[0].text,
+                                                     window_judged.confidence))  # fmt: skip
                     else:
                         words += piece
                     hyps.append(window_hyps)
                     judged.append(window_judged)
-                words = [{**w, "track": track} for w in words]
+                words = [replace(w, track=track) for w in words]
                 confidence, out, _ = combine(judged)
-                segments.append({
-                    "track": track, "start": round(segment.start / self.fps, 3), "end": round(segment.end / self.fps, 3),
-                    "box": segment.box, "text": " ".join(w["word"] for w in words), "words": words,
-                    "confidence": confidence, "out_of_domain": out,
-                    **({"n_best": [h.to_json() for h in combine_n_best(hyps, n_best)]} if n_best else {}),
-                })  # fmt: skip
+                segments.append(TrackReading(
+                    track, round(segment.start / self.fps, 3), round(segment.end / self.fps, 3), segment.box,
+                    " ".join(w.word for w in words), words, confidence, out,
+                    combine_n_best(hyps, n_best) if n_best else [],
+                ))  # fmt: skip
                 all_hyps += hyps
                 all_judged += judged
             timings["decoder"] = time.perf_counter() - clock
             covered = [(s.start, s.end) for s, _ in found]
             gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
                     for a, b in uncovered(covered, scan.num_frames, self.min_frames)]  # fmt: skip
-            words = sorted((w for seg in segments for w in seg["words"]), key=lambda w: (w["start"], w["track"]))
+            words = sorted((w for seg in segments for w in seg.words), key=lambda w: (w.start, w.track))
             confidence, out, reason = combine(all_judged)
             results.append(
                 Transcript(
@@ -297,7 +270,7 @@ class Transcriber:
                     out_of_domain=out,
                     reason=reason,
                     grammar=self.grammar.name if self.grammar is not None and decoder == "beam" else None,
-                    n_best=[h.to_json() for h in combine_n_best(all_hyps, n_best)] if n_best else [],
+                    n_best=combine_n_best(all_hyps, n_best) if n_best else [],
                     dropped=dropped,
                     timings=timings,
                     mouth_frames=np.concatenate([crops.frames for _, crops in found]),
@@ -341,19 +314,3 @@ def why_unreadable(scan: VideoScan, min_mouth_width: float, min_frames: int) -> 
             "faces need about 120 px; use a closer shot or a higher resolution"
         )
     return "no_face", f"no face in any of {scan.num_frames} frames"
-
-
-def transcript_text(segments: list[dict]) -> str:
-    """The words in order; with several talkers, one line per segment labelled ``[track]``."""
-    if len({s["track"] for s in segments}) <= 1:
-        return " ".join(s["text"] for s in segments if s["text"])
-    return "\n".join(f"[{s['track']}] {s['text']}" for s in segments if s["text"])
-
-
-def _even_words(text: str, start: float, end: float) -> list[dict]:
-    words = text.split()
-    step = (end - start) / len(words)
-    return [
-        {"word": w, "start": round(start + i * step, 3), "end": round(start + (i + 1) * step, 3), "confidence": 0.0}
-        for i, w in enumerate(words)
-    ]

@@ -11,6 +11,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +31,7 @@ from lipread.grammar import parse as parse_grammar
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
+from lipread.transcript import TranscriptWord
 from serve.crop_strip import crop_strip
 from serve.enrolment import PERSONAL, USER_NAME, Enrolment
 from serve.enrolment_api import enrolment_router
@@ -158,12 +160,11 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     async def subtitles(request: SubtitleRequest):
         """Words of a transcription (its JSON ``words``) as SRT, WebVTT or timed cues, without running the
         model again: the page offers downloads and shows phrases with the very writers the CLI uses."""
-        words = [w.model_dump() for w in request.words]
         if request.format == "srt":
-            return PlainTextResponse(to_srt(words, request.cues), media_type="application/x-subrip")
+            return PlainTextResponse(to_srt(request.words, request.cues), media_type="application/x-subrip")
         if request.format == "vtt":
-            return PlainTextResponse(to_vtt(words, request.cues), media_type="text/vtt")
-        return {"cues": cue_list(words, request.cues)}
+            return PlainTextResponse(to_vtt(request.words, request.cues), media_type="text/vtt")
+        return {"cues": [asdict(c) for c in cue_list(request.words, request.cues)]}
 
     @app.post("/v1/transcriptions")
     async def transcriptions(
@@ -280,16 +281,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     return app
 
 
-class TimedWord(BaseModel):
-    word: str
-    start: float
-    end: float
-    confidence: float | None = None
-    track: int = 0
-
-
 class SubtitleRequest(BaseModel):
-    words: list[TimedWord]
+    words: list[TranscriptWord]
     format: Literal["srt", "vtt", "cues"] = "srt"
     cues: Literal["phrase", "word"] = "phrase"
 

@@ -166,6 +166,7 @@ def test_a_dataset_cut_otherwise_is_refused(tmp_path: Path):
 
 
 REPORTS = "lipread.evaluation_report"
+TRANSCRIPTS = "lipread.transcript"
 DOCUMENTED = {
     "ManifestEntry": "data_prep.contracts", "Word": "data_prep.contracts", "CropSettings": "data_prep.contracts",
     "DecoderSettings": "data_prep.contracts", "ModelCard": "data_prep.contracts",
@@ -174,7 +175,9 @@ DOCUMENTED = {
     "CoverageRow": REPORTS, "TimingSummary": "lipread.alignment", "ErrorCounts": "lipread.metrics",
     "Confusion": "lipread.metrics", "SlotErrors": "lipread.metrics", "PairedDifference": "lipread.metrics",
     "DecoderComparison": "lipread.compare", "ChangedReading": "lipread.compare", "SlotChange": "lipread.compare",
-    "Comparison": "lipread.compare",
+    "Comparison": "lipread.compare", "Transcript": TRANSCRIPTS, "TranscriptWord": TRANSCRIPTS,
+    "TrackReading": TRANSCRIPTS, "DroppedPhrase": TRANSCRIPTS, "Hypothesis": "lipread.decoding",
+    "LivePhrase": "lipread.live", "Cue": "lipread.subtitles",
 }  # fmt: skip
 
 

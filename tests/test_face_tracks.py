@@ -3,6 +3,8 @@ and how several talkers are labelled in text, SRT and VTT."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import srt
 
@@ -10,7 +12,7 @@ from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
 from data_prep.face_tracks import TrackBuilder, distinct, segments, uncovered
 from lipread.subtitles import to_srt, to_vtt
-from lipread.transcribe import transcript_text
+from lipread.transcript import TrackReading, TranscriptWord, transcript_text
 
 SETTINGS = CropSettings(max_gap=3, min_mouth_width=10)
 
@@ -73,14 +75,16 @@ def test_duplicate_faces_in_one_frame_are_dropped():
 
 def test_several_talkers_are_labelled_in_every_format():
     words = [
-        {"word": "bin", "start": 0.0, "end": 0.3, "track": 0}, {"word": "set", "start": 0.2, "end": 0.5, "track": 1},
-        {"word": "blue", "start": 0.35, "end": 0.6, "track": 0}, {"word": "red", "start": 0.55, "end": 0.8, "track": 1},
+        TranscriptWord("bin", 0.0, 0.3, track=0), TranscriptWord("set", 0.2, 0.5, track=1),
+        TranscriptWord("blue", 0.35, 0.6, track=0), TranscriptWord("red", 0.55, 0.8, track=1),
     ]  # fmt: skip
     subs = list(srt.parse(to_srt(words)))
     assert [s.content for s in subs] == ["[0] bin blue", "[1] set red"]  # phrases never mix talkers
     assert "<v 0>bin blue" in to_vtt(words) and "<v 1>set red" in to_vtt(words)
-    alone = [{**w, "track": 0} for w in words]
+    alone = [replace(w, track=0) for w in words]
     assert "[" not in to_srt(alone) and "<v" not in to_vtt(alone)
-    segments_ = [{"track": 0, "text": "bin blue"}, {"track": 1, "text": "set red"}]
+    segments_ = [
+        TrackReading(k, 0.0, 1.0, [0, 0, 9, 9], text, [], 1.0, False) for k, text in enumerate(["bin blue", "set red"])
+    ]
     assert transcript_text(segments_) == "[0] bin blue\n[1] set red"
     assert transcript_text(segments_[:1]) == "bin blue"

@@ -12,6 +12,7 @@ import pytest
 from conftest import EXAMPLE, EXAMPLE_TEXT, ROOT, SHARED_GRID, THREE_PHRASES, clip_path, frames_of, write_video
 from lipread.errors import UserError
 from lipread.grammar import GrammarError, fitting_builtin, load, load_vocabulary, parse
+from lipread.transcript import DroppedPhrase
 
 
 @pytest.fixture(scope="module")
@@ -93,14 +94,14 @@ def test_three_phrase_grammar_returns_one_of_them(transcriber, tmp_path: Path):
 
 def test_n_best_is_ordered_distinct_and_led_by_the_transcript(transcriber):
     result = transcriber.transcribe(EXAMPLE, n_best=5)
-    texts = [h["text"] for h in result.n_best]
-    scores = [h["score"] for h in result.n_best]
+    texts = [h.text for h in result.n_best]
+    scores = [h.score for h in result.n_best]
     # up to five: a sure model's beam may hold fewer (characters under 1e-6 on a frame are not tried)
     assert 2 <= len(texts) <= 5 and len(set(texts)) == len(texts)
     assert texts[0] == result.text == EXAMPLE_TEXT
     assert scores == sorted(scores, reverse=True)
     assert all(load("grid").allows(t) for t in texts)
-    assert result.segments[0]["n_best"] == result.n_best
+    assert result.segments[0].n_best == result.n_best
 
 
 def test_flag_on_a_grid_clip_and_on_the_same_clip_played_backwards(transcriber, tmp_path: Path):
@@ -119,10 +120,10 @@ def test_phrases_below_the_minimum_confidence_are_dropped_but_listed(transcriber
     kept = transcriber.transcribe(video)
     assert transcriber.transcribe(video, min_confidence=kept.confidence).text == kept.text  # at the bar: kept
     raised = transcriber.transcribe(video, min_confidence=min(1.0, kept.confidence + 1e-4))
-    assert raised.text == "" and raised.words == [] and raised.segments[0]["words"] == []
-    assert raised.dropped == [{"track": 0, "start": raised.dropped[0]["start"], "end": raised.dropped[0]["end"],
-                               "text": kept.text, "confidence": kept.confidence}]  # fmt: skip
-    assert raised.dropped[0]["end"] > raised.dropped[0]["start"] and raised.confidence == kept.confidence
+    assert raised.text == "" and raised.words == [] and raised.segments[0].words == []
+    dropped = raised.dropped[0]
+    assert raised.dropped == [DroppedPhrase(0, dropped.start, dropped.end, kept.text, kept.confidence)]
+    assert dropped.end > dropped.start and raised.confidence == kept.confidence
 
 
 def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
@@ -153,5 +154,5 @@ def test_every_grid_grammar_output_is_allowed_on_unseen_speakers(transcriber):
     assert len(results) == len(videos)
     for result in results:
         for segment in result.segments:
-            assert grid.allows(segment["text"]), (result.file, segment["text"])
-            assert all(grid.allows(h["text"]) for h in segment["n_best"])
+            assert grid.allows(segment.text), (result.file, segment.text)
+            assert all(grid.allows(h.text) for h in segment.n_best)

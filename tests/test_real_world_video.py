@@ -47,14 +47,14 @@ def side_by_side(tmp_path_factory) -> Path:
 
 def test_two_talkers_side_by_side_each_read_right(shipped: Transcriber, side_by_side: Path):
     result = shipped.transcribe(side_by_side)
-    left, right = sorted(result.segments, key=lambda s: s["box"][0])
-    assert len(result.segments) == 2 and left["track"] != right["track"]
-    assert left["text"] == align_text(FIRST) and right["text"] == align_text(SECOND)
-    assert left["box"][0] < 360 <= right["box"][0]  # the right face's box is in the right half
-    assert right["words"][0]["start"] - left["words"][0]["start"] >= 0.3  # it starts talking later
-    starts = [w["start"] for w in result.words]
-    assert starts == sorted(starts) and {w["track"] for w in result.words} == {0, 1}
-    assert result.text.splitlines() == [f"[{s['track']}] {s['text']}" for s in result.segments]
+    left, right = sorted(result.segments, key=lambda s: s.box[0])
+    assert len(result.segments) == 2 and left.track != right.track
+    assert left.text == align_text(FIRST) and right.text == align_text(SECOND)
+    assert left.box[0] < 360 <= right.box[0]  # the right face's box is in the right half
+    assert right.words[0].start - left.words[0].start >= 0.3  # it starts talking later
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and {w.track for w in result.words} == {0, 1}
+    assert result.text.splitlines() == [f"[{s.track}] {s.text}" for s in result.segments]
     assert result.gaps == []
 
 
@@ -76,17 +76,17 @@ def test_face_less_stretch_is_reported_and_skipped(shipped: Transcriber, tmp_pat
     first, second = frames_of(clip_path(FIRST)), frames_of(clip_path(SECOND))
     blank = np.full((75, *first.shape[1:]), 40, dtype=np.uint8)  # 3 s of an empty grey room
     result = shipped.transcribe(write_video(tmp_path / "gap.mp4", np.concatenate([first, blank, second])))
-    assert [s["text"] for s in result.segments] == [align_text(FIRST), align_text(SECOND)]
+    assert [s.text for s in result.segments] == [align_text(FIRST), align_text(SECOND)]
     assert result.gaps == [[3.0, 6.0]]
-    assert result.segments[1]["start"] == 6.0 and result.duration == 9.0
+    assert result.segments[1].start == 6.0 and result.duration == 9.0
 
 
 def test_hard_cut_starts_a_new_track(shipped: Transcriber, tmp_path: Path):
     """Same place in the frame, another speaker: only the cut tells the faces apart."""
     frames = np.concatenate([frames_of(clip_path(FIRST)), frames_of(clip_path("swwp2s", "s2"))])
     result = shipped.transcribe(write_video(tmp_path / "cut.mp4", frames))
-    assert [(s["track"], s["start"], s["end"]) for s in result.segments] == [(0, 0.0, 3.0), (1, 3.0, 6.0)]
-    assert result.segments[0]["text"] == align_text(FIRST)
+    assert [(s.track, s.start, s.end) for s in result.segments] == [(0, 0.0, 3.0), (1, 3.0, 6.0)]
+    assert result.segments[0].text == align_text(FIRST)
 
 
 def test_small_face_in_a_wide_shot_is_read(shipped: Transcriber, tmp_path: Path):
@@ -97,7 +97,7 @@ def test_small_face_in_a_wide_shot_is_read(shipped: Transcriber, tmp_path: Path)
     wide[:, 300 : 300 + small.shape[1], 600 : 600 + small.shape[2]] = small
     result = shipped.transcribe(write_video(tmp_path / "wide.mp4", wide))
     assert result.text == align_text(FIRST)
-    x, y, w, h = result.segments[0]["box"]
+    x, y, w, h = result.segments[0].box
     assert 600 < x < 600 + small.shape[2] and 80 <= w <= 100
 
 
@@ -128,7 +128,7 @@ def test_non_square_pixels_are_shown_square(shipped: Transcriber, tmp_path: Path
     square = shipped.transcribe(clip_path(FIRST))
     result = shipped.transcribe(path)
     assert result.text == align_text(FIRST)
-    assert abs(result.segments[0]["box"][2] - square.segments[0]["box"][2]) <= 5  # not 1.4 times wider
+    assert abs(result.segments[0].box[2] - square.segments[0].box[2]) <= 5  # not 1.4 times wider
 
 
 def test_face_less_video_is_still_no_face(shipped: Transcriber, tmp_path: Path):

@@ -145,6 +145,8 @@ def test_subtitles_from_words_without_the_model(server):
     assert cues == [{"text": "bin", "start": 0.5, "end": 0.8, "speaker": None}]
     bad = httpx.post(f"{base}/v1/subtitles", json={"words": words, "format": "doc"})
     assert bad.status_code == 422 and bad.json()["error"] == "bad_request"
+    endless = httpx.post(f"{base}/v1/subtitles", json={"words": [{"word": "bin", "start": 0.5}]})
+    assert endless.status_code == 422 and endless.json()["detail"] == "words.0.end: Field required"
 
 
 def test_health_readiness_models_docs(server):

@@ -14,6 +14,7 @@ import pytest
 from conftest import (
     EXAMPLE,
     EXAMPLE_TEXT,
+    ROOT,
     SHARED_GRID,
     align_text,
     clip_path,
@@ -51,8 +52,32 @@ def test_example_clip_reads_right(shipped: Transcriber):
     assert result.text == EXAMPLE_TEXT
     align = [(0.34, 0.79), (0.79, 1.01), (1.01, 1.16), (1.16, 1.29), (1.29, 1.64), (1.64, 2.09)]  # lgaf6p.align
     assert len(result.words) == 6 and all(
-        abs(w["start"] - a) <= 0.2 + 1e-6 and abs(w["end"] - b) <= 0.2 + 1e-6 for w, (a, b) in zip(result.words, align)
+        abs(w.start - a) <= 0.2 + 1e-6 and abs(w.end - b) <= 0.2 + 1e-6 for w, (a, b) in zip(result.words, align)
     )
+
+
+def _readme_python_example() -> str:
+    """The README's "From Python" code: its indented block, blank lines inside it kept."""
+    after = (ROOT / "README.md").read_text().split("### From Python", 1)[1]
+    lines = after.split("\n    from lipread", 1)[1].splitlines()
+    code = ["from lipread" + lines[0]]
+    for line in lines[1:]:
+        if line and not line.startswith("    "):
+            break
+        code.append(line[4:])
+    return "\n".join(code)
+
+
+def test_the_readmes_python_example_prints_what_it_says():
+    """A user copies it first: it must run as written, from a fresh process, and print the example's
+    words one a line after the text, as the README shows."""
+    done = subprocess.run([sys.executable, "-c", _readme_python_example()], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, *words = done.stdout.splitlines()
+    readme = (ROOT / "README.md").read_text()
+    assert first.startswith(EXAMPLE_TEXT + " (confidence 0.") and first[:-3] in readme  # to a tenth
+    assert [line.split()[0] for line in words] == EXAMPLE_TEXT.split()
+    assert f"`{words[0].rsplit(' ', 1)[0]} " in readme  # the word and its times, as the README quotes them
 
 
 @pytest.mark.parametrize("gain,offset", [(0.5, 0), (0.35, 5), (1.4, -60)], ids=["half-bright", "dark-flat", "harsh"])

@@ -18,6 +18,7 @@ from data_prep.transcripts import read_grid_align
 from lipread.evaluate import score
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import Transcriber, TranscriptionError
+from lipread.transcript import TranscriptWord
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
@@ -97,10 +98,10 @@ def test_evaluate_calibrate_measures_a_model_folders_thresholds(trained_tiny: Pa
     assert flagged() == 0
 
 
-def _timing_errors(words: list[dict], align: Path) -> np.ndarray:
+def _timing_errors(words: list[TranscriptWord], align: Path) -> np.ndarray:
     reference = read_grid_align(align).words
-    assert [w["word"] for w in words] == [w["word"] for w in reference]
-    return np.array([max(abs(a["start"] - b["start"]), abs(a["end"] - b["end"])) for a, b in zip(words, reference)])
+    assert [w.word for w in words] == [w["word"] for w in reference]
+    return np.array([max(abs(a.start - b["start"]), abs(a.end - b["end"])) for a, b in zip(words, reference)])
 
 
 TINY_SOURCES = [("s1", n) for n in TRAIN_CLIPS] + [("s2", "swwp2s")]  # H.264 mp4 and original MPEG-1
@@ -113,8 +114,8 @@ def test_tiny_model_transcribes_raw_video(tiny: Transcriber, decoder: str):
         result = tiny.transcribe(clip_path(name, speaker), decoder)
         refs.append(align_text(name, speaker))
         hyps.append(result.text)
-        assert all(0 <= w["confidence"] <= 1 for w in result.words)
-        assert all(0 <= w["start"] <= w["end"] <= result.duration for w in result.words)
+        assert all(0 <= w.confidence <= 1 for w in result.words)
+        assert all(0 <= w.start <= w.end <= result.duration for w in result.words)
         assert result.duration in (2.96, 3.0) and set(result.timings) >= {
             "decode",
             "landmarks",
@@ -157,10 +158,7 @@ def test_word_timings_within_0_2_s_of_the_alignments(trained_tiny_windowed: Path
 
 
 def test_subtitles_parse():
-    words = [
-        {"word": "bin", "start": 0.7, "end": 0.9}, {"word": "blue", "start": 0.9, "end": 1.06},
-        {"word": "now", "start": 2.5, "end": 2.9},
-    ]  # fmt: skip
+    words = [TranscriptWord("bin", 0.7, 0.9), TranscriptWord("blue", 0.9, 1.06), TranscriptWord("now", 2.5, 2.9)]
     phrases = list(srt.parse(to_srt(words)))
     assert [p.content for p in phrases] == ["bin blue", "now"]
     assert phrases[0].start.total_seconds() == 0.7 and phrases[1].end.total_seconds() == 2.9
@@ -201,7 +199,7 @@ def test_face_less_frames_are_a_gap_not_a_failure(tiny: Transcriber, tmp_path: P
     frames[20:60] = np.random.default_rng(0).integers(0, 255, frames[20:60].shape, dtype=np.uint8)
     result = tiny.transcribe(write_video(tmp_path / "masked.mp4", frames))
     assert result.gaps == [[0.8, 2.4]]
-    assert [(s["start"], s["end"]) for s in result.segments] == [(0.0, 0.8), (2.4, 3.0)]
+    assert [(s.start, s.end) for s in result.segments] == [(0.0, 0.8), (2.4, 3.0)]
 
 
 def test_face_too_small(tiny: Transcriber, tmp_path: Path):
@@ -241,7 +239,7 @@ def test_thirty_second_video_is_transcribed_whole(tmp_path: Path):
     video = write_video(tmp_path / "long.mp4", np.concatenate([frames_of(clip_path(n))[:75] for n in names]))
     result = Transcriber.from_checkpoint(device="cpu").transcribe(video, "beam")
     assert result.duration == 30.0
-    starts = [w["start"] for w in result.words]
-    assert starts == sorted(starts) and result.words[-1]["end"] > 27
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and result.words[-1].end > 27
     reference = " ".join(align_text(n) for n in names)
     assert jiwer.wer(reference, result.text) < 0.5, result.text

@@ -1,0 +1,113 @@
+"""What reading a video gives: the typed shape behind ``transcribe -f json``, the HTTP API and live JSONL.
+
+A :class:`Transcript` holds the text, its :class:`TranscriptWord` timings, one :class:`TrackReading`
+per stretch of a face that was read, the phrases left out for low confidence, and how far to trust
+it all. The output writers, the server, the web page and ``lipread live`` all take these records,
+so a field is named once, here, and ``docs/formats.md`` says what each one means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from data_prep.contracts import Word
+from lipread.decoding import Hypothesis
+
+
+@dataclass(frozen=True)
+class TranscriptWord(Word):
+    """A word read from video: when it was said, the model's mean probability for its characters
+    (``confidence``), and which face said it (``track``: 0, 1, ... in order of first appearance)."""
+
+    track: int = 0
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "track": self.track}
+
+    @classmethod
+    def spread(cls, text: str, start: float, end: float, track: int = 0) -> list[TranscriptWord]:
+        """``text``'s words spread evenly over ``[start, end]`` with confidence 0: the timing of a
+        sentence that the forced alignment could not fit to its frames."""
+        words = text.split()
+        step = (end - start) / max(1, len(words))
+        return [
+            cls(w, round(start + i * step, 3), round(start + (i + 1) * step, 3), 0.0, track)
+            for i, w in enumerate(words)
+        ]
+
+
+@dataclass(frozen=True)
+class DroppedPhrase:
+    """A phrase read below ``min_confidence``: kept out of the text and the words, listed so that a
+    user can see what was left out and why."""
+
+    track: int
+    start: float
+    end: float
+    text: str
+    confidence: float
+
+
+@dataclass
+class TrackReading:
+    """One stretch of one face track that was read: seconds ``[start, end)``, the face's median box
+    ``[x, y, w, h]`` in display pixels, its words and how far to trust them."""
+
+    track: int
+    start: float
+    end: float
+    box: list[int]
+    text: str
+    words: list[TranscriptWord]
+    confidence: float
+    out_of_domain: bool
+    n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences, when asked for
+
+    def to_json(self) -> dict:
+        return {
+            "track": self.track, "start": self.start, "end": self.end, "box": self.box, "text": self.text,
+            "words": [w.to_json() for w in self.words], "confidence": self.confidence,
+            "out_of_domain": self.out_of_domain, "n_best": [h.to_json() for h in self.n_best],
+        }  # fmt: skip
+
+
+@dataclass
+class Transcript:
+    """One video read: its text, every word with its time and face, and how far to trust it."""
+
+    file: str
+    text: str
+    words: list[TranscriptWord]
+    duration: float
+    model: str
+    decoder: str
+    segments: list[TrackReading] = field(default_factory=list)
+    gaps: list[list[float]] = field(default_factory=list)  # [start, end] seconds with no readable face
+    confidence: float = 0.0  # [0, 1]: how far to trust the text (lipread.confidence)
+    out_of_domain: bool = False  # the video does not look like speech this model (and grammar) can read
+    reason: str | None = None  # why it is out of domain
+    grammar: str | None = None  # the grammar decoding was restricted to
+    n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences with scores, when asked for
+    dropped: list[DroppedPhrase] = field(default_factory=list)  # phrases below min_confidence
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
+    mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.file, "text": self.text, "words": [w.to_json() for w in self.words],
+            "duration": self.duration, "model": self.model, "decoder": self.decoder,
+            "segments": [s.to_json() for s in self.segments], "gaps": self.gaps, "confidence": self.confidence,
+            "out_of_domain": self.out_of_domain, "reason": self.reason, "grammar": self.grammar,
+            "n_best": [h.to_json() for h in self.n_best],
+            "dropped": [asdict(d) for d in self.dropped],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }  # fmt: skip
+
+
+def transcript_text(segments: list[TrackReading]) -> str:
+    """The words in order; with several talkers, one line per segment labelled ``[track]``."""
+    if len({s.track for s in segments}) <= 1:
+        return " ".join(s.text for s in segments if s.text)
+    return "\n".join(f"[{s.track}] {s.text}" for s in segments if s.text)
