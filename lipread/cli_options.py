@@ -46,16 +46,20 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--word-score", type=finite_float, help="score added per word (longer outputs when higher)")
 
 
-def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True) -> None:
+def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True, min_confidence: bool = True) -> None:
+    """``--grammar`` and ``--vocabulary``; for commands that write transcripts, ``--min-confidence``
+    (and ``--n-best``). ``evaluate`` scores every reading, so it takes neither: its report's coverage
+    table shows the WER at each confidence instead."""
     group = parser.add_argument_group("what the beam decoder may say")
     group.add_argument("--grammar", default="default", metavar="FILE|NAME",
                        help="only sentences this grammar allows: a grammar file, a built-in name (grid), or 'none' "
                        "for the lexicon + LM; 'default' is the model's own choice (the shipped model: grid)")  # fmt: skip
     group.add_argument("--vocabulary", type=Path, metavar="FILE",
                        help="a word list for the lexicon beam instead of the training words (used with --grammar none)")  # fmt: skip
-    group.add_argument("--min-confidence", type=fraction, default=0.0, metavar="C",
-                       help="leave out phrases read with a confidence below C (0-1); JSON lists them under "
-                       "'dropped' (0 keeps every phrase)")  # fmt: skip
+    if min_confidence:
+        group.add_argument("--min-confidence", type=fraction, default=0.0, metavar="C",
+                           help="leave out phrases read with a confidence below C (0-1); JSON lists them under "
+                           "'dropped' (0 keeps every phrase)")  # fmt: skip
     if n_best:
         group.add_argument("--n-best", type=non_negative_int, default=0, metavar="K",
                            help="JSON: up to K best sentences with their scores")  # fmt: skip

@@ -35,7 +35,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also measure the out-of-domain thresholds on these clips (a validation split) and "
                         "write them into the --checkpoint model folder's decoding.json")  # fmt: skip
     add_model_options(parser)
-    add_decoding_options(parser, n_best=False)
+    add_decoding_options(parser, n_best=False, min_confidence=False)
     add_beam_options(parser)
     return parser
 

@@ -33,6 +33,11 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("transcribe", "x.mp4", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("evaluate", "--data", "/missing/data"), 2, "/missing/data is not a dataset folder"),
         (("evaluate", "--data", "/missing/data", "--calibrate"), 2, "--calibrate writes into a model folder"),
+        (
+            ("evaluate", "--data", "tests/data/grid", "--min-confidence", "0.5"),
+            2,
+            "unrecognized arguments: --min-confidence",
+        ),
         (("serve", "--port", "0", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("serve", "--port", "70000"), 2, "--port: must be at most 65535"),
         (("serve", "--host", "no-such-host.invalid"), 2, "--host no-such-host.invalid --port 8000: not an address"),
