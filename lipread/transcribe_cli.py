@@ -6,7 +6,8 @@ Printed output stays machine-readable with several files: JSON is one array, tex
 ``file<TAB>text`` line per file, SRT/VTT each under a ``==> file <==`` line. With ``-o DIR`` each
 video gets its own file; videos from different folders keep their folders under DIR, so two
 ``clip.mp4`` never overwrite each other; ``-f all`` writes every format's file (as Whisper's
-``-f all`` does, into the current folder without ``-o``).
+``-f all`` does, into the current folder without ``-o``); ``-f png`` is a picture, the mouth crop
+read at each word (:mod:`lipread.reading_sheet`), always a file.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from lipread.cli_options import (
 
 log = logging.getLogger("lipread.transcribe")
 
-EXTENSIONS = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt"}
+EXTENSIONS = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt", "png": "png"}
+#: Formats that are always files (into -o, else into the current folder).
+FILE_ONLY = ("png", "all")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -40,8 +43,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="video files (any container, frame rate and size), or folders: every video below them")  # fmt: skip
     parser.add_argument("--decoder", choices=DECODERS, default="beam", help="how outputs become words")
     parser.add_argument("-f", "--format", choices=[*EXTENSIONS, "all"], default="text",
-                        help="output format; 'all' writes a file of each format per video (into -o, else into "
-                        "the current folder)")  # fmt: skip
+                        help="output format; 'png' draws the mouth crop read at each word with the word under it; "
+                        "'all' writes a file of each format per video (png and all: into -o, else into the current "
+                        "folder)")  # fmt: skip
     parser.add_argument(
         "--cues", choices=["phrase", "word"], default="phrase", help="SRT/VTT: a cue per phrase or per word"
     )
@@ -99,12 +103,14 @@ def expand_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from data_prep.preview import write_png
+    from lipread.reading_sheet import reading_sheet
     from lipread.transcribe import Transcriber, TranscriptionError
 
     args.videos, empty = expand_folders(args.videos)
     if not args.videos:
         return 1
-    if args.format == "all" and args.output is None:
+    if args.format in FILE_ONLY and args.output is None:
         args.output = Path(".")
     if args.output:
         prepare_output(args.output, "-o ")
@@ -140,9 +146,12 @@ def run(args: argparse.Namespace) -> int:
         targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats}
         for result in results:
             for fmt in formats:
-                body = render(result, fmt, args.cues)
                 target = targets[fmt][result.file]
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if fmt == "png":
+                    write_png(target, reading_sheet(result))
+                    continue
+                body = render(result, fmt, args.cues)
                 target.write_text(body if body.endswith("\n") else body + "\n")
             shown = targets[formats[0]][result.file]
             every = shown.with_suffix(".{" + ",".join(EXTENSIONS[f] for f in formats) + "}")

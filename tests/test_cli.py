@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
@@ -161,10 +162,12 @@ def test_format_all_writes_every_format_into_the_current_folder(tmp_path: Path):
     result = lipread("transcribe", str(EXAMPLE), "-f", "all", "--decoder", "greedy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     stem = EXAMPLE.stem
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.{e}" for e in ("json", "srt", "txt", "vtt")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.{e}" for e in ("json", "png", "srt", "txt", "vtt")]
     text = (tmp_path / f"{stem}.txt").read_text().strip()
     assert text and json.loads((tmp_path / f"{stem}.json").read_text())["text"] == text
     assert text in (tmp_path / f"{stem}.srt").read_text() and text in (tmp_path / f"{stem}.vtt").read_text()
+    sheet = cv2.imread(str(tmp_path / f"{stem}.png"))
+    assert sheet.shape[1] == len(text.split()) * (96 + 2)  # a 96 px crop a word, in one row
     assert result.stdout == ""
 
 

@@ -433,3 +433,32 @@ def test_a_resumed_runs_csv_log_has_each_step_once(tmp_path: Path):
     with open(tmp_path / "metrics.csv", newline="") as handle:
         rows = [(int(r["step"]), float(r["train_loss"])) for r in csv.DictReader(handle)]
     assert rows == [(1, 9.0), (2, 8.0), (3, 7.0), (4, 0.25), (5, 0.2), (6, 1 / 6)]
+
+
+def _reading(words: list[tuple[str, float, float, int]], tracks: list[tuple[int, float, float, int]]):
+    """A transcript by hand: ``tracks`` are (track, start s, end s, grey level of its crops)."""
+    from lipread.transcript import TrackReading, Transcript, TranscriptWord
+
+    segments = [TrackReading(k, s, e, [0, 0, 1, 1], "", [], 1.0, False) for k, s, e, _ in tracks]
+    frames = np.concatenate([np.full((round((e - s) * 25), 96, 96, 3), level, np.uint8) for _, s, e, level in tracks])
+    ws = [TranscriptWord(w, s, e, 0.5, k) for w, s, e, k in words]
+    return Transcript("x.mp4", "", ws, 2.0, "m", "beam", segments, mouth_frames=frames)
+
+
+def test_reading_sheet_shows_each_words_own_talkers_crop():
+    """Crops are stored stretch after stretch; a word of the second talker must show that talker's
+    crop (bright), not the first one's (dark) at the same place in the array."""
+    from lipread.reading_sheet import reading_sheet
+
+    result = _reading([("bin", 0.1, 0.3, 0), ("set", 0.2, 0.5, 1), ("blue", 1.2, 1.4, 0)],
+                      [(0, 0.0, 2.0, 20), (1, 0.0, 1.0, 230)])  # fmt: skip
+    sheet = reading_sheet(result, columns=8)
+    tiles = [sheet[:96, k * 98 : k * 98 + 96] for k in range(3)]
+    assert [int(t.mean()) for t in tiles] == [20, 230, 20]
+    assert sheet.shape[1] == 3 * 98 and (sheet[96:126, :96] < 128).any()  # a label under each crop
+    nothing = reading_sheet(_reading([], [(0, 0.0, 1.0, 50)]), columns=4)  # no word: crops over time
+    assert nothing.shape[:2] == (2 * (96 + 30 + 2), 4 * 98) and int(nothing[:96, :96].mean()) == 50
+    long = reading_sheet(
+        _reading([("a", i / 10, i / 10 + 0.05, 0) for i in range(12)], [(0, 0.0, 2.0, 9)]), max_tiles=8
+    )
+    assert long.shape[0] > 96 + 30 + 2  # one row of 8 and the note of the 4 left out
