@@ -49,6 +49,16 @@ def quiet_native_stderr() -> None:
     atexit.register(_restore)
 
 
+def stderr_is_terminal() -> bool:
+    """Whether what this process writes to stderr reaches a terminal (the real stderr's, when the
+    filter has put a pipe in its place): progress bars are for people, not for log files."""
+    real = _installed.get("real")
+    try:
+        return os.isatty(real) if isinstance(real, int) else sys.stderr.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def _copy(read_end: int, real: int) -> None:
     pending = b""
     while True:

@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -103,8 +104,6 @@ def expand_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_prep.preview import write_png
-    from lipread.reading_sheet import reading_sheet
     from lipread.transcribe import Transcriber, TranscriptionError
 
     args.videos, empty = expand_folders(args.videos)
@@ -125,48 +124,70 @@ def run(args: argparse.Namespace) -> int:
         failures.append(err)
         log.error("%s: %s [%s]", err.path, err.detail, err.code)
 
-    results = transcriber.transcribe_many(
-        [str(v) for v in args.videos],
-        args.decoder,
-        on_error=on_error,
-        faces=args.faces,
-        n_best=args.n_best,
-        min_confidence=args.min_confidence,
-    )
-    for result in results:
-        if result.out_of_domain:
-            log.warning("%s: warning: this may not be speech the model can read (confidence %.2f): %s",
-                        result.file, result.confidence, result.reason)  # fmt: skip
-        if result.dropped:
-            log.warning("%s: %d phrase(s) read with a confidence below %g left out (JSON lists them under 'dropped')",
-                        result.file, len(result.dropped), args.min_confidence)  # fmt: skip
     several = len(args.videos) > 1
-    if args.output:
-        formats = list(EXTENSIONS) if args.format == "all" else [args.format]
-        targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats}
-        for result in results:
-            for fmt in formats:
-                target = targets[fmt][result.file]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if fmt == "png":
-                    write_png(target, reading_sheet(result))
-                    continue
-                body = render(result, fmt, args.cues)
-                target.write_text(body if body.endswith("\n") else body + "\n")
-            shown = targets[formats[0]][result.file]
-            every = shown.with_suffix(".{" + ",".join(EXTENSIONS[f] for f in formats) + "}")
-            log.info("%s -> %s", result.file, shown if len(formats) == 1 else every)
-    elif args.format == "json":
-        bodies = [result.to_json() for result in results]
-        if several or bodies:
-            print(json.dumps(bodies if several else bodies[0], indent=2))
-    else:
-        for result in results:
-            body = render(result, args.format, args.cues)
-            if several and args.format == "text":
-                print(f"{result.file}\t{body.replace(chr(10), ' ')}")
-            elif several:
-                print(f"==> {result.file} <==\n{body}")
-            else:
-                print(body)
+    formats = list(EXTENSIONS) if args.format == "all" else [args.format]
+    targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats} if args.output else {}
+    bodies = []  # printed JSON: one array at the end, so that it parses
+    # One video at a time, each written (or printed) as soon as it is read: a folder of long videos
+    # holds one video's crops at a time, and an interrupted run keeps every file it finished.
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from data_prep.native_logs import stderr_is_terminal
+
+    shown = several and stderr_is_terminal()
+    with logging_redirect_tqdm(), tqdm(total=len(args.videos), desc="transcribe", unit="video", disable=not shown,
+                                       dynamic_ncols=True) as bar:  # fmt: skip
+        for video in args.videos:
+            for result in transcriber.transcribe_many([str(video)], args.decoder, on_error=on_error, faces=args.faces,
+                                                      n_best=args.n_best, min_confidence=args.min_confidence):  # fmt: skip
+                _warn(result, args.min_confidence)
+                if args.output:
+                    _write(result, formats, targets, args.cues)
+                elif args.format == "json":
+                    bodies.append(result.to_json())
+                else:
+                    bar.write(_printable(result, args.format, args.cues, several), file=sys.stdout)
+            bar.update()
+    if bodies or (several and args.format == "json" and not args.output):
+        print(json.dumps(bodies if several else bodies[0], indent=2))
     return 1 if failures or empty else 0
+
+
+def _warn(result, min_confidence: float) -> None:
+    if result.out_of_domain:
+        log.warning("%s: warning: this may not be speech the model can read (confidence %.2f): %s",
+                    result.file, result.confidence, result.reason)  # fmt: skip
+    if result.dropped:
+        log.warning("%s: %d phrase(s) read with a confidence below %g left out (JSON lists them under 'dropped')",
+                    result.file, len(result.dropped), min_confidence)  # fmt: skip
+
+
+def _write(result, formats: list[str], targets: dict[str, dict[str, Path]], cues: str) -> None:
+    """Each format's file for one result, each written whole under a temporary name and then renamed."""
+    from data_prep.preview import write_png
+    from lipread.reading_sheet import reading_sheet
+
+    for fmt in formats:
+        target = targets[fmt][result.file]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial{target.suffix}")
+        try:
+            if fmt == "png":
+                write_png(partial, reading_sheet(result))
+            else:
+                body = render(result, fmt, cues)
+                partial.write_text(body if body.endswith("\n") else body + "\n")
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)  # interrupted before the rename: no half-written file
+    shown = targets[formats[0]][result.file]
+    every = shown.with_suffix(".{" + ",".join(EXTENSIONS[f] for f in formats) + "}")
+    log.info("%s -> %s", result.file, shown if len(formats) == 1 else every)
+
+
+def _printable(result, fmt: str, cues: str, several: bool) -> str:
+    body = render(result, fmt, cues)
+    if several and fmt == "text":
+        return f"{result.file}\t{body.replace(chr(10), ' ')}"
+    return f"==> {result.file} <==\n{body}" if several else body

@@ -14,7 +14,7 @@ import cv2
 import pytest
 import torch
 
-from conftest import EXAMPLE, ROOT, TRAIN_CLIPS, clip_path, lipread
+from conftest import EXAMPLE, EXAMPLE_TEXT, ROOT, TRAIN_CLIPS, clip_path, lipread
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
@@ -215,7 +215,41 @@ def test_interrupted_transcription_exits_130(after_s: float):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err and "FakeTensor" not in err, err
-    assert out == ""  # the 40 readings are printed together at the end, so none
+    assert len(out.splitlines()) < 40  # each reading is printed when done, and every one printed is whole
+    assert all(line == f"{EXAMPLE}\t{EXAMPLE_TEXT}" for line in out.splitlines()), out
+
+
+def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
+    """Each video's files are written as soon as it is read, whole or not at all, and a bad video is
+    reported when it is met: Ctrl-C after the sixth leaves those six and nothing half-written (all
+    used to be read first, the bad one reported then, and every file written together at the end)."""
+    import signal
+    import time
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for k in range(30):
+        shutil.copy(EXAMPLE, videos / f"clip{k:02d}.mp4")
+    (videos / "clip03.mp4").write_text("not a video\n")
+    proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", str(videos), "-o", str(out),
+                             "-f", "all", "--decoder", "greedy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "clip06.txt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    bad = next(i for i, line in enumerate(lines) if "clip03.mp4: not a video" in line)
+    assert bad > next(i for i, line in enumerate(lines) if "clip02.mp4 -> " in line), err  # met in its turn
+    done = sorted(p.stem for p in out.glob("*.txt"))
+    assert 6 <= len(done) < 29 and done == [f"clip{k:02d}" for k in range(len(done) + 1) if k != 3], done
+    for stem in done:  # every format of every finished video, each whole
+        assert sorted(p.suffix for p in out.glob(f"{stem}.*")) == [".json", ".png", ".srt", ".txt", ".vtt"]
+        text = (out / f"{stem}.txt").read_text().strip()
+        assert text and json.loads((out / f"{stem}.json").read_text())["text"] == text
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file left
 
 
 #: A program shaped like ``python -m lipread.cli``: Ctrl-C arrives while code that a C extension runs
