@@ -1,8 +1,11 @@
 """Peak memory (RSS) and wall time of `lipread transcribe`, and of prep's per-video work (one
 whole-video cue, as for a transcript without times), against video length, on 1080p video made
 from a GRID clip (benchmarks/hd_video.py). Each length and command runs in a fresh process.
+``--folder N`` measures instead ``lipread transcribe FOLDER -o OUT`` over N such videos of the
+first length (a folder's peak memory should be one video's, not grow with the folder).
 
     python benchmarks/transcribe_memory.py --seconds 30 60 120
+    python benchmarks/transcribe_memory.py --seconds 30 --folder 1 4 8
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from hd_video import write_hd_video
@@ -44,10 +48,35 @@ def measure(script: str, video: Path) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def measure_folder(video: Path, count: int, where: Path) -> tuple[float, float]:
+    """Peak RSS (MB) and wall time of the CLI over a folder of ``count`` copies of ``video``."""
+    folder, out = where / f"folder_{count}", where / f"out_{count}"
+    folder.mkdir()
+    for k in range(count):
+        os.link(video, folder / f"video{k:02d}.mp4")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", str(folder), "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"lipread transcribe {folder} failed (wait status {status})")
+    return usage.ru_maxrss / 1024, time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, nargs="+", default=[30, 60, 120])
+    parser.add_argument("--folder", type=int, nargs="+", help="videos in a folder (of the first length)")
     args = parser.parse_args()
+    if args.folder:
+        print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; folders of {args.seconds[0]:g} s 1080p videos")
+        print("| videos | peak RSS | wall |\n|---:|---:|---:|")
+        with tempfile.TemporaryDirectory() as tmp:
+            video = write_hd_video(CLIP, Path(tmp) / "hd.mp4", args.seconds[0])
+            for count in args.folder:
+                peak, wall = measure_folder(video, count, Path(tmp))
+                print(f"| {count} | {peak:.0f} MB | {wall:.0f} s |", flush=True)
+        return
     print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; 1920x1080 H.264, 25 fps")
     print("| video | transcribe peak RSS | wall | real-time factor | words | prep peak RSS | prep wall | crops |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
