@@ -43,6 +43,14 @@ def reading_sheet(result: Transcript, columns: int = 8, max_tiles: int = MAX_TIL
     return sheet
 
 
+def png_bytes(image_rgb: np.ndarray) -> bytes:
+    """An RGB image as PNG file bytes (for an HTTP answer)."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode the picture as PNG")
+    return png.tobytes()
+
+
 def _frame_at(result: Transcript, track: int, seconds: float) -> int:
     """Index into ``mouth_frames`` (each read stretch's crops, in ``segments`` order) of ``track``'s
     crop at ``seconds``."""

@@ -17,7 +17,7 @@ from typing import Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
@@ -28,6 +28,7 @@ from lipread.decoding import N_BEST_MAX
 from lipread.grammar import Grammar, GrammarError, builtin_names
 from lipread.grammar import load as load_grammar
 from lipread.grammar import parse as parse_grammar
+from lipread.reading_sheet import png_bytes, reading_sheet
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
@@ -171,7 +172,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         request: Request,
         file: UploadFile = File(..., description="a video file"),
         decoder: str = Form("beam"),
-        format: str = Form("json"),
+        format: str = Form("json", description="json, srt, vtt, or png (the mouth crop read at each word)"),
         cues: str = Form("phrase"),
         faces: str = Form("all", description="all: every face, each talker a track; largest: the largest face only"),
         crops: bool = Form(False, description="include the mouth-crop strip the model saw (PNG, base64)"),
@@ -198,8 +199,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             chosen = await _grammar(state, grammar, grammar_file)
         except GrammarError as err:
             return error(400, "bad_grammar", str(err))
-        if format not in ("json", "srt", "vtt") or cues not in ("phrase", "word"):
-            return error(400, "bad_option", "format must be json, srt or vtt; cues phrase or word")
+        if format not in ("json", "srt", "vtt", "png") or cues not in ("phrase", "word"):
+            return error(400, "bad_option", "format must be json, srt, vtt or png; cues phrase or word")
         if faces not in FACES:
             return error(400, "bad_option", f"faces must be one of {', '.join(FACES)}")
         if state["pending"] >= limits.workers + limits.queue_size:
@@ -247,6 +248,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 return PlainTextResponse(to_srt(result.words, cues), media_type="application/x-subrip")
             if format == "vtt":
                 return PlainTextResponse(to_vtt(result.words, cues), media_type="text/vtt")
+            if format == "png":  # the mouth the model read at each word, the word under it
+                return Response(png_bytes(reading_sheet(result)), media_type="image/png")
             body = result.to_json()
             body["file"] = file.filename or "upload"
             if crops:

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
 import psutil
@@ -98,6 +99,9 @@ def test_transcribes_a_real_clip(server):
     assert body["crops_png"] and response.headers["x-request-id"]
     srt = post(base, EXAMPLE, format="srt")
     assert srt.status_code == 200 and EXAMPLE_TEXT in srt.text and "-->" in srt.text
+    png = post(base, EXAMPLE, format="png")  # the mouth at each word, as `transcribe -f png` draws it
+    sheet = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_COLOR)
+    assert png.headers["content-type"] == "image/png" and sheet.shape[1] == len(EXAMPLE_TEXT.split()) * (96 + 2)
 
 
 def test_two_talkers_get_per_track_json(server, tmp_path: Path):
