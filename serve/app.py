@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import shutil
@@ -33,7 +34,6 @@ from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
 from lipread.transcript import TranscriptWord
-from serve.crop_strip import crop_strip
 from serve.enrolment import PERSONAL, USER_NAME, Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
@@ -175,7 +175,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         format: str = Form("json", description="json, srt, vtt, or png (the mouth crop read at each word)"),
         cues: str = Form("phrase"),
         faces: str = Form("all", description="all: every face, each talker a track; largest: the largest face only"),
-        crops: bool = Form(False, description="include the mouth-crop strip the model saw (PNG, base64)"),
+        crops: bool = Form(False, description="include the mouth crop read at each word (PNG, base64)"),
         grammar: str = Form(
             "default",
             description="a built-in grammar (see /v1/models), 'default' for the "
@@ -252,8 +252,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 return Response(png_bytes(reading_sheet(result)), media_type="image/png")
             body = result.to_json()
             body["file"] = file.filename or "upload"
-            if crops:
-                body["crops_png"] = crop_strip(result.mouth_frames)
+            if crops:  # the page shows it under the words
+                body["crops_png"] = base64.b64encode(png_bytes(reading_sheet(result))).decode()
             return JSONResponse(body)
         finally:
             await file.close()

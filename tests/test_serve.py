@@ -3,6 +3,7 @@ and the web page in a real headless browser (when Debian's chromium is installed
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import os
 import queue
@@ -96,7 +97,9 @@ def test_transcribes_a_real_clip(server):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["text"] == EXAMPLE_TEXT and [w["word"] for w in body["words"]] == EXAMPLE_TEXT.split()
-    assert body["crops_png"] and response.headers["x-request-id"]
+    assert response.headers["x-request-id"]
+    crops = cv2.imdecode(np.frombuffer(base64.b64decode(body["crops_png"]), np.uint8), cv2.IMREAD_COLOR)
+    assert crops.shape[1] == len(EXAMPLE_TEXT.split()) * (96 + 2)  # a mouth a word, as -f png draws it
     srt = post(base, EXAMPLE, format="srt")
     assert srt.status_code == 200 and EXAMPLE_TEXT in srt.text and "-->" in srt.text
     png = post(base, EXAMPLE, format="png")  # the mouth at each word, as `transcribe -f png` draws it
@@ -258,6 +261,9 @@ def test_web_page_in_a_real_browser(server):
         WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "transcript").text.strip())
         assert driver.find_element(By.ID, "transcript").text.strip() == EXAMPLE_TEXT
         assert driver.find_element(By.ID, "crops").get_attribute("src").startswith("data:image/png")
+        width = "return document.getElementById('crops').naturalWidth"
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(width))
+        assert driver.execute_script(width) == 6 * (96 + 2)  # the mouth at each of the six words
         spans = driver.find_elements(By.CSS_SELECTOR, "#transcript span")
         assert len(spans) == 6
         assert "knows 51 words" in driver.find_element(By.ID, "about").text  # what the model can read
