@@ -186,7 +186,7 @@ class Transcriber:
 
     def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None,
                         faces: str = "all", n_best: int = 0, min_confidence: float = 0.0) -> list[Transcript]:  # fmt: skip
-        """Transcribe several videos, batching the model over all their windows.
+        """Transcribe several videos: each one's faces found and cropped, then the model over every phrase, then the decoder.
 
         Each face track's readable stretch is read on its own (``faces="largest"``: only the
         largest face where several overlap), cut into phrases where the lips pause, its still
@@ -195,7 +195,9 @@ class Transcriber:
         confidence is below ``min_confidence`` are left out of the words and listed under ``dropped``
         (the video's confidence and flag still judge every phrase). A file that fails raises
         :class:`TranscriptionError`, unless ``on_error`` is given: then it is called with the error
-        and that file is left out of the result.
+        and that file is left out of the result. Each result holds its video's crops
+        (``mouth_frames``): over a long list, call this a video at a time and keep what you need, as
+        ``lipread transcribe`` does.
         """
         if faces not in FACES:
             raise ValueError(f"faces must be one of {FACES}, not {faces!r}")
