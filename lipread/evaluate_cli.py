@@ -46,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
         return 2
+    from data_prep.preview import write_png
     from data_prep.text import ALPHABET
     from lipread.evaluate import evaluate
+    from lipread.reading_sheet import worst_sheet
     from lipread.report import chart, markdown, table
 
     if args.calibrate and (args.checkpoint is None or not Path(args.checkpoint).is_dir()):
@@ -69,9 +71,16 @@ def run(args: argparse.Namespace) -> int:
     print(table(report))
     if args.output:
         report.write(args.output / "report.json")
-        (args.output / "report.md").write_text(markdown(report))
         chart(report, args.output / "report.png")
-        print(f"report: {args.output}/report.{{json,md,png}}")
+        decoder = "beam" if "beam" in report.decoders else decoders[0]
+        sheet = worst_sheet(report, decoder)
+        if sheet is not None:
+            write_png(args.output / "worst.png", sheet)
+        (args.output / "report.md").write_text(markdown(report, (decoder, "worst.png") if sheet is not None else None))
+        print(
+            f"report: {args.output}/report.{{json,md,png}}"
+            + (f" and {args.output}/worst.png" if sheet is not None else "")
+        )
     if calibration is not None:
         source = f"{args.split.name if args.split else args.data.name}, {report.utterances} utterances"
         done = calibration.write(source)

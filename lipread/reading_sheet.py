@@ -1,18 +1,25 @@
-"""A picture of a reading: the mouth crop the model saw at each word, the word under it.
+"""Pictures of readings: the mouth crop at each word, the word under it.
 
 When a transcript looks wrong, the first question is whether the model saw a mouth at all (a crop
 off the lips, a hand, a turned head) and the second where each word was placed in time. One tile
-per word, taken at the middle of the word's aligned frames, answers both at a glance; a video
-with no word read shows its crops spread over time instead.
+per word, taken at the middle of the word's frames, answers both at a glance (:func:`reading_sheet`,
+``transcribe -f png``; a video with no word read shows its crops spread over time instead). For an
+evaluation, :func:`worst_sheet` shows the worst-read utterances the same way, each reference word
+with what was read in its place: misread letters whose lips look alike (b and p) show as such.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
-from data_prep.video import TARGET_FPS
+from data_prep.video import TARGET_FPS, read_clip
 from lipread.transcript import Transcript
+
+if TYPE_CHECKING:
+    from lipread.evaluation_report import EvaluationReport
 
 #: Tiles at most; a longer transcript shows its first words and says how many are left out.
 MAX_TILES = 96
@@ -63,11 +70,62 @@ def _frame_at(result: Transcript, track: int, seconds: float) -> int:
     return min(len(result.mouth_frames) - 1, max(0, int(seconds * TARGET_FPS)))  # not in a stretch: nearest
 
 
-def _tile(crop: np.ndarray, word: str, detail: str) -> np.ndarray:
+def worst_sheet(report: EvaluationReport, decoder: str, count: int = 8) -> np.ndarray | None:
+    """The ``count`` worst-read utterances of ``decoder``, a row each: the
+    mouth at each reference word (the manifest's word times, else spread evenly), the word, and what
+    was read in its place, in red where it differs. None when the report lists none or its dataset
+    folder is gone."""
+    from lipread.clips import read_dataset
+
+    result = report.decoders[decoder]
+    try:
+        folder = read_dataset(report.data)
+    except FileNotFoundError:
+        return None
+    entries = {e.id: e for e in folder.entries}
+    rows = []
+    for worst in [w for w in result.worst if w.id in entries][:count]:
+        entry, words = entries[worst.id], worst.reference.split()
+        if not words:
+            continue
+        frames = read_clip(folder.root / entry.clip)
+        times = [(w.start, w.end) for w in entry.words] if len(entry.words) == len(words) else None
+        step = len(frames) / max(1, len(words)) / entry.fps
+        tiles = []
+        for k, (word, read) in enumerate(zip(words, _read_in_place(worst.reference, worst.hypothesis))):
+            start, end = times[k] if times else (k * step, (k + 1) * step)
+            crop = frames[min(len(frames) - 1, int((start + end) / 2 * entry.fps))]
+            wrong = read != word
+            tiles.append(_tile(crop, word, f"read: {read or '-'}", (200, 0, 0) if wrong else (90, 90, 90)))
+        head = np.full((16, len(tiles) * (tiles[0].shape[1] + 2), 3), 255, dtype=np.uint8)
+        _text(head, f"{worst.id}: {worst.errors} word error" + ("s" if worst.errors != 1 else ""), 12, 0.38)
+        rows.append(np.concatenate([head, _grid(tiles, len(tiles))], axis=0))
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+
+
+def _read_in_place(reference: str, hypothesis: str) -> list[str | None]:
+    """For each reference word, the hypothesis word aligned to it (None where it was left out)."""
+    import jiwer
+
+    ref, hyp = reference.split(), hypothesis.split()
+    read: list[str | None] = [None] * len(ref)
+    if not hyp:
+        return read
+    for chunk in jiwer.process_words(reference, hypothesis).alignments[0]:
+        if chunk.type in ("equal", "substitute"):
+            for k in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                read[chunk.ref_start_idx + k] = hyp[chunk.hyp_start_idx + k]
+    return read
+
+
+def _tile(crop: np.ndarray, word: str, detail: str, detail_colour=(90, 90, 90)) -> np.ndarray:
     crop = crop if crop.ndim == 3 else np.repeat(crop[..., None], 3, axis=2)
     label = np.full((LABEL_HEIGHT, crop.shape[1], 3), 255, dtype=np.uint8)
     _text(label, word[:14], 13, 0.45)
-    _text(label, detail, 26, 0.33, (90, 90, 90))
+    _text(label, detail[:18], 26, 0.33, detail_colour)
     return np.concatenate([crop, label], axis=0)
 
 

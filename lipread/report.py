@@ -17,7 +17,9 @@ def _rate(r: DecoderResult, key: str) -> str:
     return f"{rate:.2%}" + (f" ({interval[0]:.1%}-{interval[1]:.1%})" if interval else "")
 
 
-def markdown(report: EvaluationReport) -> str:
+def markdown(report: EvaluationReport, worst_picture: tuple[str, str] | None = None) -> str:
+    """The report for people; ``worst_picture``, (decoder, file name), links the picture of that
+    decoder's worst utterances (:func:`lipread.reading_sheet.worst_sheet`) under their list."""
     settings = ", ".join(f"{k} {v}" for k, v in report.beam_options.items())
     lines = [
         f"# Evaluation: {report.model_name or report.model} on {report.data}",
@@ -69,6 +71,9 @@ def markdown(report: EvaluationReport) -> str:
         for item in r.worst:
             count = f"{item.errors} error" + ("s" if item.errors != 1 else "")
             lines += [f"`{item.id}`: {count}", "```", item.alignment, "```"]
+        if worst_picture and worst_picture[0] == kind and r.worst:
+            lines += ["", "The mouth at each reference word and what was read in its place (red: misread):", "",
+                      f"![the worst utterances' mouths]({worst_picture[1]})"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import jiwer
 import numpy as np
 import pytest
@@ -72,6 +73,11 @@ def test_evaluate_cli_reports_match_jiwer(trained_tiny: Path, tiny_dataset: Path
     assert (tmp_path / "report.png").stat().st_size > 5000
     assert "| greedy |" in (tmp_path / "report.md").read_text()
     assert "WER" in result.stdout
+    # the worst-read beam utterances as pictures: a row each, a GRID sentence's six mouths a row
+    worst = report["decoders"]["beam"]["worst"]
+    assert worst and (tmp_path / "worst.png").is_file() and "](worst.png)" in (tmp_path / "report.md").read_text()
+    sheet = cv2.imread(str(tmp_path / "worst.png"))
+    assert sheet.shape[:2] == (min(8, len(worst)) * (16 + 96 + 30 + 2 + 4), 6 * (96 + 2))
 
 
 def test_evaluate_calibrate_measures_a_model_folders_thresholds(trained_tiny: Path, tiny_dataset: Path, tmp_path: Path):

@@ -462,3 +462,12 @@ def test_reading_sheet_shows_each_words_own_talkers_crop():
         _reading([("a", i / 10, i / 10 + 0.05, 0) for i in range(12)], [(0, 0.0, 2.0, 9)]), max_tiles=8
     )
     assert long.shape[0] > 96 + 30 + 2  # one row of 8 and the note of the 4 left out
+
+
+def test_each_reference_word_gets_what_was_read_in_its_place():
+    from lipread.reading_sheet import _read_in_place
+
+    assert _read_in_place("bin blue at f two now", "bin blue at s two now") == "bin blue at s two now".split()
+    assert _read_in_place("bin blue at f two now", "bin blue f two now") == ["bin", "blue", None, "f", "two", "now"]
+    assert _read_in_place("bin blue at f two now", "bin blue in at f two now") == "bin blue at f two now".split()
+    assert _read_in_place("bin blue", "") == [None, None]
