@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS, read_clip
 from lipread.transcript import Transcript
 
@@ -88,7 +89,10 @@ def worst_sheet(report: EvaluationReport, decoder: str, count: int = 8) -> np.nd
         entry, words = entries[worst.id], worst.reference.split()
         if not words:
             continue
-        frames = read_clip(folder.root / entry.clip)
+        try:
+            frames = read_clip(folder.root / entry.clip)
+        except (PrepError, OSError):  # a clip gone or damaged since: the picture goes without it
+            continue
         times = [(w.start, w.end) for w in entry.words] if len(entry.words) == len(words) else None
         step = len(frames) / max(1, len(words)) / entry.fps
         tiles = []
