@@ -30,6 +30,7 @@ from lipread.cli_options import (
     prepare_output,
     resolve_device,
 )
+from lipread.errors import UserError
 
 log = logging.getLogger("lipread.transcribe")
 
@@ -54,6 +55,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="read every face (each talker labelled) or only the largest where several show")  # fmt: skip
     parser.add_argument("-o", "--output", "--output-dir", dest="output", type=Path,
                         help="write <video>.<format> files into this folder instead of printing")  # fmt: skip
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave out videos whose files are all in the output folder already (to finish an "
+                        "interrupted folder)")  # fmt: skip
     add_model_options(parser)
     add_decoding_options(parser)
     add_beam_options(parser)
@@ -111,8 +115,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.format in FILE_ONLY and args.output is None:
         args.output = Path(".")
+    if args.skip_existing and args.output is None:
+        raise UserError("--skip-existing looks for the files a run wrote: give -o DIR (or -f png or -f all)")
     if args.output:
         prepare_output(args.output, "-o ")
+    formats = list(EXTENSIONS) if args.format == "all" else [args.format]
+    targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats} if args.output else {}
+    if args.skip_existing:
+        done = [v for v in args.videos if all(targets[fmt][str(v)].exists() for fmt in formats)]
+        if done:
+            log.info("%d of %d videos already have their files in %s: not read again (--skip-existing)",
+                     len(done), len(args.videos), args.output)  # fmt: skip
+        args.videos = [v for v in args.videos if v not in done]
+        if not args.videos:
+            return 1 if empty else 0
     from data_prep.text import ALPHABET
 
     grammar, vocabulary = decoding_choice(args, ALPHABET)
@@ -125,8 +141,6 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s: %s [%s]", err.path, err.detail, err.code)
 
     several = len(args.videos) > 1
-    formats = list(EXTENSIONS) if args.format == "all" else [args.format]
-    targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats} if args.output else {}
     bodies = []  # printed JSON: one array at the end, so that it parses
     # One video at a time, each written (or printed) as soon as it is read: a folder of long videos
     # holds one video's crops at a time, and an interrupted run keeps every file it finished.

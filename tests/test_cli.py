@@ -31,6 +31,11 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("transcribe", "x.mp4", "--beam-size", "0"), 2, "--beam-size: must be at least 1"),
         (("transcribe", "x.mp4", "--word-score", "nan"), 2, "--word-score: must be a finite number"),
         (("transcribe", "x.mp4", "--min-confidence", "2"), 2, "--min-confidence: must be between 0 and 1"),
+        (
+            ("transcribe", "examples/lgaf6p.mp4", "--skip-existing"),
+            2,
+            "--skip-existing looks for the files a run wrote",
+        ),
         (("transcribe", "x.mp4", "--checkpoint", "/missing/model"), 2, "no model at /missing/model"),
         (("evaluate", "--data", "/missing/data"), 2, "/missing/data is not a dataset folder"),
         (("evaluate", "--data", "/missing/data", "--calibrate"), 2, "--calibrate writes into a model folder"),
@@ -222,7 +227,8 @@ def test_interrupted_transcription_exits_130(after_s: float):
 def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
     """Each video's files are written as soon as it is read, whole or not at all, and a bad video is
     reported when it is met: Ctrl-C after the sixth leaves those six and nothing half-written (all
-    used to be read first, the bad one reported then, and every file written together at the end)."""
+    used to be read first, the bad one reported then, and every file written together at the end);
+    ``--skip-existing`` then reads only the rest."""
     import signal
     import time
 
@@ -249,6 +255,13 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
         assert sorted(p.suffix for p in out.glob(f"{stem}.*")) == [".json", ".png", ".srt", ".txt", ".vtt"]
         text = (out / f"{stem}.txt").read_text().strip()
         assert text and json.loads((out / f"{stem}.json").read_text())["text"] == text
+    # the same command with --skip-existing finishes the folder without reading the done ones again
+    written = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = lipread("transcribe", str(videos), "-o", str(out), "-f", "all", "--decoder", "greedy", "--skip-existing")
+    assert again.returncode == 1, again.stderr  # clip03 is still no video
+    assert f"{len(done)} of 30 videos already have their files in {out}: not read again" in again.stderr
+    assert sorted(p.stem for p in out.glob("*.txt")) == [f"clip{k:02d}" for k in range(30) if k != 3]
+    assert all((out / name).stat().st_mtime_ns == when for name, when in written.items())  # left as they were
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file left
 
 
