@@ -19,6 +19,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data_prep.contracts import DECODERS
 from lipread.cli_options import (
@@ -31,6 +32,9 @@ from lipread.cli_options import (
     resolve_device,
 )
 from lipread.errors import UserError
+
+if TYPE_CHECKING:
+    from lipread.transcript import Transcript
 
 log = logging.getLogger("lipread.transcribe")
 
@@ -64,7 +68,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def render(result, fmt: str, per: str) -> str:
+def render(result: Transcript, fmt: str, per: str) -> str:
     from lipread.subtitles import to_srt, to_vtt
 
     if fmt == "json":
@@ -168,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures or empty else 0
 
 
-def _warn(result, min_confidence: float) -> None:
+def _warn(result: Transcript, min_confidence: float) -> None:
     if result.out_of_domain:
         log.warning("%s: warning: this may not be speech the model can read (confidence %.2f): %s",
                     result.file, result.confidence, result.reason)  # fmt: skip
@@ -177,7 +181,7 @@ def _warn(result, min_confidence: float) -> None:
                     result.file, len(result.dropped), min_confidence)  # fmt: skip
 
 
-def _write(result, formats: list[str], targets: dict[str, dict[str, Path]], cues: str) -> None:
+def _write(result: Transcript, formats: list[str], targets: dict[str, dict[str, Path]], cues: str) -> None:
     """Each format's file for one result, each written whole under a temporary name and then renamed."""
     from data_prep.preview import write_png
     from lipread.reading_sheet import reading_sheet
@@ -200,7 +204,7 @@ def _write(result, formats: list[str], targets: dict[str, dict[str, Path]], cues
     log.info("%s -> %s", result.file, shown if len(formats) == 1 else every)
 
 
-def _printable(result, fmt: str, cues: str, several: bool) -> str:
+def _printable(result: Transcript, fmt: str, cues: str, several: bool) -> str:
     body = render(result, fmt, cues)
     if several and fmt == "text":
         return f"{result.file}\t{body.replace(chr(10), ' ')}"
