@@ -234,7 +234,7 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
 
     videos, out = tmp_path / "videos", tmp_path / "out"
     videos.mkdir()
-    for k in range(30):
+    for k in range(12):
         shutil.copy(EXAMPLE, videos / f"clip{k:02d}.mp4")
     (videos / "clip03.mp4").write_text("not a video\n")
     proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", str(videos), "-o", str(out),
@@ -250,7 +250,7 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
     bad = next(i for i, line in enumerate(lines) if "clip03.mp4: not a video" in line)
     assert bad > next(i for i, line in enumerate(lines) if "clip02.mp4 -> " in line), err  # met in its turn
     done = sorted(p.stem for p in out.glob("*.txt"))
-    assert 6 <= len(done) < 29 and done == [f"clip{k:02d}" for k in range(len(done) + 1) if k != 3], done
+    assert 6 <= len(done) < 11 and done == [f"clip{k:02d}" for k in range(len(done) + 1) if k != 3], done
     for stem in done:  # every format of every finished video, each whole
         assert sorted(p.suffix for p in out.glob(f"{stem}.*")) == [".json", ".png", ".srt", ".txt", ".vtt"]
         text = (out / f"{stem}.txt").read_text().strip()
@@ -259,8 +259,8 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
     written = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = lipread("transcribe", str(videos), "-o", str(out), "-f", "all", "--decoder", "greedy", "--skip-existing")
     assert again.returncode == 1, again.stderr  # clip03 is still no video
-    assert f"{len(done)} of 30 videos already have their files in {out}: not read again" in again.stderr
-    assert sorted(p.stem for p in out.glob("*.txt")) == [f"clip{k:02d}" for k in range(30) if k != 3]
+    assert f"{len(done)} of 12 videos already have their files in {out}: not read again" in again.stderr
+    assert sorted(p.stem for p in out.glob("*.txt")) == [f"clip{k:02d}" for k in range(12) if k != 3]
     assert all((out / name).stat().st_mtime_ns == when for name, when in written.items())  # left as they were
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file left
 
