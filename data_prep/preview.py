@@ -26,10 +26,17 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], columns: int = 8, label_wi
     return np.concatenate(tiles, axis=0)
 
 
+def png_bytes(image_rgb: np.ndarray) -> bytes:
+    """An RGB image as PNG file bytes (for a file or an HTTP answer)."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode the picture as PNG")
+    return png.tobytes()
+
+
 def write_png(path: Path, image_rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    path.write_bytes(png_bytes(image_rgb))
 
 
 def write_preview(dataset: Path, entries: list[dict], count: int, path: Path) -> Path | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS, read_clip
-from lipread.transcript import Transcript
+from lipread.transcript import Transcript, TranscriptWord
 
 if TYPE_CHECKING:
     from lipread.evaluation_report import EvaluationReport
@@ -49,14 +49,6 @@ def reading_sheet(result: Transcript, columns: int = 8, max_tiles: int = MAX_TIL
         _text(note, f"... and {left_out} more words", 12, 0.4)
         sheet = np.concatenate([sheet, note], axis=0)
     return sheet
-
-
-def png_bytes(image_rgb: np.ndarray) -> bytes:
-    """An RGB image as PNG file bytes (for an HTTP answer)."""
-    ok, png = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("could not encode the picture as PNG")
-    return png.tobytes()
 
 
 def _frame_at(result: Transcript, track: int, seconds: float) -> int:
@@ -93,12 +85,11 @@ def worst_sheet(report: EvaluationReport, decoder: str, count: int = 8) -> np.nd
             frames = read_clip(folder.root / entry.clip)
         except (PrepError, OSError):  # a clip gone or damaged since: the picture goes without it
             continue
-        times = [(w.start, w.end) for w in entry.words] if len(entry.words) == len(words) else None
-        step = len(frames) / max(1, len(words)) / entry.fps
+        timed = entry.words if len(entry.words) == len(words) else TranscriptWord.spread(worst.reference, 0.0,
+                                                                                         len(frames) / entry.fps)  # fmt: skip
         tiles = []
-        for k, (word, read) in enumerate(zip(words, _read_in_place(worst.reference, worst.hypothesis))):
-            start, end = times[k] if times else (k * step, (k + 1) * step)
-            crop = frames[min(len(frames) - 1, int((start + end) / 2 * entry.fps))]
+        for word, timing, read in zip(words, timed, _read_in_place(worst.reference, worst.hypothesis)):
+            crop = frames[min(len(frames) - 1, int((timing.start + timing.end) / 2 * entry.fps))]
             wrong = read != word
             tiles.append(_tile(crop, word, f"read: {read or '-'}", (200, 0, 0) if wrong else (90, 90, 90)))
         head = np.full((16, len(tiles) * (tiles[0].shape[1] + 2), 3), 255, dtype=np.uint8)

@@ -23,13 +23,14 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from data_prep.contracts import DECODERS
+from data_prep.preview import png_bytes
 from data_prep.rejections import PrepError
 from data_prep.video import probe
 from lipread.decoding import N_BEST_MAX
 from lipread.grammar import Grammar, GrammarError, builtin_names
 from lipread.grammar import load as load_grammar
 from lipread.grammar import parse as parse_grammar
-from lipread.reading_sheet import png_bytes, reading_sheet
+from lipread.reading_sheet import reading_sheet
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path

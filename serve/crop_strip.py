@@ -6,8 +6,7 @@ import base64
 
 import numpy as np
 
-from data_prep.preview import contact_sheet
-from lipread.reading_sheet import png_bytes
+from data_prep.preview import contact_sheet, png_bytes
 
 
 def crop_strip(frames: np.ndarray, columns: int = 12, rows: int = 2) -> str:
