@@ -40,6 +40,7 @@ from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
 from serve.limits import Limits
 from serve.live_api import LIVE_PROTOCOL, live_router
+from serve.schemas import ErrorJSON, TranscriptJSON
 from serve.uploads import UploadRefused, save_upload
 
 log = logging.getLogger("lipread.serve")
@@ -88,6 +89,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         description="Visual speech recognition: silent video in, text with word timings out.\n\n" + LIVE_PROTOCOL,
         lifespan=lifespan,
         favicon_url="/favicon.ico",
+        # every error has the one {"error", "detail"} shape (FastAPI's own 422 body is replaced below)
+        responses={code: {"model": ErrorJSON, "description": "an error"} for code in ("4XX", "5XX")},
     )
 
     @app.exception_handler(RequestValidationError)
@@ -168,7 +171,17 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             return PlainTextResponse(to_vtt(request.words, request.cues), media_type="text/vtt")
         return {"cues": [asdict(c) for c in cue_list(request.words, request.cues)]}
 
-    @app.post("/v1/transcriptions")
+    @app.post(
+        "/v1/transcriptions",
+        responses={
+            200: {
+                "model": TranscriptJSON,
+                "description": "format=json: the transcript (docs/formats.md, 'The transcript'); srt and vtt: "
+                "subtitles; png: the mouth crop read at each word",
+                "content": {"application/x-subrip": {}, "text/vtt": {}, "image/png": {}},
+            }
+        },
+    )
     async def transcriptions(
         request: Request,
         file: UploadFile = File(..., description="a video file"),

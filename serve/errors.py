@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
+from serve.schemas import ErrorJSON
+
 #: prep/transcription reason code -> HTTP status
 STATUS = {
     "unreadable": 415,
@@ -16,4 +18,4 @@ STATUS = {
 
 
 def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    return JSONResponse(ErrorJSON(error=code, detail=detail).model_dump(), status_code=status, headers=headers)

@@ -170,6 +170,42 @@ def test_health_readiness_models_docs(server):
     assert "`/v1/live`" in schema["info"]["description"] and "float64" in schema["info"]["description"]
 
 
+def keys_as_documented(value, schema: dict, components: dict, where: str = "body") -> None:
+    """Every object in ``value`` has exactly the properties its OpenAPI schema names, all the way down."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema:
+        if value is None:
+            return
+        schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
+    if isinstance(value, dict) and "properties" in schema:
+        assert set(value) == set(schema["properties"]), (where, set(value) ^ set(schema["properties"]))
+        for key, item in value.items():
+            keys_as_documented(item, schema["properties"][key], components, f"{where}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            keys_as_documented(item, schema["items"], components, f"{where}.{i}")
+
+
+def test_the_docs_page_describes_the_json_the_server_sends(server):
+    """/docs (the OpenAPI schema) names every field of a real transcript and error, no more, no fewer."""
+    base, _ = server
+    schema = httpx.get(f"{base}/openapi.json").json()
+    components = schema["components"]["schemas"]
+    ok = schema["paths"]["/v1/transcriptions"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    full = post(base, EXAMPLE, crops="true", n_best="2").json()  # every field filled, n_best and crops too
+    assert full["n_best"] and full["segments"][0]["n_best"] and full["crops_png"]
+    keys_as_documented(full, ok, components)
+    unsure = post(base, EXAMPLE, min_confidence="1").json()  # a dropped phrase
+    assert unsure["dropped"]
+    keys_as_documented({**unsure, "crops_png": None}, ok, components)
+    assert components["TranscriptWord"]["properties"]["track"]["type"] == "integer"
+    bad = post(base, EXAMPLE, decoder="psychic")
+    error_schema = schema["paths"]["/v1/transcriptions"]["post"]["responses"]["4XX"]["content"]["application/json"]
+    assert bad.status_code == 400 and "422" not in schema["paths"]["/v1/transcriptions"]["post"]["responses"]
+    keys_as_documented(bad.json(), error_schema["schema"], components)
+
+
 def test_bad_uploads_get_json_4xx_and_the_server_keeps_serving(server, tmp_path: Path, uploads_tmp: Path):
     base, proc = server
     truncated = EXAMPLE.read_bytes()[:30_000]
