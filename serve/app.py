@@ -10,7 +10,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -28,27 +27,24 @@ from data_prep.rejections import PrepError
 from data_prep.video import probe
 from lipread.decoding import N_BEST_MAX
 from lipread.grammar import Grammar, GrammarError, builtin_names
-from lipread.grammar import load as load_grammar
-from lipread.grammar import parse as parse_grammar
 from lipread.reading_sheet import reading_sheet
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
-from lipread.transcribe import FACES, Transcriber, TranscriptionError, default_model_path
+from lipread.transcribe import FACES, TranscriptionError, default_model_path
 from lipread.transcript import TranscriptWord
-from serve.enrolment import PERSONAL, USER_NAME, Enrolment
+from serve.enrolment import Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, error
 from serve.limits import Limits
 from serve.live_api import LIVE_PROTOCOL, live_router
 from serve.schemas import ErrorJSON, TranscriptJSON
+from serve.server_state import DEFAULT_MODEL, ServerState
 from serve.uploads import UploadRefused, save_upload
 
 log = logging.getLogger("lipread.serve")
 access_log = logging.getLogger("lipread.serve.access")
 STATIC = Path(__file__).with_name("static")
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
-MAX_GRAMMAR_BYTES = 256 * 1024
-DEFAULT_MODEL = "default"
 
 
 def create_app(checkpoint: str | Path | None = None, limits: Limits | None = None, device: str = "cpu",
@@ -60,27 +56,18 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     ``none``, or ``default`` (the model folder's own choice). With ``data_dir``, users may enrol
     (:mod:`serve.enrolment`): their recordings and personal models live there."""
     limits = limits or Limits()
-    state: dict = {"ready": False, "pending": 0, "grammars": {}, "enrolment": None}
+    path = Path(checkpoint) if checkpoint else default_model_path()
+    state = ServerState(path, limits, device, grammar)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        path = Path(checkpoint) if checkpoint else default_model_path()
-        loop = asyncio.get_running_loop()
-        state["executor"] = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="lipread")
-        # one Transcriber per worker thread and model: mediapipe graphs are not shared between threads
-        state["transcribers"] = {}
-        state["model_path"] = path
-        # with the server's default grammar (a bad one fails at start-up)
-        state["makers"] = {DEFAULT_MODEL: lambda: Transcriber.from_checkpoint(path, device, grammar)}
-        state["personal_maker"] = lambda folder: lambda: Transcriber.from_checkpoint(folder, device, grammar)
-        state["first"] = await loop.run_in_executor(state["executor"], _thread_transcriber, state, DEFAULT_MODEL)
-        state["default_grammar"] = state["first"].grammar  # requests may change a transcriber's, not this
+        first = await asyncio.get_running_loop().run_in_executor(state.executor, state.load)
         if data_dir is not None:
-            state["enrolment"] = Enrolment(Path(data_dir), path, state["first"].card.crop, adapt_options)
-        state["ready"] = True
+            state.enrolment = Enrolment(Path(data_dir), path, first.card.crop, adapt_options)
+        state.ready = True
         log.info("model %s loaded; %d worker(s), queue %d", path, limits.workers, limits.queue_size)
         yield
-        state["executor"].shutdown(wait=False, cancel_futures=True)
+        state.executor.shutdown(wait=False, cancel_futures=True)
 
     # FastAPIOffline serves the /docs page's Swagger UI files from the installed package: no CDN.
     app = FastAPIOffline(
@@ -127,17 +114,17 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
     @app.get("/readyz")
     async def readyz():
-        if not state["ready"]:
+        if not state.ready:
             return error(503, "not_ready", "the model is still loading")
         return {"status": "ready"}
 
     @app.get("/v1/models")
     async def models():
-        transcriber: Transcriber = state["first"]  # the model is the same in every worker
+        transcriber = state.model  # the model is the same in every worker
         card = transcriber.card
         return {
             "name": card.name,
-            "path": str(state["model_path"]),
+            "path": str(state.model_path),
             "arch": card.arch,
             "alphabet": card.alphabet,
             "crop": card.crop.to_json(),
@@ -150,15 +137,15 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             "vocabulary": list(card.train_words),
             "training_sentences": len(card.train_texts),
             "grammars": builtin_names(),
-            "default_grammar": state["default_grammar"].name if state["default_grammar"] is not None else None,
+            "default_grammar": state.default_grammar.name if state.default_grammar is not None else None,
             "out_of_domain": transcriber.calibration.to_json(),
             "limits": {
                 "max_upload_mb": limits.max_upload_mb,
                 "max_duration_s": limits.max_duration_s,
                 "live_streams": limits.live_streams,
             },  # fmt: skip
-            "enrolment": state["enrolment"] is not None,
-            "personal": personal_models(state),
+            "enrolment": state.enrolment is not None,
+            "personal": state.personal_models(),
         }
 
     @app.post("/v1/subtitles")
@@ -207,24 +194,24 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     ):
         if decoder not in DECODERS:
             return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
-        if not choose_model(state, model):
+        if not state.choose_model(model):
             return error(404, "model_not_found", f"no model {model!r}; /v1/models lists the ones this server has")
         try:
-            chosen = await _grammar(state, grammar, grammar_file)
+            chosen = await state.grammar(grammar, grammar_file)
         except GrammarError as err:
             return error(400, "bad_grammar", str(err))
         if format not in ("json", "srt", "vtt", "png") or cues not in ("phrase", "word"):
             return error(400, "bad_option", "format must be json, srt, vtt or png; cues phrase or word")
         if faces not in FACES:
             return error(400, "bad_option", f"faces must be one of {', '.join(FACES)}")
-        if state["pending"] >= limits.workers + limits.queue_size:
+        if not state.has_room():
             return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
-        state["pending"] += 1
+        state.pending += 1
         workdir = Path(tempfile.mkdtemp(prefix="lipread-upload-"))
         job = None
 
         def release() -> None:
-            state["pending"] -= 1
+            state.pending -= 1
             shutil.rmtree(workdir, ignore_errors=True)
 
         try:
@@ -247,7 +234,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 )
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(
-                state["executor"], _transcribe, state, model, upload, decoder, faces, chosen, n_best, min_confidence
+                state.executor, _transcribe, state, model, upload, decoder, faces, chosen, n_best, min_confidence
             )
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
@@ -276,9 +263,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             else:
                 release()
 
-    app.include_router(enrolment_router(state, limits, lambda user: forget_model(state, f"{PERSONAL}{user}")))
-    # a live stream gets a transcriber of its own (face tracker, decoders), made on its own thread
-    app.include_router(live_router(state, limits, choose_model, _grammar, lambda st, m: st["makers"][m]()))
+    app.include_router(enrolment_router(state))
+    app.include_router(live_router(state))
 
     @app.get("/")
     async def page():
@@ -304,73 +290,8 @@ class SubtitleRequest(BaseModel):
     cues: Literal["phrase", "word"] = "phrase"
 
 
-def _thread_transcriber(state: dict, model: str) -> Transcriber:
-    import threading
-
-    key = (threading.get_ident(), model)
-    if key not in state["transcribers"]:
-        state["transcribers"][key] = state["makers"][model]()
-    return state["transcribers"][key]
-
-
-def choose_model(state: dict, model: str) -> bool:
-    """Whether the server has ``model``; a personal model is made loadable on first use."""
-    if model == DEFAULT_MODEL:
-        return True
-    enrolment: Enrolment | None = state["enrolment"]
-    user = model.removeprefix(PERSONAL)
-    if enrolment is None or not model.startswith(PERSONAL) or not USER_NAME.match(user):
-        return False
-    folder = enrolment.model_path(user)
-    if folder is None:
-        return False
-    state["makers"].setdefault(model, state["personal_maker"](folder))
-    return True
-
-
-def forget_model(state: dict, model: str) -> None:
-    """Drop a personal model's loaded copies (it was adapted again): the next request loads the new one."""
-    for key in [k for k in list(state["transcribers"]) if k[1] == model]:
-        state["transcribers"].pop(key, None)
-
-
-def personal_models(state: dict) -> list[dict]:
-    enrolment: Enrolment | None = state["enrolment"]
-    if enrolment is None:
-        return []
-    return [
-        {"name": enrolment.model_name(user), "user": user, "report": enrolment.status(user)["report"]}
-        for user in enrolment.users_with_models()
-    ]
-
-
-def _transcribe(state: dict, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int,
+def _transcribe(state: ServerState, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int,
                 min_confidence: float):  # fmt: skip
-    transcriber = _thread_transcriber(state, model)
+    transcriber = state.thread_transcriber(model)
     transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
     return transcriber.transcribe(path, decoder, faces, n_best, min_confidence)
-
-
-async def _grammar(state: dict, name: str, upload: UploadFile | None) -> Grammar | None:
-    """The request's grammar: an uploaded file, a built-in one by name, the model's own, or none."""
-    if upload is not None and upload.filename:
-        raw = await upload.read(MAX_GRAMMAR_BYTES + 1)
-        if len(raw) > MAX_GRAMMAR_BYTES:
-            raise GrammarError(f"grammar_file: larger than {MAX_GRAMMAR_BYTES // 1024} KB")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise GrammarError("grammar_file: not UTF-8 text") from None
-        return parse_grammar(text, Path(upload.filename).name, state["first"].card.alphabet)
-    if name == "default":
-        return state["default_grammar"]
-    if name == "none":
-        return None
-    if name in state["grammars"]:
-        return state["grammars"][name]
-    if name not in builtin_names():
-        raise GrammarError(
-            f"no built-in grammar {name!r}; choose from {', '.join(builtin_names())}, or send a grammar_file"
-        )
-    state["grammars"][name] = load_grammar(name, state["first"].card.alphabet)
-    return state["grammars"][name]

@@ -10,26 +10,28 @@ from pathlib import Path
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from lipread.grammar import Grammar
 from serve.crop_strip import crop_strip
-from serve.enrolment import Enrolment, EnrolmentError
+from serve.enrolment import PERSONAL, Enrolment, EnrolmentError
 from serve.errors import error
-from serve.limits import Limits
+from serve.server_state import ServerState
 from serve.uploads import UploadRefused, save_upload
 
 PROMPTS_MAX = 50
 
 
-def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
-    """Routes over ``state["enrolment"]`` (None when the server has no ``--data-dir``);
-    ``on_adapted(user)`` runs when a personal model is (re)written."""
+def enrolment_router(state: ServerState) -> APIRouter:
+    """Routes over ``state.enrolment`` (None when the server has no ``--data-dir``)."""
     router = APIRouter(prefix="/v1/enrol", tags=["enrolment"])
+    limits = state.limits
+
+    def on_adapted(user: str) -> None:  # the next request reads with the new personal model
+        state.forget_model(f"{PERSONAL}{user}")
 
     def enrolment() -> Enrolment:
-        if state["enrolment"] is None:
+        if state.enrolment is None:
             raise EnrolmentError("enrolment_off", "this server keeps no recordings: start it with "
                                  "`lipread serve --data-dir DIR` to let users train a personal model", 404)  # fmt: skip
-        return state["enrolment"]
+        return state.enrolment
 
     def refused(err: EnrolmentError):
         return error(err.status, err.code, err.detail)
@@ -41,10 +43,10 @@ def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
             enrolment()
         except EnrolmentError as err:
             return refused(err)
-        grammar: Grammar | None = state["default_grammar"]
+        grammar = state.default_grammar
         if grammar is not None:
             return {"prompts": grammar.examples(count, seed), "source": f"grammar {grammar.name}"}
-        texts = list(state["first"].card.train_texts)
+        texts = list(state.model.card.train_texts)
         step = max(1, len(texts) // count)
         return {"prompts": texts[::step][:count], "source": "the model's training sentences"}
 
@@ -72,10 +74,10 @@ def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
         id: str = Form(..., description="the recording's id (a prompt's number, say); the same id replaces it"),
     ):
         """Check a recording (face, light, length) and keep it: 201 with what was found, or a 422 that says why not."""
-        if state["pending"] >= limits.workers + limits.queue_size:  # checks share the transcription workers
+        if not state.has_room():  # checks share the transcription workers
             await file.close()
             return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
-        state["pending"] += 1
+        state.pending += 1
         workdir = Path(tempfile.mkdtemp(prefix="lipread-enrol-"))
         try:
             keeper = enrolment()
@@ -84,14 +86,14 @@ def enrolment_router(state: dict, limits: Limits, on_adapted) -> APIRouter:
             await save_upload(file, upload, limits.max_upload_mb)
             suffix = Path(file.filename or "").suffix
             loop = asyncio.get_running_loop()
-            record = await loop.run_in_executor(state["executor"], keeper.add_recording, user, upload, text, id, suffix)
+            record = await loop.run_in_executor(state.executor, keeper.add_recording, user, upload, text, id, suffix)
             return {**record.to_json(), "crops_png": crop_strip(keeper.crops(user, id), columns=8, rows=1)}
         except EnrolmentError as err:
             return refused(err)
         except UploadRefused as err:
             return error(err.status, err.code, err.detail)
         finally:
-            state["pending"] -= 1
+            state.pending -= 1
             await file.close()
             shutil.rmtree(workdir, ignore_errors=True)
 

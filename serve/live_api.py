@@ -29,18 +29,18 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from data_prep.contracts import DECODERS
-from lipread.grammar import GrammarError
+from lipread.grammar import Grammar, GrammarError
 from lipread.live import LiveFrame, LiveReader, read_stream
 from lipread.live_sources import FEED_CAPACITY, FrameFeed, frame_from_rgb
 from serve.errors import error
-from serve.limits import Limits
+from serve.server_state import ServerState
 
 log = logging.getLogger("lipread.serve.live")
 #: The message format, for the /docs page (OpenAPI has no WebSocket routes).
@@ -52,10 +52,10 @@ STATUS_EVERY = 12
 MAX_FRAME_BYTES = 4 * 2**20
 
 
-def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str], bool], grammar_of, make) -> APIRouter:
-    """``make(state, model)``: a Transcriber of its own for one stream (its own face tracker and decoders)."""
+def live_router(state: ServerState) -> APIRouter:
+    """``/v1/live``: each stream gets a reader of its own (face tracker, decoders), made on its own thread."""
     router = APIRouter()
-    state.setdefault("live", 0)
+    limits = state.limits
 
     @router.websocket("/v1/live")
     async def live(websocket: WebSocket, decoder: str = "beam", grammar: str = "default", model: str = "default",
@@ -68,17 +68,17 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
             return await websocket.send_denial_response(
                 error(400, "bad_option", f"min_confidence must be between 0 and 1, not {min_confidence:g}")
             )
-        if not choose_model(state, model):
+        if not state.ready:
+            return await websocket.send_denial_response(error(503, "not_ready", "the model is still loading"))
+        if not state.choose_model(model):
             return await websocket.send_denial_response(
                 error(404, "model_not_found", f"no model {model!r}; /v1/models lists the ones this server has")
             )
         try:
-            chosen = await grammar_of(state, grammar, None)
+            chosen = await state.grammar(grammar, None)
         except GrammarError as err:
             return await websocket.send_denial_response(error(400, "bad_grammar", str(err)))
-        if not state.get("ready"):
-            return await websocket.send_denial_response(error(503, "not_ready", "the model is still loading"))
-        if state["live"] >= limits.live_streams:
+        if state.live >= limits.live_streams:
             return await websocket.send_denial_response(
                 error(
                     503,
@@ -87,7 +87,7 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
                     {"Retry-After": "5"},
                 )  # fmt: skip
             )
-        state["live"] += 1
+        state.live += 1
         loop = asyncio.get_running_loop()
         outbox: asyncio.Queue = asyncio.Queue()
         feed = FrameFeed(drop=True)
@@ -96,7 +96,7 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
             loop.call_soon_threadsafe(outbox.put_nowait, message)
 
         def free_place() -> None:
-            state["live"] -= 1
+            state.live -= 1
 
         def release(last: dict | None) -> None:
             # the place is freed on the loop before the last message is queued, so a client that has
@@ -107,7 +107,7 @@ def live_router(state: dict, limits: Limits, choose_model: Callable[[dict, str],
             send({"type": "_done"})
 
         worker = threading.Thread(
-            target=_stream, args=(make, state, model, chosen, decoder, min_confidence, feed, send, release), daemon=True,
+            target=_stream, args=(state, model, chosen, decoder, min_confidence, feed, send, release), daemon=True,
             name="lipread-live",
         )  # fmt: skip
         await websocket.accept()
@@ -157,14 +157,14 @@ async def _send_all(websocket: WebSocket, outbox: asyncio.Queue) -> None:
         pass
 
 
-def _stream(make, state: dict, model: str, grammar, decoder: str, min_confidence: float, feed: FrameFeed, send,
+def _stream(state: ServerState, model: str, grammar: Grammar | None, decoder: str, min_confidence: float, feed: FrameFeed, send,
             release) -> None:  # fmt: skip
     """One stream's reader, on a thread of its own."""
     counts = {"bad_frames": 0}
     transcriber = None
     last: dict | None = None
     try:
-        transcriber = make(state, model)
+        transcriber = state.new_transcriber(model)
         transcriber.grammar = grammar
         send({"type": "ready", "model": transcriber.name, "fps": transcriber.fps, "max_waiting_frames": FEED_CAPACITY})
         reader = LiveReader(transcriber, decoder, min_confidence)
