@@ -110,16 +110,19 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
     @app.get("/healthz")
     async def healthz():
+        """The process is up (it may still be loading the model)."""
         return {"status": "ok"}
 
     @app.get("/readyz")
     async def readyz():
+        """The model is loaded: 503 until it is."""
         if not state.ready:
             return error(503, "not_ready", "the model is still loading")
         return {"status": "ready"}
 
     @app.get("/v1/models")
     async def models():
+        """The model this server reads with: its words, grammars, decoders, out-of-domain thresholds, limits."""
         transcriber = state.model  # the model is the same in every worker
         card = transcriber.card
         return {
@@ -192,6 +195,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             description="'default' (the server's model) or a personal model's name from /v1/models ('personal:USER')",
         ),  # fmt: skip
     ):
+        """Read the lips in an uploaded video: its text, each word's time and face, and how far to trust them."""
         if decoder not in DECODERS:
             return error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
         if not state.choose_model(model):
@@ -268,6 +272,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
     @app.get("/")
     async def page():
+        """The web page: upload or record a video, see the words in time with it."""
         return FileResponse(STATIC / "index.html")
 
     @app.get("/favicon.ico", include_in_schema=False)
