@@ -77,6 +77,8 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
     )
     logging.getLogger("absl").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    # e.g. "findfont: Font family ['STIXGeneral'] not found" from a stale font cache: the picture is drawn anyway
+    logging.getLogger("matplotlib").setLevel(logging.DEBUG if verbose else logging.ERROR)
     for name in ("lightning.pytorch", "lightning.fabric"):  # they print through their own handler
         logging.getLogger(name).propagate = False
     if not verbose:

@@ -26,6 +26,7 @@ from lipread.clips import (
     read_id_list,
 )
 from lipread.device_bank import DeviceBatches, DeviceClipBank
+from lipread.errors import UserError
 from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 
@@ -125,12 +126,19 @@ class LipreadDataModule(L.LightningDataModule):
             chosen = list(utterances.values())
         else:
             ids = read_id_list(id_list)
+            chosen = [utterances[i] for i in ids if i in utterances]
             missing = [i for i in ids if i not in utterances]
-            if missing:
+            if missing and chosen:
                 log.warning(
                     "%s: %d ids not in the dataset(s) (rejected in prep?), e.g. %s", name, len(missing), missing[:3]
                 )
-            chosen = [utterances[i] for i in ids if i in utterances]
+            if not chosen:
+                example = next(iter(utterances), None)
+                raise UserError(
+                    f"--data.{name}_list {id_list}: "
+                    + (f"none of its {len(ids)} ids is in the dataset (its first: {ids[0]!r}; "
+                       f"the dataset's ids look like {example!r})" if ids else "holds no ids (one a line)")
+                )  # fmt: skip
         return self._check_ctc(chosen, name)
 
     def _check_ctc(self, chosen: list[Utterance], name: str) -> list[Utterance]:
@@ -140,7 +148,7 @@ class LipreadDataModule(L.LightningDataModule):
             shown = "; ".join(
                 f"{u.id} ({u.num_frames} frames < {ctc_min_frames(u.labels)} needed for {u.text!r})" for u in bad[:5]
             )
-            raise ValueError(
+            raise UserError(
                 f"{len(bad)} {name} utterance(s) are too short for their transcript under CTC: {shown}. "
                 "Set --data.drop_invalid true to skip them."
             )

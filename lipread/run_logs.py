@@ -43,6 +43,7 @@ class LearningCurve(Callback):
         self.history: list[EpochRecord] = []
         self._loss_sum, self._steps = 0.0, 0  # the sum stays a tensor on the device until validation
         self._drawn_at = -math.inf
+        self.without_validation = False  # no val split: an epoch's end records its training loss alone
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._loss_sum, self._steps = 0.0, 0
@@ -54,8 +55,14 @@ class LearningCurve(Callback):
             self._steps += 1
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
-            return
+        if not trainer.sanity_checking:
+            self._record(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.without_validation:
+            self._record(trainer)
+
+    def _record(self, trainer) -> None:
         metrics = trainer.callback_metrics
 
         def value(name: str) -> float:
@@ -118,6 +125,9 @@ def draw(history: list[EpochRecord], path: Path, title: str = "") -> None:
         rates.annotate(f"best {100 * best.val_wer:.2f}% (epoch {best.epoch})", (best.epoch, 100 * best.val_wer),
                        textcoords="offset points", xytext=(0, 12), ha="center", fontsize=8)  # fmt: skip
     rates.set(xlabel="epoch", ylabel="%", title="Validation")
+    if all(math.isnan(r.val_wer) for r in history):
+        rates.text(0.5, 0.5, "no validation split", transform=rates.transAxes, ha="center", color="0.4")
+        rates.set(xticks=[], yticks=[])
     for ax in (losses, rates):
         ax.grid(alpha=0.3)
         ax.legend()

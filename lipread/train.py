@@ -132,6 +132,22 @@ def start_from(model: LipreadModule, datamodule: LipreadDataModule, source: str)
     log.info("initialised from %s (%s)", source, pretrained.card.name)
 
 
+def without_validation(trainer, last: Path) -> None:
+    """No ``--data.val_list``: nothing to choose a best checkpoint or stop early by, so those
+    callbacks go (they would fail on the missing ``val_wer``) and the last epoch is the model."""
+    trainer.callbacks = [
+        c for c in trainer.callbacks
+        if not isinstance(c, EarlyStopping) and not (isinstance(c, ModelCheckpoint) and c.monitor == "val_wer")
+    ]  # fmt: skip
+    trainer.num_sanity_val_steps = 0
+    trainer.limit_val_batches = 0
+    for callback in trainer.callbacks:
+        if isinstance(callback, LearningCurve):
+            callback.without_validation = True
+    log.warning("no --data.val_list: training without validation (no val WER, no early stopping); "
+                "the model is %s", last)  # fmt: skip
+
+
 def main(args: list[str]) -> int:
     cli = make_cli(args)
     trainer, model = cli.trainer, cli.model
@@ -141,6 +157,9 @@ def main(args: list[str]) -> int:
     # the data is read (and a wrong --data.root refused) before Lightning's loggers make the run folder
     cli.datamodule.setup("fit")
     last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+    validating = "val" in cli.datamodule.splits
+    if not validating:
+        without_validation(trainer, last)
     ckpt_path = str(last) if cli.config["resume"] and last.is_file() else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -151,7 +170,7 @@ def main(args: list[str]) -> int:
         trainer.fit(model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if trainer.is_global_zero:
-        print(f"best checkpoint: {best or last}")
+        print(f"best checkpoint: {best or last}" if validating else f"model: {last}")
         curve = Path(trainer.default_root_dir) / "curve.png"
         if curve.is_file():
             print(f"learning curve: {curve}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, TINY_TRAIN_IDS, logged, run_tiny_training, train_cmd
+from conftest import ROOT, TINY_TRAIN_IDS, lipread, logged, run_tiny_training, train_cmd
 from lipread.clips import ClipDataset, collate
 from lipread.data import LipreadDataModule
 from lipread.decoding import greedy_decode
@@ -67,12 +68,44 @@ def test_ctc_constraint_names_the_utterance(tiny_dataset: Path, tmp_path: Path):
     lines = [json.loads(l) for l in (broken / "manifest.jsonl").read_text().splitlines()]
     lines[0]["num_frames"] = 12  # "bin blue at f four please" needs 25
     (broken / "manifest.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
-    dm = LipreadDataModule(root=str(broken), num_workers=0)
-    with pytest.raises(ValueError, match=lines[0]["id"] + r" \(12 frames < \d+ needed"):
-        dm.setup()
+    config = str(ROOT / "configs" / "tiny.yaml")
+    result = lipread("train", "--config", config, "--data.root", broken, "--trainer.default_root_dir", tmp_path / "run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert re.search(lines[0]["id"] + r" \(12 frames < \d+ needed.*--data.drop_invalid true", result.stderr)
     dm = LipreadDataModule(root=str(broken), num_workers=0, drop_invalid=True)
     dm.setup()
     assert lines[0]["id"] not in {u.id for u in dm.splits["train"]}
+
+
+def test_a_split_file_that_selects_nothing_is_refused_by_name(tiny_dataset: Path, tmp_path: Path):
+    """A split whose ids are none of the dataset's (another dataset's list, a header line) used to
+    train with an empty validation set and end in Lightning's traceback."""
+    (tmp_path / "other.txt").write_text("s9/nope\ns9/gone\n")
+    (tmp_path / "empty.txt").write_text("\n")
+    config = str(ROOT / "configs" / "tiny.yaml")
+    for split, says in (("other.txt", "none of its 2 ids is in the dataset (its first: 's9/nope'; the dataset's "
+                         "ids look like 's1/"), ("empty.txt", "holds no ids")):  # fmt: skip
+        result = lipread("train", "--config", config, "--data.root", tiny_dataset, "--data.val_list",
+                         tmp_path / split, "--trainer.default_root_dir", tmp_path / "run")  # fmt: skip
+        assert result.returncode == 2 and result.stderr.strip().startswith(
+            f"lipread: --data.val_list {tmp_path / split}: "
+        )
+        assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_training_without_a_val_list_keeps_the_last_epoch_and_draws_its_loss(tiny_dataset: Path, tmp_path: Path):
+    """configs/tiny.yaml as its own comment says to run it (no split files): no validation, so no best
+    checkpoint and no early stopping; the last epoch is the model and the curve has its losses."""
+    run = tmp_path / "run"
+    result = lipread("train", "--config", ROOT / "configs" / "tiny.yaml", "--data.root", tiny_dataset,
+                     "--trainer.max_epochs", "3", "--trainer.default_root_dir", run)  # fmt: skip
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "no --data.val_list: training without validation" in result.stderr
+    assert f"model: {run / 'checkpoints' / 'last.ckpt'}\n" in result.stdout
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"]
+    curve = read_csv(run / "curve.csv")
+    assert [r.epoch for r in curve] == [0, 1, 2] and all(r.train_loss > 0 and r.val_wer != r.val_wer for r in curve)
+    assert (run / "curve.png").stat().st_size > 10_000
 
 
 def _epoch_of(ckpt: Path) -> int:
