@@ -89,6 +89,11 @@ class LipreadDataModule(L.LightningDataModule):
     ):
         super().__init__()
         checked_clip_levels(clip_levels)  # a bad --data.clip_levels fails before any clip is read
+        for name, value in (("batch_size", batch_size), ("max_frames", max_frames or 1), ("input_size", input_size)):
+            if value < 1:
+                raise ContractError(f"--data.{name} must be at least 1, got {value}")
+        if channels not in (1, 3):
+            raise ContractError(f"--data.channels must be 1 (grey) or 3 (RGB), got {channels}")
         self.save_hyperparameters()
         self.roots = [Path(r) for r in ([root] if isinstance(root, str) else root)]
         self.tokenizer = CharTokenizer()
@@ -119,7 +124,7 @@ class LipreadDataModule(L.LightningDataModule):
                 )
         size = (folder.crop or CropSettings()).size
         if self.hparams.input_size > size:
-            raise ValueError(f"input_size {self.hparams.input_size} is larger than the clips ({size})")
+            raise ContractError(f"--data.input_size {self.hparams.input_size} is larger than the clips ({size} px)")
 
     def _select(self, utterances: dict[str, Utterance], id_list: str | None, name: str) -> list[Utterance]:
         if id_list is None:

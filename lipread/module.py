@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torchmetrics import Metric
 
-from data_prep.contracts import Batch, ModelCard, training_settings
+from data_prep.contracts import Batch, ContractError, ModelCard, training_settings
 from lipread.decoding import greedy_decode
 from lipread.metrics import char_counts, word_counts
 from lipread.models import build_model, ctc_log_probs
@@ -65,6 +65,12 @@ class LipreadModule(L.LightningModule):
         frozen: list[str] | None = None,
     ):
         super().__init__()
+        rules = {"lr": (lr, lr > 0, "above 0"), "weight_decay": (weight_decay, weight_decay >= 0, "at least 0"),
+                 "warmup_epochs": (warmup_epochs, warmup_epochs >= 0, "at least 0"),
+                 "min_lr_ratio": (min_lr_ratio, 0 <= min_lr_ratio <= 1, "between 0 and 1")}  # fmt: skip
+        for name, (value, ok, rule) in rules.items():
+            if not ok:
+                raise ContractError(f"--model.{name} must be {rule}, got {value:g}")
         self.save_hyperparameters()
         self.tokenizer = CharTokenizer()
         self.model = build_model(

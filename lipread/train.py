@@ -8,11 +8,15 @@ with a fresh optimiser (fine-tuning).
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 import warnings
 from pathlib import Path
 
 import torch
+from jsonargparse import ArgumentError
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -20,6 +24,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from data_prep.contracts import ContractError
 from lipread.clips import check_crop_matches
 from lipread.data import LipreadDataModule
+from lipread.errors import UserError
 from lipread.module import LipreadModule
 from lipread.pretrained import load, weight_mismatch
 from lipread.run_logs import LearningCurve, ResumableCSVLogger
@@ -28,6 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class LipreadCLI(LightningCLI):
+    def parse_arguments(self, parser, args) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:  # one line instead of a 70-line usage (the parser does not exit: see make_cli)
+            raise UserError(config_problem(str(err), parser)) from None
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
             "--init_from",
@@ -67,7 +78,30 @@ class LipreadCLI(LightningCLI):
             LearningCurve(root, title=f"lipread train: {root.name}"),
         ]
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:  # e.g. --trainer.accelerator gpu on a machine without one
+            raise UserError(f"--trainer: {err}") from None
+
+
+def config_problem(message: str, parser) -> str:
+    """jsonargparse's complaint in a line: the option, what it takes, what it got; a near miss for a typo."""
+    if message.startswith("unrecognized arguments:"):
+        given = message.split(":", 1)[1].split()
+        options = [o for action in parser._actions for o in action.option_strings]
+        near = [m for g in given if g.startswith("--") for m in difflib.get_close_matches(g.split("=")[0], options, 1)]
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        return f"{message}{hint} (`lipread train --help` lists every option)"
+    key = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.S)
+    if key is None:
+        return message.splitlines()[0]
+    name, rest = key.groups()
+    expected = re.findall(r"Expected a <class '(\w+)'>", rest)
+    given = re.search(r"Given value: (.*)", rest)
+    if expected and given:
+        return f"--{name}: expected {' or '.join(expected).replace('NoneType', 'null')}, got {given.group(1)!r}"
+    plain = re.sub(r"<class '(\w+)'>", r"\1", " ".join(rest.split()))
+    return f"--{name}: {plain}"
 
 
 #: Lightning warnings that every run of this command would print and that ask nothing of the user.
@@ -105,7 +139,7 @@ def _make_cli(args: list[str]) -> LipreadCLI:
             "log_every_n_steps": 10,
             "default_root_dir": "runs/default",
         },
-        parser_kwargs={"prog": "lipread train", "default_env": False},
+        parser_kwargs={"prog": "lipread train", "default_env": False, "exit_on_error": False},
     )
 
 

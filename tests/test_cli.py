@@ -73,6 +73,31 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
             2,
             "clip_levels must be [mean, std] on the 0-1 scale, got [0.5]",
         ),
+        (  # jsonargparse's 70-line usage, cut to the line that matters
+            ("train", "--config", "configs/tiny.yaml", "--data.batch_sise", "4"),
+            2,
+            "lipread: unrecognized arguments: --data.batch_sise 4; did you mean --data.batch_size?",
+        ),
+        (
+            ("train", "--config", "configs/tiny.yaml", "--trainer.max_epochs", "abc"),
+            2,
+            "lipread: --trainer.max_epochs: expected int or null, got 'abc'",
+        ),
+        (  # these were tracebacks
+            ("train", "--config", "configs/tiny.yaml", "--model.arch_options.hiden_size", "3"),
+            2,
+            "lipread: lipnet has no option 'hiden_size'; its options: backend, channels,",
+        ),
+        (
+            ("train", "--config", "configs/tiny.yaml", "--model.lr", "-1"),
+            2,
+            "lipread: --model.lr must be above 0, got -1",
+        ),
+        (
+            ("train", "--config", "configs/tiny.yaml", "--data.batch_size", "0"),
+            2,
+            "lipread: --data.batch_size must be at least 1, got 0",
+        ),
     ],
 )
 def test_usage_errors_are_one_line(args: tuple, code: int, says: str):

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from data_prep.contracts import ContractError
 from lipread.models.masking import zero_padding
 
 
@@ -37,7 +38,7 @@ class LipNet(nn.Module):
     ):
         super().__init__()
         if backend not in ("gru", "tcn"):
-            raise ValueError(f"backend must be 'gru' or 'tcn', not {backend!r}")
+            raise ContractError(f"backend must be 'gru' or 'tcn', not {backend!r}")
         self.backend = backend
         c1, c2, c3 = channels
         self.blocks = nn.ModuleList(
