@@ -120,13 +120,17 @@ class ManifestRow:
 
 def read_manifest(path: Path) -> list[ManifestRow]:
     """A CSV (with header) or JSONL manifest: ``path``, ``text``, optional start/end/speaker/id."""
-    if path.suffix.lower() == ".jsonl":
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    elif path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            records = list(csv.DictReader(fh))
-    else:
-        raise ValueError(f"{path}: a manifest must be .csv or .jsonl")
+    try:
+        if path.suffix.lower() == ".jsonl":
+            records = [_json_row(path, n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                       if line.strip()]  # fmt: skip
+        elif path.suffix.lower() == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                records = list(csv.DictReader(fh))
+        else:
+            raise ValueError(f"{path}: a manifest must be .csv or .jsonl")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
     rows = []
     for number, record in enumerate(records, 1):
         video = record.get("path") or record.get("video")
@@ -149,6 +153,16 @@ def read_manifest(path: Path) -> list[ManifestRow]:
             )
         )
     return rows
+
+
+def _json_row(path: Path, number: int, line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {number} is not JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: line {number} should be an object with 'path' and 'text', got {record!r}")
+    return record
 
 
 def _optional_float(value) -> float | None:

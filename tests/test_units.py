@@ -114,6 +114,15 @@ def test_manifests_and_their_errors(tmp_path: Path):
         read_manifest(tmp_path / "bad_time.csv")
     with pytest.raises(ValueError, match="must be .csv or .jsonl"):
         read_manifest(tmp_path / "m.txt")
+    (tmp_path / "torn.jsonl").write_text('{"path": "a.mp4", "text": "hi"}\n{"path": "b.mp4", "text"\n')
+    with pytest.raises(ValueError, match=r"torn.jsonl: line 2 is not JSON \(Expecting ':' delimiter at column 25\)"):
+        read_manifest(tmp_path / "torn.jsonl")
+    (tmp_path / "list.jsonl").write_text('["a.mp4", "hi"]\n')
+    with pytest.raises(ValueError, match="line 1 should be an object with 'path' and 'text'"):
+        read_manifest(tmp_path / "list.jsonl")
+    (tmp_path / "latin1.csv").write_bytes("path,text\na.mp4,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv: not UTF-8 text \(byte 19\)"):
+        read_manifest(tmp_path / "latin1.csv")
 
 
 # ---------------------------------------------------------------- frame rates
