@@ -30,7 +30,7 @@ from tqdm import tqdm
 from lipread.alignment import word_timings
 from lipread.augment import Augment
 from lipread.calibration import calibrate_folder
-from lipread.clips import ClipDataset, PixelNorm, Utterance, check_crop_matches, collate, read_dataset, read_id_list
+from lipread.clips import ClipDataset, PixelNorm, Utterance, check_crop_matches, collate, ids_in, read_dataset
 from lipread.errors import UserError
 from lipread.evaluate import model_outputs, read_utterances
 from lipread.metrics import char_counts, word_counts
@@ -140,12 +140,8 @@ def split_clips(utterances: list[Utterance], train_list: Path | None, test_list:
     (drawn with ``seed``) are held out; with one list, the other part is every clip not in it."""
     by_id = {u.id: u for u in utterances}
 
-    def chosen(path: Path) -> list[Utterance]:
-        ids = read_id_list(path)
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            log.warning("%d ids of %s are not usable clips of the dataset, e.g. %s", len(missing), path, missing[:3])
-        return [by_id[i] for i in ids if i in by_id]
+    def chosen(path: Path, option: str) -> list[Utterance]:
+        return [by_id[i] for i in ids_in(path, by_id, "the dataset", option)]
 
     if train_list is None and test_list is None:
         order = sorted(by_id)
@@ -154,10 +150,10 @@ def split_clips(utterances: list[Utterance], train_list: Path | None, test_list:
         test_ids = set(order[:held])
         test = [u for u in utterances if u.id in test_ids]
     else:
-        test = chosen(test_list) if test_list else []
+        test = chosen(test_list, "--test-list") if test_list else []
     test_ids = {u.id for u in test}
     if train_list is not None:
-        train = chosen(train_list)
+        train = chosen(train_list, "--train-list")
         if test_list is None:
             test = [u for u in utterances if u.id not in {t.id for t in train}]
     else:

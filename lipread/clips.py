@@ -109,6 +109,26 @@ def read_id_list(path: str | Path) -> list[str]:
     return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def ids_in(path: str | Path, known: dict, where: str, option: str = "") -> list[str]:
+    """The ids of split file ``path`` that ``known`` (a dataset's, by id) has, in the file's order.
+    Some missing (rejected in prep, say) is a warning; none found is refused, naming an id of each,
+    since a list of another dataset's ids would otherwise train or score on nothing."""
+    ids = read_id_list(path)
+    found = [i for i in ids if i in known]
+    missing = [i for i in ids if i not in known]
+    label = f"{option} {path}" if option else str(path)
+    if not found:
+        raise ContractError(
+            f"{label}: none of its {len(ids)} ids is in {where} (its first: {ids[0]!r}; {where}'s ids look like "
+            f"{next(iter(known), None)!r})"
+            if ids
+            else f"{label}: holds no ids (one a line)"
+        )
+    if missing:
+        log.warning("%d ids of %s are not in %s (rejected in prep?), e.g. %s", len(missing), path, where, missing[:3])
+    return found
+
+
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 

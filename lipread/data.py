@@ -22,8 +22,8 @@ from lipread.clips import (
     PixelNorm,
     Utterance,
     collate,
+    ids_in,
     read_dataset,
-    read_id_list,
 )
 from lipread.device_bank import DeviceBatches, DeviceClipBank
 from lipread.errors import UserError
@@ -130,20 +130,7 @@ class LipreadDataModule(L.LightningDataModule):
         if id_list is None:
             chosen = list(utterances.values())
         else:
-            ids = read_id_list(id_list)
-            chosen = [utterances[i] for i in ids if i in utterances]
-            missing = [i for i in ids if i not in utterances]
-            if missing and chosen:
-                log.warning(
-                    "%s: %d ids not in the dataset(s) (rejected in prep?), e.g. %s", name, len(missing), missing[:3]
-                )
-            if not chosen:
-                example = next(iter(utterances), None)
-                raise UserError(
-                    f"--data.{name}_list {id_list}: "
-                    + (f"none of its {len(ids)} ids is in the dataset (its first: {ids[0]!r}; "
-                       f"the dataset's ids look like {example!r})" if ids else "holds no ids (one a line)")
-                )  # fmt: skip
+            chosen = [utterances[i] for i in ids_in(id_list, utterances, "the dataset", f"--data.{name}_list")]
         return self._check_ctc(chosen, name)
 
     def _check_ctc(self, chosen: list[Utterance], name: str) -> list[Utterance]:

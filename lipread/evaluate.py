@@ -26,8 +26,8 @@ from lipread.clips import (
     Utterance,
     check_crop_matches,
     collate,
+    ids_in,
     read_dataset,
-    read_id_list,
 )
 from lipread.confidence import Assessment
 from lipread.evaluation_report import CoverageRow, DecoderResult, EvaluationReport, SpeakerRates, WorstUtterance
@@ -215,13 +215,8 @@ def select_utterances(folder: DatasetFolder, split: Path | None) -> list[Utteran
     """The split's utterances (all without one) that CTC can score; the others are named in a warning."""
     tokenizer = CharTokenizer()
     by_id = {e.id: e for e in folder.entries}
-    ids = read_id_list(split) if split else list(by_id)
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        log.warning(
-            "%d ids of %s are not in %s (rejected in prep?), e.g. %s", len(missing), split, folder.root, missing[:3]
-        )
-    chosen = [Utterance.from_entry(by_id[i], folder.root, tokenizer) for i in ids if i in by_id]
+    ids = ids_in(split, by_id, str(folder.root), "--split") if split else list(by_id)
+    chosen = [Utterance.from_entry(by_id[i], folder.root, tokenizer) for i in ids]
     if not chosen:
         raise ContractError(f"no utterances of {split or folder.root} to evaluate in {folder.root}")
     return chosen

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     decoders = [d.strip() for d in args.decoder.split(",") if d.strip()]
     unknown = [d for d in decoders if d not in DECODERS]
     if unknown:
-        log.error("unknown decoder(s) %s; choose from %s", unknown, ", ".join(DECODERS))
+        log.error(
+            "lipread: --decoder: no decoder %s; choose from %s", ", ".join(map(repr, unknown)), ", ".join(DECODERS)
+        )
         return 2
     from data_prep.preview import write_png
     from data_prep.text import ALPHABET

@@ -48,6 +48,11 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("serve", "--port", "70000"), 2, "--port: must be at most 65535"),
         (("serve", "--host", "no-such-host.invalid"), 2, "--host no-such-host.invalid --port 8000: not an address"),
         (("evaluate", "--data", "/missing/data", "--workers", "-1"), 2, "--workers: must be at least 0"),
+        (
+            ("evaluate", "--data", "/missing/data", "--decoder", "greedy,gredy"),
+            2,
+            "lipread: --decoder: no decoder 'gredy'; choose from greedy, beam, beam-nolex",
+        ),
         (("prep", "in", "--out", "out", "--crf", "99"), 2, "--crf: must be at most 51"),
         (("prep", "in", "--out", "out", "--max-missing", "3"), 2, "--max-missing: must be between 0 and 1"),
         (("adapt", "data", "--out", "m", "--lr", "-1"), 2, "--lr: must be above 0"),

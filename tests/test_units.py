@@ -15,14 +15,14 @@ import torch
 
 from conftest import clip_path, frames_of
 from data_prep import reference_face as ref
-from data_prep.contracts import CropSettings
+from data_prep.contracts import ContractError, CropSettings
 from data_prep.crop import project, transforms
 from data_prep.rejections import PrepError
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.transcripts import read_grid_align, read_lrs_txt, read_manifest, read_subtitles
 from data_prep.video import iter_frames, resampled
 from lipread.augment import centre_crop
-from lipread.clips import PixelNorm, to_grey, to_model_input
+from lipread.clips import PixelNorm, ids_in, to_grey, to_model_input
 
 # ---------------------------------------------------------------- text
 
@@ -480,3 +480,19 @@ def test_each_reference_word_gets_what_was_read_in_its_place():
     assert _read_in_place("bin blue at f two now", "bin blue f two now") == ["bin", "blue", None, "f", "two", "now"]
     assert _read_in_place("bin blue at f two now", "bin blue in at f two now") == "bin blue at f two now".split()
     assert _read_in_place("bin blue", "") == [None, None]
+
+
+def test_a_split_file_keeps_its_known_ids_and_is_refused_when_it_knows_none(tmp_path: Path, caplog):
+    """train, evaluate and adapt read split files through one helper: missing ids warn, no ids refuse."""
+    known = {"s1/bbaf2n": 1, "s1/bbas2p": 2}
+    (tmp_path / "some.txt").write_text("s1/bbas2p\ns1/gone\n\ns1/bbaf2n\n")
+    with caplog.at_level("WARNING"):
+        assert ids_in(tmp_path / "some.txt", known, "the dataset") == ["s1/bbas2p", "s1/bbaf2n"]
+    assert "1 ids of" in caplog.text and "s1/gone" in caplog.text
+    (tmp_path / "other.txt").write_text("bbaf2n\n")  # a list without speaker folders
+    with pytest.raises(ContractError, match=r"^--split .*other.txt: none of its 1 ids is in ds \(its first: 'bbaf2n'; "
+                       r"ds's ids look like 's1/bbaf2n'\)$"):  # fmt: skip
+        ids_in(tmp_path / "other.txt", known, "ds", "--split")
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(ContractError, match="empty.txt: holds no ids"):
+        ids_in(tmp_path / "empty.txt", known, "ds")
