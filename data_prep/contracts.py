@@ -253,8 +253,7 @@ class ModelCard:
     format: str = MODEL_FORMAT
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise ContractError(f"channels must be 1 or 3, got {self.channels!r}")
+        checked_channels(self.channels)
         if self.input_size > self.crop.size:
             raise ContractError(f"input size {self.input_size} is larger than the crops ({self.crop.size})")
         if self.pixel_std <= 0:
@@ -311,6 +310,13 @@ class ModelCard:
             )
         except TypeError as err:  # e.g. a decoder setting of the wrong type
             raise ContractError(f"{where}: {err}") from None
+
+
+def checked_channels(value: int, name: str = "channels") -> int:
+    """1 (grey) or 3 (RGB), or a ContractError naming ``name`` (a card's field, ``--data.channels``)."""
+    if value not in (1, 3):
+        raise ContractError(f"{name} must be 1 (grey) or 3 (RGB), got {value!r}")
+    return value
 
 
 def checked_clip_levels(value: list | tuple | None) -> tuple[float, float] | None:

@@ -13,7 +13,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_prep.contracts import ContractError, CropSettings, ModelCard, checked_clip_levels
+from data_prep.contracts import ContractError, CropSettings, ModelCard, checked_channels, checked_clip_levels
 from lipread.augment import Augment
 from lipread.batching import FrameBudgetBatches, mean_fill
 from lipread.clips import (
@@ -92,8 +92,7 @@ class LipreadDataModule(L.LightningDataModule):
         for name, value in (("batch_size", batch_size), ("max_frames", max_frames or 1), ("input_size", input_size)):
             if value < 1:
                 raise ContractError(f"--data.{name} must be at least 1, got {value}")
-        if channels not in (1, 3):
-            raise ContractError(f"--data.channels must be 1 (grey) or 3 (RGB), got {channels}")
+        checked_channels(channels, "--data.channels")
         self.save_hyperparameters()
         self.roots = [Path(r) for r in ([root] if isinstance(root, str) else root)]
         self.tokenizer = CharTokenizer()

@@ -43,7 +43,6 @@ class LearningCurve(Callback):
         self.history: list[EpochRecord] = []
         self._loss_sum, self._steps = 0.0, 0  # the sum stays a tensor on the device until validation
         self._drawn_at = -math.inf
-        self.without_validation = False  # no val split: an epoch's end records its training loss alone
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._loss_sum, self._steps = 0.0, 0
@@ -59,7 +58,7 @@ class LearningCurve(Callback):
             self._record(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.without_validation:
+        if not trainer.enable_validation:  # no val split (or limit_val_batches 0): the training loss alone
             self._record(trainer)
 
     def _record(self, trainer) -> None:

@@ -174,10 +174,7 @@ def without_validation(trainer, last: Path) -> None:
         if not isinstance(c, EarlyStopping) and not (isinstance(c, ModelCheckpoint) and c.monitor == "val_wer")
     ]  # fmt: skip
     trainer.num_sanity_val_steps = 0
-    trainer.limit_val_batches = 0
-    for callback in trainer.callbacks:
-        if isinstance(callback, LearningCurve):
-            callback.without_validation = True
+    trainer.limit_val_batches = 0  # the learning curve then records each epoch's training loss
     log.warning("no --data.val_list: training without validation (no val WER, no early stopping); "
                 "the model is %s", last)  # fmt: skip
 

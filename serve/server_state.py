@@ -39,7 +39,7 @@ class ServerState:
         self.live = 0  # live streams open
         self.executor = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="lipread")
         self.enrolment: Enrolment | None = None
-        self.first: Transcriber | None = None  # the default model, as the first worker loaded it
+        self._first: Transcriber | None = None  # the default model, as the first worker loaded it
         self.default_grammar: Grammar | None = None  # requests may change a reader's grammar, never this
         self._grammars: dict[str, Grammar] = {}
         self._makers: dict[str, Callable[[], Transcriber]] = {DEFAULT_MODEL: self._maker(model_path)}
@@ -51,16 +51,16 @@ class ServerState:
 
     def load(self) -> Transcriber:
         """Load the default model on this (worker) thread; a bad model or grammar fails here, at start-up."""
-        self.first = self.thread_transcriber(DEFAULT_MODEL)
-        self.default_grammar = self.first.grammar
-        return self.first
+        self._first = self.thread_transcriber(DEFAULT_MODEL)
+        self.default_grammar = self._first.grammar
+        return self._first
 
     @property
     def model(self) -> Transcriber:
         """The default model (loaded: routes run only once the server is ready)."""
-        if self.first is None:
+        if self._first is None:
             raise RuntimeError("the model is not loaded yet")
-        return self.first
+        return self._first
 
     def has_room(self) -> bool:
         """Whether one more upload may wait for a worker."""
