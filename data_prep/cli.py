@@ -56,7 +56,7 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
     parser.add_argument("--shard", type=_shard, help="build slice I of N (0 <= I < N); join with prep-merge")
     parser.add_argument("--preview", type=non_negative_int, default=0, metavar="N", help="write preview.png of N clips")
     parser.add_argument("--size", type=positive_int, default=CropSettings.size, help="crop side in pixels")
-    parser.add_argument("--color", choices=["rgb", "gray"], default=CropSettings.color)
+    parser.add_argument("--color", choices=["rgb", "gray"], default=CropSettings.color, help="crop colour")
     parser.add_argument(
         "--scale", type=positive_float, default=CropSettings.scale, help="crop side in inter-ocular distances"
     )

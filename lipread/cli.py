@@ -17,6 +17,7 @@ import importlib.metadata
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from lipread import __version__, interrupts
 
@@ -100,6 +101,19 @@ def _command_module(command: str):
     return importlib.import_module(module), prefix
 
 
+def command_parser(command: str) -> tuple[argparse.ArgumentParser, Callable[[argparse.Namespace], int]] | None:
+    """The argument parser of an argparse command (every one but ``train``) and the function that
+    runs it; None for a command nobody provides."""
+    module, prefix = _command_module(command)
+    if module is None:
+        return None
+    build = getattr(module, f"{prefix}_parser" if prefix else "build_parser")
+    run = getattr(module, f"run_{prefix}" if prefix else "run")
+    parser = build(argparse.ArgumentParser(prog=f"lipread {command}", formatter_class=HelpFormatter))
+    parser.add_argument("--verbose", action="store_true", help="debug logging, native library logs and tracebacks")
+    return parser, run
+
+
 def main(argv: list[str] | None = None) -> int:
     """The program (``argv`` None: this process is the command) or one call of it (tests)."""
     if argv is None:  # the whole process is ours: a Ctrl-C waits for the import in progress
@@ -129,14 +143,11 @@ def _main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "train":
         return _guarded(lambda: _train(rest, verbose), verbose)
-    module, prefix = _command_module(command)
-    if module is None:
+    found = command_parser(command)
+    if found is None:
         print(f"lipread: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return EXIT_USAGE
-    build = getattr(module, f"{prefix}_parser" if prefix else "build_parser")
-    run = getattr(module, f"run_{prefix}" if prefix else "run")
-    parser = build(argparse.ArgumentParser(prog=f"lipread {command}", formatter_class=HelpFormatter))
-    parser.add_argument("--verbose", action="store_true", help="debug logging, native library logs and tracebacks")
+    parser, run = found
     args = parser.parse_args(rest)  # exits 2 with a usage line on a bad option
     return _guarded(lambda: run(args), verbose)
 

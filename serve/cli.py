@@ -17,11 +17,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="lipread serve")
     parser.description = "Serve transcription over HTTP (POST /v1/transcriptions) and a web page at /."
     d = Limits()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=port_number, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=port_number, default=8000, help="TCP port (0: any free one)")
     parser.add_argument("--workers", type=positive_int, default=d.workers, help="transcriptions at once (threads)")
     parser.add_argument("--queue-size", type=non_negative_int, default=d.queue_size, help="waiting requests before 503")
-    parser.add_argument("--max-upload-mb", type=positive_float, default=d.max_upload_mb)
+    parser.add_argument(
+        "--max-upload-mb",
+        type=positive_float,
+        default=d.max_upload_mb,
+        help="largest video a request may send (413 above it)",
+    )
     parser.add_argument("--max-duration", type=positive_float, default=d.max_duration_s, help="seconds of video")
     parser.add_argument("--timeout", type=positive_float, default=d.timeout_s, help="seconds per transcription")
     parser.add_argument("--live-streams", type=non_negative_int, default=d.live_streams,

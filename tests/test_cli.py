@@ -232,6 +232,18 @@ def test_help_shows_defaults():
     assert "(default: kept)" in export and "(default: [])" not in export and "(default: float16)" in export
 
 
+def test_every_option_of_every_command_says_what_it_is_for():
+    """``--help`` is the manual: an option listed bare (serve's --host, --port and --max-upload-mb
+    were) leaves the user guessing what it does and what it takes."""
+    from lipread.cli import COMMANDS, command_parser
+
+    bare = []
+    for command in [*COMMANDS, "serve"]:
+        parser, _ = command_parser(command)
+        bare += [f"{command} {a.option_strings[-1]}" for a in parser._actions if a.option_strings and not a.help]
+    assert bare == []
+
+
 @pytest.mark.parametrize("after_s", [0.5, 1.0, 1.5, 2.0, 6.0])
 def test_interrupted_transcription_exits_130(after_s: float):
     """Ctrl-C at any moment, the first seconds (torch half-imported) included, is "interrupted" and
