@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from data_prep.contracts import DECODERS
 from data_prep.preview import png_bytes
@@ -85,6 +86,16 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         # the same {"error", "detail"} shape as every other error, naming the fields
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return error(422, "bad_request", problems)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        # Starlette's own 404 and 405 (a wrong path or method) in the same shape, with what to do
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = {
+            404: f"no {request.url.path} here; /docs lists the routes",
+            405: f"{request.method} is not allowed on {request.url.path}; /docs lists the routes and their methods",
+        }.get(exc.status_code, str(exc.detail))
+        return error(exc.status_code, code, detail, exc.headers)
 
     @app.middleware("http")
     async def refuse_large_uploads(request: Request, call_next):

@@ -346,6 +346,12 @@ def test_errors_have_one_shape_and_docs_work_offline(server):
     wrong_field = httpx.post(f"{base}/v1/transcriptions", files={"video": ("a.mp4", b"x")}, timeout=30)
     assert wrong_field.status_code == 422
     assert wrong_field.json() == {"error": "bad_request", "detail": "file: Field required"}
+    # a wrong path or method too: Starlette's own {"detail": "Not Found"} was the one other shape
+    assert httpx.get(f"{base}/v1/nope").json() == {
+        "error": "not_found", "detail": "no /v1/nope here; /docs lists the routes"}  # fmt: skip
+    wrong_method = httpx.get(f"{base}/v1/transcriptions")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
+    assert wrong_method.headers["allow"] == "POST"
     docs = httpx.get(f"{base}/docs").text
     assert "cdn.jsdelivr" not in docs and "unpkg" not in docs
     asset = next(part.split('"')[0] for part in docs.split('src="')[1:] if "swagger-ui-bundle" in part)
