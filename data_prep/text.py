@@ -46,8 +46,9 @@ def normalize_text(text: str) -> str:
         raise TranscriptError("empty_transcript", "transcript is empty after normalisation")
     bad = sorted({ch for ch in text if ch not in ALPHABET})
     if bad:
+        hint = " (spell numbers as words: 'forty two')" if any(ch.isdigit() for ch in bad) else ""
         raise TranscriptError(
             "bad_characters",
-            f"characters outside the alphabet a-z, space, apostrophe: {''.join(bad)!r} in {text!r}",
+            f"characters outside the alphabet a-z, space, apostrophe: {', '.join(map(repr, bad))} in {text!r}{hint}",
         )
     return text

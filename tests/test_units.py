@@ -49,6 +49,15 @@ def test_normalisation_refuses_what_it_cannot_spell(raw: str, code: str):
     assert err.value.code == code
 
 
+def test_a_refused_transcript_names_each_character_it_cannot_spell():
+    with pytest.raises(TranscriptError) as err:
+        normalize_text("Number 42 is bad")
+    assert err.value.detail == (
+        "characters outside the alphabet a-z, space, apostrophe: '2', '4' in 'number 42 is bad' "
+        "(spell numbers as words: 'forty two')"
+    )
+
+
 # ---------------------------------------------------------------- transcript readers
 
 
