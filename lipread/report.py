@@ -217,7 +217,9 @@ def table(report: EvaluationReport) -> str:
         top = ", ".join(f"{confusion_text(c)} {c.count}" for c in r.confusions[:5])
         rows.append(f"{kind}: most frequent errors {top or 'none'}")
         if r.slots:
-            rows.append(f"{kind}: errors by slot " + ", ".join(f"{e.slot} {e.rate:.1%}" for e in r.slots))
+            rows.append(
+                f"{kind}: errors by slot " + ", ".join(f"{e.slot} {e.rate:.1%} ({e.errors}/{e.words})" for e in r.slots)
+            )
     for kind, r in report.decoders.items():
         if r.coverage:
             shares = ", ".join(f"{c.share:.0%} {c.wer:.2%}" for c in r.coverage)

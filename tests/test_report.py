@@ -130,7 +130,7 @@ def test_reports_show_the_slot_and_the_confusions_where_the_errors_are(tmp_path:
     assert "| f -> e | 1 |" in text
     lines = table(report)
     assert "beam: most frequent errors f -> e 1, g -> e 1" in lines
-    assert "letter 50.0%" in lines
+    assert "letter 50.0% (2/4)" in lines  # the words behind a rate: 1 of 3 fitting sentences is not 300
     chart(report, tmp_path / "report.png")  # WER, slots, confusions, error types
     assert Image.open(tmp_path / "report.png").size[0] == pytest.approx(4.5 * 4 * 110, abs=2)
 
