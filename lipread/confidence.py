@@ -124,7 +124,9 @@ def strayed(gap: float, entropy: float, max_gap: float, max_entropy: float,
     domain (empty when it does not): the one comparison behind :func:`assess` and
     :meth:`Calibration.flags`."""
     reasons = []
-    if gap > max_gap:
+    if math.isinf(gap):  # the best the decoder found is its shortest allowed ending, forced
+        reasons.append(f"too short for any of {allowed} (the reading shown is a guess that cannot fit its frames)")
+    elif gap > max_gap:
         reasons.append(
             f"{allowed} fit the lips poorly ({gap:.2f} nats a frame from the model's free reading; "
             f"in-domain video stays under {max_gap:.2f})"

@@ -230,6 +230,19 @@ def test_an_out_of_domain_reason_names_what_the_decoder_may_say(allowed: str):
     assert judged.reason.startswith(f"{allowed} fit the lips poorly")
 
 
+def test_a_reading_too_long_for_its_frames_says_so_not_infinite_nats():
+    """A face seen for a moment (17 frames in a stage video) gets the grammar's shortest ending
+    forced onto it; the reason said "inf nats a frame"."""
+    from lipread.confidence import assess
+    from lipread.text import CharTokenizer
+
+    tokenizer = CharTokenizer()
+    log_probs = torch.full((4, tokenizer.vocab_size), 1.0 / tokenizer.vocab_size).log()
+    judged = assess(log_probs, [("bin blue at a one now", float("-inf"))], "", tokenizer, 0.3, 10.0)
+    assert judged.out_of_domain and judged.confidence == 0.0
+    assert judged.reason.startswith("too short for any of the allowed sentences") and "inf" not in judged.reason
+
+
 # ---------------------------------------------------------------- n-gram LM
 
 
