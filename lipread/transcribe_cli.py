@@ -6,7 +6,7 @@ Printed output stays machine-readable with several files: JSON is one array, tex
 ``file<TAB>text`` line per file, SRT/VTT each under a ``==> file <==`` line. With ``-o DIR`` each
 video gets its own file; videos from different folders keep their folders under DIR, so two
 ``clip.mp4`` never overwrite each other; ``-f all`` writes every format's file (as Whisper's
-``-f all`` does, into the current folder without ``-o``); ``-f png`` is a picture, the mouth crop
+``-f all`` does, into the current folder without ``-o``), ``-f json,srt`` those two; ``-f png`` is a picture, the mouth crop
 read at each word (:mod:`lipread.reading_sheet`), always a file.
 """
 
@@ -39,8 +39,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("lipread.transcribe")
 
 EXTENSIONS = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt", "png": "png"}
-#: Formats that are always files (into -o, else into the current folder).
-FILE_ONLY = ("png", "all")
+
+
+def output_formats(text: str) -> list[str]:
+    """``-f``: one format, several joined by commas (``json,srt``), or ``all``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in (*EXTENSIONS, "all")]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose {', '.join(EXTENSIONS)}, several joined by commas (json,srt), or all"
+        )
+    return list(EXTENSIONS) if "all" in names else list(dict.fromkeys(names))
+
+
+def to_files(formats: list[str]) -> bool:
+    """Whether these formats are always written as files (into -o, else into the current folder):
+    a picture, or more than one format per video, cannot go to the terminal."""
+    return len(formats) > 1 or "png" in formats
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -48,10 +63,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("videos", nargs="+", type=Path,
                         help="video files (any container, frame rate and size), or folders: every video below them")  # fmt: skip
     parser.add_argument("--decoder", choices=DECODERS, default="beam", help="how outputs become words")
-    parser.add_argument("-f", "--format", choices=[*EXTENSIONS, "all"], default="text",
-                        help="output format; 'png' draws the mouth crop read at each word with the word under it; "
-                        "'all' writes a file of each format per video (png and all: into -o, else into the current "
-                        "folder)")  # fmt: skip
+    parser.add_argument("-f", "--format", type=output_formats, default="text", metavar="{text,json,srt,vtt,png,all}",
+                        help="output format, or several joined by commas (json,srt); 'png' draws the mouth crop read "
+                        "at each word with the word under it; 'all' writes a file of each format per video (png and "
+                        "several formats: into -o, else into the current folder)")  # fmt: skip
     parser.add_argument(
         "--cues", choices=["phrase", "word"], default="phrase", help="SRT/VTT: a cue per phrase or per word"
     )
@@ -117,13 +132,13 @@ def run(args: argparse.Namespace) -> int:
     args.videos, empty = expand_folders(args.videos)
     if not args.videos:
         return 1
-    if args.format in FILE_ONLY and args.output is None:
+    formats = args.format
+    if to_files(formats) and args.output is None:
         args.output = Path(".")
     if args.skip_existing and args.output is None:
         raise UserError("--skip-existing looks for the files a run wrote: give -o DIR (or -f png or -f all)")
     if args.output:
         prepare_output(args.output, "-o ")
-    formats = list(EXTENSIONS) if args.format == "all" else [args.format]
     targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats} if args.output else {}
     if args.skip_existing:
         done = [v for v in args.videos if all(targets[fmt][str(v)].exists() for fmt in formats)]
@@ -162,12 +177,12 @@ def run(args: argparse.Namespace) -> int:
                 _warn(result, args.min_confidence)
                 if args.output:
                     _write(result, formats, targets, args.cues)
-                elif args.format == "json":
+                elif formats == ["json"]:
                     bodies.append(result.to_json())
                 else:
-                    bar.write(_printable(result, args.format, args.cues, several), file=sys.stdout)
+                    bar.write(_printable(result, formats[0], args.cues, several), file=sys.stdout)
             bar.update()
-    if bodies or (several and args.format == "json" and not args.output):
+    if bodies or (several and formats == ["json"] and not args.output):
         print(json.dumps(bodies if several else bodies[0], indent=2))
     return 1 if failures or empty else 0
 

@@ -191,6 +191,18 @@ def test_only_an_unreadable_file_gives_its_one_line_and_nothing_else(tmp_path: P
     ]
 
 
+def test_several_formats_joined_by_commas_are_each_written(tmp_path: Path):
+    """``-f json,srt``: the two files a subtitle workflow wants, without the other three of ``all``
+    (before, only one format or all); like ``all``, into the current folder without ``-o``."""
+    result = lipread("transcribe", str(EXAMPLE), "-f", "json,srt", "--decoder", "greedy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{EXAMPLE.stem}.json", f"{EXAMPLE.stem}.srt"]
+    text = json.loads((tmp_path / f"{EXAMPLE.stem}.json").read_text())["text"]
+    assert text in (tmp_path / f"{EXAMPLE.stem}.srt").read_text()
+    refused = lipread("transcribe", str(EXAMPLE), "-f", "json,docx")
+    assert refused.returncode == 2 and "'json,docx': choose text, json, srt, vtt, png" in refused.stderr
+
+
 def test_format_all_writes_every_format_into_the_current_folder(tmp_path: Path):
     """``-f all`` as in Whisper: one file per format for each video, into the current folder
     without ``-o``; the four say the same sentence."""
