@@ -32,8 +32,9 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 def lipread(*args: str | Path, cwd: Path = ROOT, timeout: float = 900) -> subprocess.CompletedProcess:
-    """The ``lipread`` command as a user runs it, in a process of its own."""
-    return subprocess.run([sys.executable, "-m", "lipread.cli", *map(str, args)], capture_output=True, text=True,
+    """The ``lipread`` command as a user runs it, in a process of its own (``python -m lipread``, the
+    console script's twin for where it is not on PATH)."""
+    return subprocess.run([sys.executable, "-m", "lipread", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)  # fmt: skip
 
 
