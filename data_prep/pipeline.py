@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from data_prep.contracts import CropSettings
 from data_prep.crop import Crops, interpolate, readable_points, transforms, warp
 from data_prep.face_tracks import FaceFollower, Segment, TrackBuilder, segments
 from data_prep.landmarks import FaceTracker
+from data_prep.progress import frame_bar
 from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS, VideoInfo, fitted_size, iter_frames, probe, resampled
 
@@ -187,10 +189,11 @@ class VideoScan:
 
 
 def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_frames: int,
-               timings: dict[str, float] | None = None) -> VideoScan:  # fmt: skip
+               timings: dict[str, float] | None = None, progress: bool = False) -> VideoScan:  # fmt: skip
     """First pass: follow every face through the video at 25 fps, on small frames, keeping landmarks only.
 
-    Raises :class:`PrepError` when the file is bad (unreadable, no video stream, no frame).
+    Raises :class:`PrepError` when the file is bad (unreadable, no video stream, no frame). With
+    ``progress``, a long video shows a bar (:mod:`data_prep.progress`).
     """
     timings = {} if timings is None else timings
     info = probe(path)
@@ -202,17 +205,20 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
     count = 0
     clock = time.perf_counter()
     landmark_seconds = 0.0
-    for index, (_, frame) in enumerate(resampled(frames.for_landmarks(), [(0.0, None)])):
-        count = index + 1
-        tick = time.perf_counter()
-        if builder.shot_changed(frame):
-            tracker.start_video()
-        faces = tracker.faces(frame, scale)
-        builder.add(index, faces)
-        if not faces and (not probes or index / TARGET_FPS - probes[-1][0] >= 1.0):
-            widths = tracker.face_widths(frame)
-            probes.append((index / TARGET_FPS, max(widths) * scale if widths else None))
-        landmark_seconds += time.perf_counter() - tick
+    expected = round(info.duration * TARGET_FPS) if info.duration else None
+    with frame_bar(expected, f"{Path(path).name}: faces", progress) as bar:
+        for index, (_, frame) in enumerate(resampled(frames.for_landmarks(), [(0.0, None)])):
+            count = index + 1
+            tick = time.perf_counter()
+            if builder.shot_changed(frame):
+                tracker.start_video()
+            faces = tracker.faces(frame, scale)
+            builder.add(index, faces)
+            if not faces and (not probes or index / TARGET_FPS - probes[-1][0] >= 1.0):
+                widths = tracker.face_widths(frame)
+                probes.append((index / TARGET_FPS, max(widths) * scale if widths else None))
+            landmark_seconds += time.perf_counter() - tick
+            bar.update()
     if not count:
         raise PrepError("unreadable", "no decodable video frames")
     _check_complete(info.duration, count / TARGET_FPS)
@@ -223,18 +229,19 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
 
 
 def crop_segments(frames: VideoFrames, chosen: list[Segment], settings: CropSettings,
-                  timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
+                  timings: dict[str, float] | None = None, progress: bool = False) -> list[Crops]:  # fmt: skip
     """Second pass of transcription: each segment's mouth crops, its track's gaps filled."""
     spans = [(s.start / TARGET_FPS, s.end / TARGET_FPS) for s in chosen]
-    return crop_spans(frames, spans, [interpolate(s.points) for s in chosen], settings, timings)
+    return crop_spans(frames, spans, [interpolate(s.points) for s in chosen], settings, timings, progress)
 
 
 def crop_spans(frames: VideoFrames, spans: list[tuple[float, float]], points: list[np.ndarray], settings: CropSettings,
-               timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
+               timings: dict[str, float] | None = None, progress: bool = False) -> list[Crops]:  # fmt: skip
     """Decode again and cut each span's mouth crops from the full-size frames, holding only the crops.
 
     ``points`` are each span's gap-filled landmarks (one row per 25 fps frame); the transforms are
-    smoothed over the whole span. Decoding stops once every span is complete.
+    smoothed over the whole span. Decoding stops once every span is complete. With ``progress``, a
+    long pass shows a bar of the crops cut.
     """
     timings = {} if timings is None else timings
     matrices = [transforms(p, settings) for p in points]
@@ -244,14 +251,16 @@ def crop_spans(frames: VideoFrames, spans: list[tuple[float, float]], points: li
     clock = time.perf_counter()
     crop_seconds = 0.0
     if spans:
-        for i, frame in resampled(frames.for_crops(), spans):
-            tick = time.perf_counter()
-            if filled[i] < wanted[i]:
-                out[i][filled[i]] = warp(frame, matrices[i][filled[i]], settings)
-                filled[i] += 1
-            crop_seconds += time.perf_counter() - tick
-            if filled == wanted:
-                break
+        with frame_bar(sum(wanted), f"{Path(frames.path).name}: mouths", progress) as bar:
+            for i, frame in resampled(frames.for_crops(), spans):
+                tick = time.perf_counter()
+                if filled[i] < wanted[i]:
+                    out[i][filled[i]] = warp(frame, matrices[i][filled[i]], settings)
+                    filled[i] += 1
+                    bar.update()
+                crop_seconds += time.perf_counter() - tick
+                if filled == wanted:
+                    break
     timings["crop"] = timings.get("crop", 0.0) + crop_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - crop_seconds
     return [Crops(frames=o[:n], transforms=m[:n], points=p[:n]) for o, m, p, n in zip(out, matrices, points, filled)]

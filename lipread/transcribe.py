@@ -22,6 +22,7 @@ from data_prep.contracts import DecoderSettings
 from data_prep.face_tracks import Segment, uncovered
 from data_prep.landmarks import FaceTracker
 from data_prep.pipeline import VideoScan, crop_segments, scan_faces
+from data_prep.progress import frame_bar
 from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS
 from lipread.alignment import word_timings
@@ -82,6 +83,7 @@ class Transcriber:
         self.calibration = self.defaults.calibration
         self._decoders: dict[str, object] = {}
         self._tracker = None
+        self.progress = False  # bars for a long video's passes (the command line sets it at a terminal)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, grammar: str | None = "default",
@@ -135,14 +137,14 @@ class Transcriber:
                 path, "unreadable", "a folder, not a video" if Path(path).is_dir() else "no such file"
             )
         try:
-            scan = scan_faces(path, self.tracker, self.crop, self.min_frames, timings)
+            scan = scan_faces(path, self.tracker, self.crop, self.min_frames, timings, self.progress)
             if scan.num_frames < self.min_frames:
                 raise PrepError("too_few_frames", f"video too short: {scan.num_frames} frames at 25 fps, "
                                 f"fewer than {self.min_frames}")  # fmt: skip
             chosen = scan.readable if faces == "all" else largest_only(scan.readable)
             if not chosen:
                 raise PrepError(*why_unreadable(scan, self.crop.min_mouth_width, self.min_frames))
-            crops = crop_segments(scan.frames, chosen, self.crop, timings)
+            crops = crop_segments(scan.frames, chosen, self.crop, timings, self.progress)
         except PrepError as err:
             raise TranscriptionError(path, err.reason, err.detail) from err
         return scan, list(zip(chosen, crops))
@@ -155,10 +157,12 @@ class Transcriber:
         (at most :attr:`PhraseSettings.max_frames`, about 0.6 MB a frame for LipNet)."""
         card = self.card
         out: list[torch.Tensor] = []
-        for clip in clips:
-            video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
-            lengths = torch.tensor([len(clip)])
-            out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
+        with frame_bar(sum(map(len, clips)), "lips", self.progress) as bar:
+            for clip in clips:
+                video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
+                lengths = torch.tensor([len(clip)])
+                out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
+                bar.update(len(clip))
         return out
 
     def read_window(self, log_probs: torch.Tensor, decoder: str, k: int) -> tuple[list[Hypothesis], Assessment]:

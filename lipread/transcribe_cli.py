@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
     from data_prep.native_logs import stderr_is_terminal
 
-    shown = several and stderr_is_terminal()
+    transcriber.progress = stderr_is_terminal()  # a long video's passes get bars of their own
+    shown = several and transcriber.progress
     with logging_redirect_tqdm(), tqdm(total=len(args.videos), desc="transcribe", unit="video", disable=not shown,
                                        dynamic_ncols=True) as bar:  # fmt: skip
         for video in args.videos:
