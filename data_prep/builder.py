@@ -89,7 +89,7 @@ def process_job(
     entries, rejections, frames = [], [], 0
     try:
         spans = [(u.start, u.end) for u in job.utterances]
-        clips, source_fps = extract_mouths(job.path, spans, _tracker, settings, min_frames)
+        clips, source_fps = extract_mouths(job.path, spans, _tracker, settings, min_frames, from_s=job.from_s)
     except PrepError as err:
         return [], [_reject(u, job, err.reason, err.detail) for u in job.utterances], 0
     except Exception as err:  # noqa: BLE001 - a bug must not stop an overnight run
@@ -148,6 +148,32 @@ def _entry(utt: Utterance, job: SourceJob, clip, relative: str, source_fps: floa
 
 # ---------------------------------------------------------------- orchestration
 
+#: a long video's cues go to jobs of about this many seconds of video each
+PIECE_S = 120.0
+#: decoding of a piece starts this long before its first cue (then at the keyframe before that)
+LEAD_S = 1.0
+
+
+def pieces(job: SourceJob, piece_s: float | None = None) -> list[SourceJob]:
+    """A long video's cues as jobs of about ``piece_s`` seconds of video each (default
+    :data:`PIECE_S`), each decoded from just before its first cue: a lecture with subtitles then
+    shows progress and keeps its finished pieces when interrupted, holds one piece's crops at a time,
+    and is shared by the workers. A piece ends only where no cue overlaps the next, so every cue
+    is cut exactly as from the whole video. A video with a cue that runs to its end stays whole."""
+    piece_s = PIECE_S if piece_s is None else piece_s
+    if any(u.start is None or u.end is None for u in job.utterances):
+        return [job]
+    ordered = sorted(job.utterances, key=lambda u: (u.start, u.end))
+    out: list[list[Utterance]] = [[]]
+    reach = float("-inf")  # the latest end of the cues so far
+    for utt in ordered:
+        current = out[-1]
+        if current and utt.start >= reach and utt.start - current[0].start >= piece_s:
+            out.append([])
+        out[-1].append(utt)
+        reach = max(reach, utt.end)
+    return [SourceJob(job.source, job.path, p, from_s=max(0.0, p[0].start - LEAD_S)) for p in out]
+
 
 def build(options: PrepOptions) -> BuildSummary:
     """Build (or finish building) the dataset folder described by ``options``."""
@@ -181,7 +207,7 @@ def build(options: PrepOptions) -> BuildSummary:
         todo = [u for u in job.utterances if not build_log.done(u.id)]
         summary.skipped += len(job.utterances) - len(todo)
         if todo:
-            pending.append(SourceJob(job.source, job.path, todo))
+            pending += pieces(SourceJob(job.source, job.path, todo))
 
     # Settings go down before the first clip, so a build killed half-way is still checked when continued.
     _write_meta(dataset, log_dir, options, build_log, finished=False)

@@ -44,11 +44,13 @@ class Utterance:
 
 @dataclass
 class SourceJob:
-    """All utterances of one source video, so it is decoded once however many cues it has."""
+    """Utterances of one source video, decoded in one pass however many cues they are: all of them,
+    or (:func:`data_prep.builder.pieces`) those of a stretch of a long video, read from ``from_s``."""
 
     source: str  # path relative to the input folder, as recorded in the manifest
     path: str  # absolute path
     utterances: list[Utterance]
+    from_s: float = 0.0  # where decoding starts (the keyframe before it); no utterance starts earlier
 
 
 def find_videos(root: Path) -> list[Path]:

@@ -32,17 +32,18 @@ REUSE_BYTES = 128 * 2**20
 class VideoFrames:
     """One video's frames for the two passes: the landmark pass's at most LANDMARK_SIDE, the crop
     pass's at full size. The first pass's frames are reused when they are the full-size ones and
-    short enough to keep (:data:`REUSE_BYTES`); otherwise the video is decoded again."""
+    short enough to keep (:data:`REUSE_BYTES`); otherwise the video is decoded again. Both passes
+    start at ``from_s`` (the keyframe before it), for a piece of a long video."""
 
-    def __init__(self, path: str, info: VideoInfo):
-        self.path, self.info = path, info
+    def __init__(self, path: str, info: VideoInfo, from_s: float = 0.0):
+        self.path, self.info, self.from_s = path, info, from_s
         self.scale = info.display_size[0] / fitted_size(*info.display_size, LANDMARK_SIDE)[0]
         self._kept: list[tuple[float, np.ndarray]] | None = [] if self.scale == 1.0 else None
         self._complete = False
 
     def for_landmarks(self) -> Iterator[tuple[float, np.ndarray]]:
         size = 0
-        for item in iter_frames(self.path, LANDMARK_SIDE):
+        for item in iter_frames(self.path, LANDMARK_SIDE, self.from_s):
             if self._kept is not None:
                 size += item[1].nbytes
                 if size > REUSE_BYTES:
@@ -50,6 +51,10 @@ class VideoFrames:
                 else:
                     self._kept.append(item)
             yield item
+
+    def landmarks_done(self) -> None:
+        """The landmark pass read every frame its spans need (to the end, or, when every span
+        ends, until the last did): the crop pass over the same spans needs no frame beyond these."""
         self._complete = True
 
     def for_crops(self) -> Iterator[tuple[float, np.ndarray]]:
@@ -57,7 +62,7 @@ class VideoFrames:
             kept, self._kept = self._kept, None
             yield from kept
         else:
-            yield from iter_frames(self.path)
+            yield from iter_frames(self.path, from_s=self.from_s)
 
 
 @dataclass
@@ -82,8 +87,10 @@ def extract_mouths(
     settings: CropSettings,
     min_frames: int = 1,
     timings: dict[str, float] | None = None,
+    from_s: float = 0.0,
 ) -> tuple[list[MouthClip], float]:
-    """Crop each ``(start, end)`` span (None = the video's start / end) of one video.
+    """Crop each ``(start, end)`` span (None = the video's start / end) of one video; with ``from_s``,
+    decoding starts at the keyframe before that time (no span starts earlier).
 
     Two streaming passes, as transcription makes them: landmarks on small frames (each span follows
     the largest face, then the one nearest to it), then crops from the full-size frames. Only
@@ -98,7 +105,7 @@ def extract_mouths(
     timings = {} if timings is None else timings
     info = probe(path)
     requested = [(0.0 if s is None else s, e) for s, e in spans]
-    frames = VideoFrames(path, info)
+    frames = VideoFrames(path, info, from_s)
     followers = _follow_spans(frames, requested, tracker, timings)
     if not any(f.points for f in followers) and all(e is None for _, e in requested):
         raise PrepError("unreadable", "no decodable video frames")
@@ -142,6 +149,7 @@ def _follow_spans(frames: VideoFrames, spans: list[tuple[float, float | None]], 
             seen = (frame, tracker.faces(frame, frames.scale))
         followers[i].add(seen[1])
         landmark_seconds += time.perf_counter() - tick
+    frames.landmarks_done()
     timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
     return followers
@@ -219,6 +227,7 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
                 probes.append((index / TARGET_FPS, max(widths) * scale if widths else None))
             landmark_seconds += time.perf_counter() - tick
             bar.update()
+    frames.landmarks_done()
     if not count:
         raise PrepError("unreadable", "no decodable video frames")
     _check_complete(info.duration, count / TARGET_FPS)

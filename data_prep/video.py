@@ -101,8 +101,11 @@ def _info(container, stream) -> VideoInfo:
     return VideoInfo(fps=fps, duration=duration, width=stream.width, height=stream.height, sar=sar)
 
 
-def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(seconds, RGB frame)`` in presentation order, skipping undecodable packets.
+def iter_frames(
+    path: str | Path, max_side: int | None = None, from_s: float = 0.0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(seconds, RGB frame)`` in presentation order, skipping undecodable packets; with
+    ``from_s``, starting at the last frame shown at or before that time (see :func:`decoded_frames`).
 
     Frames come at their display shape (non-square pixels made square, so a face is not stretched)
     and, with ``max_side``, shrunk in the same conversion so that the long side fits: landmarks need
@@ -110,7 +113,7 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
     Damaged packets (GRID has some) are logged and skipped rather than failing the clip; a file
     whose every packet fails yields nothing, which callers report as ``unreadable``.
     """
-    for t, frame, info in decoded_frames(path):
+    for t, frame, info in decoded_frames(path, from_s):
         yield t, to_rgb(frame, info, max_side)
 
 
@@ -134,8 +137,26 @@ def to_rgb(frame, info: VideoInfo, max_side: int | None = None) -> np.ndarray:
     return frame.reformat(width=size[0], height=size[1], format="rgb24", threads=1).to_ndarray()
 
 
-def decoded_frames(path: str | Path) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:
-    """``(seconds, decoded frame, stream info)`` in presentation order (see :func:`iter_frames`)."""
+def decoded_frames(path: str | Path, from_s: float = 0.0) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:
+    """``(seconds, decoded frame, stream info)`` in presentation order (see :func:`iter_frames`).
+
+    With ``from_s`` > 0 decoding starts at the keyframe before that time, not at the video's start
+    (a cue an hour into a lecture is not reached by decoding the hour before it); the frames are
+    the ones decoding from the start gives. Where the container cannot seek there (no timestamps,
+    an index that lands past the time), it decodes from the start.
+    """
+    if from_s > 0:
+        frames = _decoded(path, from_s)
+        first = next(frames, None)
+        if first is not None and first[1].pts is not None and first[0] <= from_s + 1e-6:
+            yield first
+            yield from frames
+            return
+        frames.close()
+    yield from _decoded(path)
+
+
+def _decoded(path: str | Path, seek_s: float = 0.0) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
@@ -143,6 +164,12 @@ def decoded_frames(path: str | Path) -> Iterator[tuple[float, av.VideoFrame, Vid
         start = stream.start_time or 0
         index = 0
         info = _info(container, stream)
+        if seek_s > 0:
+            try:  # to the keyframe at or before it, in the stream's own time units
+                container.seek(start + int(seek_s / time_base), stream=stream, backward=True, any_frame=False)
+            except av.error.FFmpegError as err:
+                log.debug("%s: cannot seek to %.2f s: %s", path, seek_s, err)
+                return
         try:
             packets = container.demux(stream)
             while True:
@@ -176,7 +203,8 @@ def resampled(
 
     Streams once through the video: a frame is passed on as soon as the next source frame shows
     when it stops, so nothing but the current frame is held, however many subtitle cues the video
-    has. A span whose end is None runs to the end of the video.
+    has. A span whose end is None runs to the end of the video; when every span has an end, reading
+    stops after the last one.
     """
     order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     half_frame = 0.5 / fps
@@ -195,11 +223,17 @@ def resampled(
                 yield i, frame
                 targets[i] += 1
 
+    def finished() -> bool:  # every span has an end and has all its frames: the rest need not be decoded
+        return all(end is not None and start + targets[i] / fps >= end - half_frame
+                   for i, (start, end) in enumerate(spans))  # fmt: skip
+
     for t, frame in frames:
         if previous is not None:
             yield from emit(t, previous[1])
             if t > previous[0]:
                 interval = t - previous[0]
+            if finished():
+                return
         previous = (t, frame)
     if previous is not None:
         yield from emit(previous[0] + interval, previous[1])
