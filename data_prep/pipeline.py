@@ -134,8 +134,10 @@ def _follow_spans(frames: VideoFrames, spans: list[tuple[float, float | None]], 
                   timings: dict[str, float]) -> list[FaceFollower]:  # fmt: skip
     """First pass of prep: each span's followed face, found on frames shrunk to LANDMARK_SIDE.
 
-    The tracker starts afresh at each span's first frame, so a cue's landmarks do not depend on the
-    cues before it; a frame that several overlapping spans share is read once.
+    The tracker starts afresh at each span's first frame (read again even when the cue before
+    ends on the same source frame), so a cue's landmarks do not depend on the cues before it unless
+    they overlap it; a frame that several overlapping spans share is otherwise read once. So a
+    long video's pieces (:func:`data_prep.builder.pieces`) give the clips one pass gives.
     """
     followers = [FaceFollower() for _ in spans]
     seen: tuple[np.ndarray | None, list[np.ndarray]] = (None, [])
@@ -143,8 +145,9 @@ def _follow_spans(frames: VideoFrames, spans: list[tuple[float, float | None]], 
     landmark_seconds = 0.0
     for i, frame in resampled(frames.for_landmarks(), spans):
         tick = time.perf_counter()
-        if frame is not seen[0]:
-            if not followers[i].points:
+        first = not followers[i].points
+        if frame is not seen[0] or first:
+            if first:
                 tracker.start_video()
             seen = (frame, tracker.faces(frame, frames.scale))
         followers[i].add(seen[1])

@@ -288,35 +288,45 @@ def _audio_only(path: Path) -> None:
             container.mux(packet)
 
 
-def test_a_long_videos_cues_cut_in_pieces_are_the_cues_cut_whole(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("fps,cue_end_ms", [(25.0, 960), (12.5, 990)])
+def test_a_long_videos_cues_cut_in_pieces_are_the_cues_cut_whole(fps: float, cue_end_ms: int, tmp_path: Path,
+                                                                 monkeypatch):  # fmt: skip
     """A lecture's subtitles go to workers as pieces of video, each decoded from the keyframe before
     its first cue (builder.pieces): every clip must be the very clip one pass over the whole video
-    cuts, pixel for pixel (lossless clips), with the same manifest line."""
+    cuts, pixel for pixel (lossless clips), with the same manifest line. At 12.5 fps a cue's last
+    frame is the next cue's first (2.96 s is shown until 3.04 s)."""
     from data_prep import builder
-    from data_prep.discover import SourceJob, Utterance
 
     names = [p.stem for p in sorted((GRID / "s1").glob("*.mp4"))]  # the 6 s1 clips in the repository
     root = tmp_path / "in" / "spk"
     root.mkdir(parents=True)
-    write_video(root / "talk.mp4", np.concatenate([frames_of(clip_path(n)) for n in names]))  # 18 s, x264
+    step = round(25 / fps)
+    write_video(root / "talk.mp4", np.concatenate([frames_of(clip_path(n))[::step] for n in names]), fps)  # 18 s
     texts = [align_text(n) for n in names]
     (root / "talk.srt").write_text("".join(
-        f"{i + 1}\n00:00:{3 * i:02d},000 --> 00:00:{3 * i + 2:02d},960\n{t}\n\n" for i, t in enumerate(texts)))  # fmt: skip
+        f"{i + 1}\n00:00:{3 * i:02d},000 --> 00:00:{3 * i + 2:02d},{cue_end_ms}\n{t}\n\n" for i, t in enumerate(texts)))  # fmt: skip
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     build(PrepOptions(root.parent, whole, workers=1, crf=0))
-    monkeypatch.setattr(builder, "PIECE_S", 6.0)  # pieces decoded from 0, 5 and 11 s: mid-GOP seeks
-    jobs = builder.pieces(SourceJob("talk.mp4", "", [Utterance(str(i), "s", "a", [], 3.0 * i, 3.0 * i + 2.96)
-                                                     for i in range(6)]))  # fmt: skip
-    assert [(j.from_s, [u.id for u in j.utterances]) for j in jobs] == [
-        (0.0, ["0", "1"]), (5.0, ["2", "3"]), (11.0, ["4", "5"])]  # fmt: skip
+    monkeypatch.setattr(builder, "PIECE_S", 3.0)  # a piece a cue, decoded from 0, 2, 5, 8 ... s: mid-GOP seeks
     build(PrepOptions(root.parent, cut, workers=1, crf=0))
     assert manifest(cut) == manifest(whole) and len(manifest(cut)) == 6 and rejected(cut) == {}
     for entry in manifest(whole):
         assert np.array_equal(frames_of(cut / entry["clip"]), frames_of(whole / entry["clip"])), entry["id"]
-    # overlapping cues are never split between pieces; a whole-video utterance keeps its video whole
-    overlapping = [Utterance(str(i), "s", "a", [], 4.0 * i, 4.0 * i + 9.0) for i in range(5)]
-    assert len(builder.pieces(SourceJob("v", "", overlapping))) == 1
-    assert len(builder.pieces(SourceJob("v", "", [Utterance("a", "s", "a", [], 0.0, None)]))) == 1
+
+
+def test_pieces_of_a_long_video_break_only_where_no_cue_overlaps():
+    from data_prep.builder import pieces
+    from data_prep.discover import SourceJob, Utterance
+
+    def starts(cues: list[tuple[float, float | None]], piece_s: float) -> list[tuple[float, list[str]]]:
+        job = SourceJob("v.mp4", "", [Utterance(str(i), "s", "a", [], a, b) for i, (a, b) in enumerate(cues)])
+        return [(p.from_s, [u.id for u in p.utterances]) for p in pieces(job, piece_s)]
+
+    back_to_back = [(3.0 * i, 3.0 * i + 3.0) for i in range(6)]  # as subtitles often are
+    assert starts(back_to_back, 6.0) == [(0.0, ["0", "1"]), (5.0, ["2", "3"]), (11.0, ["4", "5"])]
+    assert starts(back_to_back, 100.0) == [(0.0, [str(i) for i in range(6)])]
+    assert len(starts([(4.0 * i, 4.0 * i + 9.0) for i in range(5)], 3.0)) == 1  # each overlaps the next
+    assert starts([(0.0, None)], 3.0) == [(0.0, ["0"])]  # a whole-video utterance: the video stays whole
 
 
 def test_interrupted_run_resumes_to_the_same_manifest(tmp_path: Path):
