@@ -85,6 +85,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
     async def bad_request(request: Request, exc: RequestValidationError):
         # the same {"error", "detail"} shape as every other error, naming the fields
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        if request.url.path == "/v1/transcriptions" and any(tuple(e["loc"]) == ("body", "file") for e in exc.errors()):
+            problems += " (send the video as the multipart/form-data field 'file')"
         return error(422, "bad_request", problems)
 
     @app.exception_handler(HTTPException)

@@ -345,7 +345,10 @@ def test_errors_have_one_shape_and_docs_work_offline(server):
     base, _ = server
     wrong_field = httpx.post(f"{base}/v1/transcriptions", files={"video": ("a.mp4", b"x")}, timeout=30)
     assert wrong_field.status_code == 422
-    assert wrong_field.json() == {"error": "bad_request", "detail": "file: Field required"}
+    assert wrong_field.json() == {
+        "error": "bad_request",
+        "detail": "file: Field required (send the video as the multipart/form-data field 'file')",
+    }
     # a wrong path or method too: Starlette's own {"detail": "Not Found"} was the one other shape
     assert httpx.get(f"{base}/v1/nope").json() == {
         "error": "not_found", "detail": "no /v1/nope here; /docs lists the routes"}  # fmt: skip
