@@ -57,8 +57,13 @@ class VideoFrames:
         ends, until the last did): the crop pass over the same spans needs no frame beyond these."""
         self._complete = True
 
+    @property
+    def kept(self) -> bool:
+        """Whether the crop pass will reuse the landmark pass's frames instead of decoding again."""
+        return self._complete and self._kept is not None
+
     def for_crops(self) -> Iterator[tuple[float, np.ndarray]]:
-        if self._complete and self._kept is not None:
+        if self.kept:
             kept, self._kept = self._kept, None
             yield from kept
         else:
@@ -242,7 +247,8 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
 
 def crop_segments(frames: VideoFrames, chosen: list[Segment], settings: CropSettings,
                   timings: dict[str, float] | None = None, progress: bool = False) -> list[Crops]:  # fmt: skip
-    """Second pass of transcription: each segment's mouth crops, its track's gaps filled."""
+    """Each segment's mouth crops, its track's gaps filled (the whole of every segment at once;
+    transcription cuts a long video's in pieces with :func:`cut_mouths`)."""
     spans = [(s.start / TARGET_FPS, s.end / TARGET_FPS) for s in chosen]
     return crop_spans(frames, spans, [interpolate(s.points) for s in chosen], settings, timings, progress)
 
@@ -252,27 +258,35 @@ def crop_spans(frames: VideoFrames, spans: list[tuple[float, float]], points: li
     """Decode again and cut each span's mouth crops from the full-size frames, holding only the crops.
 
     ``points`` are each span's gap-filled landmarks (one row per 25 fps frame); the transforms are
-    smoothed over the whole span. Decoding stops once every span is complete. With ``progress``, a
-    long pass shows a bar of the crops cut.
+    smoothed over the whole span. With ``progress``, a long pass shows a bar of the crops cut.
     """
+    with frame_bar(sum(map(len, points)), f"{Path(frames.path).name}: mouths", progress) as bar:
+        return cut_mouths(frames, spans, [transforms(p, settings) for p in points], points, settings, timings, bar)
+
+
+def cut_mouths(frames: VideoFrames, spans: list[tuple[float, float]], matrices: list[np.ndarray],
+               points: list[np.ndarray], settings: CropSettings, timings: dict[str, float] | None = None,
+               bar=None) -> list[Crops]:  # fmt: skip
+    """Each span's crops by its own per-frame ``matrices`` (a slice of a longer stretch's smoothed
+    transforms cuts that stretch's very crops); decoding stops once every span is complete.
+    ``bar``: a progress bar to count the crops on."""
     timings = {} if timings is None else timings
-    matrices = [transforms(p, settings) for p in points]
-    out = [np.empty((len(p), settings.size, settings.size, 3), dtype=np.uint8) for p in points]
+    out = [np.empty((len(m), settings.size, settings.size, 3), dtype=np.uint8) for m in matrices]
     wanted = [len(o) for o in out]
     filled = [0] * len(spans)
     clock = time.perf_counter()
     crop_seconds = 0.0
     if spans:
-        with frame_bar(sum(wanted), f"{Path(frames.path).name}: mouths", progress) as bar:
-            for i, frame in resampled(frames.for_crops(), spans):
-                tick = time.perf_counter()
-                if filled[i] < wanted[i]:
-                    out[i][filled[i]] = warp(frame, matrices[i][filled[i]], settings)
-                    filled[i] += 1
+        for i, frame in resampled(frames.for_crops(), spans):
+            tick = time.perf_counter()
+            if filled[i] < wanted[i]:
+                out[i][filled[i]] = warp(frame, matrices[i][filled[i]], settings)
+                filled[i] += 1
+                if bar is not None:
                     bar.update()
-                crop_seconds += time.perf_counter() - tick
-                if filled == wanted:
-                    break
+            crop_seconds += time.perf_counter() - tick
+            if filled == wanted:
+                break
     timings["crop"] = timings.get("crop", 0.0) + crop_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - crop_seconds
     return [Crops(frames=o[:n], transforms=m[:n], points=p[:n]) for o, m, p, n in zip(out, matrices, points, filled)]

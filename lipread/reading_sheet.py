@@ -32,7 +32,9 @@ def reading_sheet(result: Transcript, columns: int = 8, max_tiles: int = MAX_TIL
     track when there are several), in the transcript's time order."""
     frames = result.mouth_frames
     if frames is None or not len(frames):
-        raise ValueError(f"{result.file}: the transcript holds no mouth crops to show")
+        raise ValueError(
+            f"{result.file}: the transcript holds no mouth crops to show (transcribe with keep_crops=True)"
+        )
     several = len({s.track for s in result.segments}) > 1
     tiles = []
     for w in result.words[:max_tiles]:

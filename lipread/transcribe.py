@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from data_prep.contracts import DecoderSettings
+from data_prep.crop import interpolate, transforms
 from data_prep.face_tracks import Segment, uncovered
 from data_prep.landmarks import FaceTracker
-from data_prep.pipeline import VideoScan, crop_segments, scan_faces
+from data_prep.pipeline import VideoFrames, VideoScan, cut_mouths, scan_faces
 from data_prep.progress import frame_bar
 from data_prep.rejections import PrepError
 from data_prep.video import TARGET_FPS
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).with_name("pretrained")
 #: Hypotheses each window is decoded into, at least, for its confidence (the best one's share).
 CONFIDENCE_N_BEST = 10
+#: Crops held at once while a video is read (about 27 kB each at 96 px): a long video's mouths are
+#: cut, read by the model and let go a batch of this many frames at a time.
+BATCH_FRAMES = 3000
 
 
 class TranscriptionError(Exception):
@@ -129,8 +133,8 @@ class Transcriber:
     # -- stages
 
     def readable_segments(self, path: str | Path, faces: str, timings: dict[str, float]) -> tuple[VideoScan, list]:
-        """Every face's readable stretches (or only the largest face's where several overlap), and
-        their mouth crops; a :class:`TranscriptionError` when there is none."""
+        """Every face's readable stretches (or only the largest face's where several overlap), found
+        by one pass over the video; a :class:`TranscriptionError` when there is none."""
         path = str(path)
         if not Path(path).is_file():
             raise TranscriptionError(
@@ -144,26 +148,77 @@ class Transcriber:
             chosen = scan.readable if faces == "all" else largest_only(scan.readable)
             if not chosen:
                 raise PrepError(*why_unreadable(scan, self.crop.min_mouth_width, self.min_frames))
-            crops = crop_segments(scan.frames, chosen, self.crop, timings, self.progress)
         except PrepError as err:
             raise TranscriptionError(path, err.reason, err.detail) from err
-        return scan, list(zip(chosen, crops))
+        return scan, chosen
 
     @torch.no_grad()
-    def log_probs(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
+    def log_probs(self, clips: list[np.ndarray], bar=None) -> list[torch.Tensor]:
         """Model outputs (T, V) for each crop sequence, each read on its own: its numbers then do not
         depend on what it is read with (a live stream gets the very outputs a file gets), no time goes
         on padding (on 2 CPU cores one by one is 15% faster than batches), and memory is one phrase's
-        (at most :attr:`PhraseSettings.max_frames`, about 0.6 MB a frame for LipNet)."""
+        (at most :attr:`PhraseSettings.max_frames`, about 0.6 MB a frame for LipNet). ``bar``: a
+        progress bar to count the frames on."""
         card = self.card
         out: list[torch.Tensor] = []
-        with frame_bar(sum(map(len, clips)), "lips", self.progress) as bar:
-            for clip in clips:
-                video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
-                lengths = torch.tensor([len(clip)])
-                out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
+        for clip in clips:
+            video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
+            lengths = torch.tensor([len(clip)])
+            out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
+            if bar is not None:
                 bar.update(len(clip))
         return out
+
+    def read_lips(self, scan: VideoScan, chosen: list[Segment], timings: dict[str, float], keep_crops: bool = False
+                  ) -> tuple[dict[int, list[tuple[int, int, torch.Tensor]]], np.ndarray | None]:  # fmt: skip
+        """The model's outputs for every phrase of every chosen segment: ``{segment index: [(first
+        frame, end frame, (T, V) log-probabilities)]}``, frames counted from the segment's start.
+
+        The mouths are cut and read a batch of at most :data:`BATCH_FRAMES` frames at a time (each
+        batch decoded from the keyframe before it), so a long video holds one batch's crops, not
+        all of them; only the phrases' frames are cut. With ``keep_crops`` every segment's crops
+        are cut and kept, and returned (in segment order) for the reading sheet (``-f png``).
+        """
+        points = [interpolate(segment.points) for segment in chosen]
+        cuts = [phrase_cuts(p, self.phrases) for p in points]
+        units = sorted(
+            (
+                (j, a, b)
+                for j, p in enumerate(points)
+                for a, b in (stretches(len(p), cuts[j]) if keep_crops else cuts[j])
+            ),
+            key=lambda u: (chosen[u[0]].start + u[1], u[0]),
+        )
+        matrices = [transforms(p, self.crop) for p in points]
+        outputs: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
+        kept: dict[tuple[int, int], np.ndarray] = {}
+        name = Path(scan.frames.path).name
+        model_seconds = 0.0
+        with frame_bar(sum(b - a for _, a, b in units), f"{name}: mouths", self.progress) as mouths, \
+                frame_bar(sum(e - s for c in cuts for s, e in c), f"{name}: lips", self.progress) as lips:  # fmt: skip
+            for n, batch in enumerate(batches(units, BATCH_FRAMES)):
+                first = chosen[batch[0][0]].start + batch[0][1]
+                reuse = n == 0 and scan.frames.kept  # a short video's frames, still held from the scan
+                frames = scan.frames if reuse else VideoFrames(scan.frames.path, scan.frames.info,
+                                                                max(0.0, first / self.fps - 1.0))  # fmt: skip
+                spans = [((chosen[j].start + a) / self.fps, (chosen[j].start + b) / self.fps) for j, a, b in batch]
+                crops = cut_mouths(frames, spans, [matrices[j][a:b] for j, a, b in batch],
+                                   [points[j][a:b] for j, a, b in batch], self.crop, timings, mouths)  # fmt: skip
+                phrases = [(j, s, e, unit.frames[s - a : e - a]) for (j, a, b), unit in zip(batch, crops)
+                           for s, e in cuts[j] if a <= s and e <= b]  # fmt: skip
+                phrases = [p for p in phrases if len(p[3])]  # (a video that ends sooner than its scan said)
+                clock = time.perf_counter()
+                for (j, s, e, _), lp in zip(phrases, self.log_probs([p[3] for p in phrases], lips)):
+                    outputs.setdefault(j, []).append((s, e, lp))
+                model_seconds += time.perf_counter() - clock
+                if keep_crops:
+                    kept.update({(j, a): unit.frames for (j, a, _), unit in zip(batch, crops)})
+        timings["model"] = timings.get("model", 0.0) + model_seconds
+        for j in outputs:
+            outputs[j].sort(key=lambda o: o[0])
+        if not keep_crops:
+            return outputs, None
+        return outputs, np.concatenate([kept[key] for key in sorted(kept)]) if kept else None
 
     def read_window(self, log_probs: torch.Tensor, decoder: str, k: int) -> tuple[list[Hypothesis], Assessment]:
         """The ``k`` best sentences for one window's (T, V) model outputs, and how far to trust the best."""
@@ -185,12 +240,14 @@ class Transcriber:
         return words or TranscriptWord.spread(text, start, end), hyps, judged
 
     def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0,
-                   min_confidence: float = 0.0) -> Transcript:  # fmt: skip
-        return self.transcribe_many([path], decoder, faces=faces, n_best=n_best, min_confidence=min_confidence)[0]
+                   min_confidence: float = 0.0, keep_crops: bool = False) -> Transcript:  # fmt: skip
+        return self.transcribe_many([path], decoder, faces=faces, n_best=n_best, min_confidence=min_confidence,
+                                    keep_crops=keep_crops)[0]  # fmt: skip
 
-    def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None,
-                        faces: str = "all", n_best: int = 0, min_confidence: float = 0.0) -> list[Transcript]:  # fmt: skip
-        """Transcribe several videos: each one's faces found and cropped, then the model over every phrase, then the decoder.
+    def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None, faces: str = "all",
+                        n_best: int = 0, min_confidence: float = 0.0, keep_crops: bool = False) -> list[Transcript]:  # fmt: skip
+        """Transcribe several videos, one after the other: each one's faces found, its phrases' mouths
+        cut and read by the model a batch at a time, then the decoder.
 
         Each face track's readable stretch is read on its own (``faces="largest"``: only the
         largest face where several overlap), cut into phrases where the lips pause, its still
@@ -199,13 +256,13 @@ class Transcriber:
         confidence is below ``min_confidence`` are left out of the words and listed under ``dropped``
         (the video's confidence and flag still judge every phrase). A file that fails raises
         :class:`TranscriptionError`, unless ``on_error`` is given: then it is called with the error
-        and that file is left out of the result. Each result holds its video's crops
-        (``mouth_frames``): over a long list, call this a video at a time and keep what you need, as
-        ``lipread transcribe`` does.
+        and that file is left out of the result. Memory is one batch of crops (:data:`BATCH_FRAMES`)
+        however long the video; with ``keep_crops``, each result also holds its video's crops
+        (``mouth_frames``, for :func:`lipread.reading_sheet.reading_sheet`), which grow with it.
         """
         if faces not in FACES:
             raise ValueError(f"faces must be one of {FACES}, not {faces!r}")
-        prepared = []
+        results = []
         for path in paths:
             timings: dict[str, float] = {}
             try:
@@ -215,74 +272,97 @@ class Transcriber:
                     raise
                 on_error(err)
                 continue
-            prepared.append((str(path), scan, found, timings))
-        pieces = [
-            (k, j, s, e)
-            for k, (_, _, found, _) in enumerate(prepared)
-            for j, (_, crops) in enumerate(found)
-            for s, e in phrase_cuts(crops.points, self.phrases)
-        ]
-        clock = time.perf_counter()
-        outputs = self.log_probs([prepared[k][2][j][1].frames[s:e] for k, j, s, e in pieces])
-        model_seconds = (time.perf_counter() - clock) / max(1, len(prepared))
-        by_segment: dict[tuple[int, int], list[tuple[int, int, torch.Tensor]]] = {}
-        for (k, j, s, e), lp in zip(pieces, outputs):
-            by_segment.setdefault((k, j), []).append((s, e, lp))
-        results = []
-        for k, (path, scan, found, timings) in enumerate(prepared):
-            timings["model"] = model_seconds
-            clock = time.perf_counter()
-            numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment, _ in found))}
-            segments, all_hyps, all_judged, dropped = [], [], [], []
-            for j, (segment, _) in enumerate(found):
-                track = numbers[segment.track]
-                words, hyps, judged = [], [], []
-                for s, e, lp in by_segment.get((k, j), []):
-                    start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
-                    piece, window_hyps, window_judged = self.read_phrase(lp, start, end, decoder, n_best)
-                    if window_judged.confidence < min_confidence:
-                        dropped.append(DroppedPhrase(track, round(start, 3), round(end, 3), window_hyps[0].text,
-                                                     window_judged.confidence))  # fmt: skip
-                    else:
-                        words += piece
-                    hyps.append(window_hyps)
-                    judged.append(window_judged)
-                words = [replace(w, track=track) for w in words]
-                confidence, out, _ = combine(judged)
-                segments.append(TrackReading(
-                    track, round(segment.start / self.fps, 3), round(segment.end / self.fps, 3), segment.box,
-                    " ".join(w.word for w in words), words, confidence, out,
-                    combine_n_best(hyps, n_best) if n_best else [],
-                ))  # fmt: skip
-                all_hyps += hyps
-                all_judged += judged
-            timings["decoder"] = time.perf_counter() - clock
-            covered = [(s.start, s.end) for s, _ in found]
-            gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
-                    for a, b in uncovered(covered, scan.num_frames, self.min_frames)]  # fmt: skip
-            words = sorted((w for seg in segments for w in seg.words), key=lambda w: (w.start, w.track))
-            confidence, out, reason = combine(all_judged)
-            results.append(
-                Transcript(
-                    file=path,
-                    text=transcript_text(segments),
-                    words=words,
-                    duration=round(scan.num_frames / self.fps, 3),
-                    model=self.name,
-                    decoder=decoder,
-                    segments=segments,
-                    gaps=gaps,
-                    confidence=confidence,
-                    out_of_domain=out,
-                    reason=reason,
-                    grammar=self.grammar.name if self.grammar is not None and decoder == "beam" else None,
-                    n_best=combine_n_best(all_hyps, n_best) if n_best else [],
-                    dropped=dropped,
-                    timings=timings,
-                    mouth_frames=np.concatenate([crops.frames for _, crops in found]),
-                )
-            )
+            outputs, mouth_frames = self.read_lips(scan, found, timings, keep_crops)
+            results.append(self._reading(str(path), scan, found, outputs, decoder, n_best, min_confidence,
+                                         timings, mouth_frames))  # fmt: skip
         return results
+
+    def _reading(self, path: str, scan: VideoScan, found: list[Segment],
+                 by_segment: dict[int, list[tuple[int, int, torch.Tensor]]], decoder: str, n_best: int,
+                 min_confidence: float, timings: dict[str, float], mouth_frames: np.ndarray | None) -> Transcript:  # fmt: skip
+        """One video's transcript from its phrases' model outputs: each phrase decoded, timed and judged."""
+        clock = time.perf_counter()
+        numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment in found))}
+        segments, all_hyps, all_judged, dropped = [], [], [], []
+        for j, segment in enumerate(found):
+            track = numbers[segment.track]
+            words, hyps, judged = [], [], []
+            for s, e, lp in by_segment.get(j, []):
+                start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
+                piece, window_hyps, window_judged = self.read_phrase(lp, start, end, decoder, n_best)
+                if window_judged.confidence < min_confidence:
+                    dropped.append(DroppedPhrase(track, round(start, 3), round(end, 3), window_hyps[0].text,
+                                                 window_judged.confidence))  # fmt: skip
+                else:
+                    words += piece
+                hyps.append(window_hyps)
+                judged.append(window_judged)
+            words = [replace(w, track=track) for w in words]
+            confidence, out, _ = combine(judged)
+            segments.append(TrackReading(
+                track, round(segment.start / self.fps, 3), round(segment.end / self.fps, 3), segment.box,
+                " ".join(w.word for w in words), words, confidence, out,
+                combine_n_best(hyps, n_best) if n_best else [],
+            ))  # fmt: skip
+            all_hyps += hyps
+            all_judged += judged
+        timings["decoder"] = time.perf_counter() - clock
+        covered = [(s.start, s.end) for s in found]
+        gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
+                for a, b in uncovered(covered, scan.num_frames, self.min_frames)]  # fmt: skip
+        words = sorted((w for seg in segments for w in seg.words), key=lambda w: (w.start, w.track))
+        confidence, out, reason = combine(all_judged)
+        return Transcript(
+            file=path,
+            text=transcript_text(segments),
+            words=words,
+            duration=round(scan.num_frames / self.fps, 3),
+            model=self.name,
+            decoder=decoder,
+            segments=segments,
+            gaps=gaps,
+            confidence=confidence,
+            out_of_domain=out,
+            reason=reason,
+            grammar=self.grammar.name if self.grammar is not None and decoder == "beam" else None,
+            n_best=combine_n_best(all_hyps, n_best) if n_best else [],
+            dropped=dropped,
+            timings=timings,
+            mouth_frames=mouth_frames,
+        )
+
+
+def stretches(length: int, cuts: list[tuple[int, int]], most: int | None = None) -> list[tuple[int, int]]:
+    """``[0, length)`` in consecutive pieces of at most ``most`` frames (default :data:`BATCH_FRAMES`),
+    each ending where no phrase of ``cuts`` is under way (a phrase is never split)."""
+    most = BATCH_FRAMES if most is None else most
+    out, a = [], 0
+    while a < length:
+        b = min(a + most, length)
+        inside = [(s, e) for s, e in cuts if s < b < e]
+        while inside:  # back to the start of the phrase under way (phrases may overlap by a few frames)
+            b = min(s for s, _ in inside)
+            inside = [(s, e) for s, e in cuts if s < b < e]
+        if b <= a:  # a phrase longer than ``most`` (never, with PhraseSettings.max_frames): keep it whole
+            b = max(e for s, e in cuts if s <= a < e)
+        out.append((a, b))
+        a = b
+    return out
+
+
+def batches(units: list[tuple[int, int, int]], most: int) -> list[list[tuple[int, int, int]]]:
+    """Consecutive ``(segment, first, end)`` units grouped so that each group holds at most ``most``
+    frames (a longer unit alone)."""
+    out: list[list[tuple[int, int, int]]] = []
+    total = most
+    for unit in units:
+        size = unit[2] - unit[1]
+        if total + size > most:
+            out.append([])
+            total = 0
+        out[-1].append(unit)
+        total += size
+    return out
 
 
 FACES = ("all", "largest")

@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
                                        dynamic_ncols=True) as bar:  # fmt: skip
         for video in args.videos:
             for result in transcriber.transcribe_many([str(video)], args.decoder, on_error=on_error, faces=args.faces,
-                                                      n_best=args.n_best, min_confidence=args.min_confidence):  # fmt: skip
+                                                      n_best=args.n_best, min_confidence=args.min_confidence,
+                                                      keep_crops="png" in formats):  # fmt: skip
                 _warn(result, args.min_confidence)
                 if args.output:
                     _write(result, formats, targets, args.cues)

@@ -92,7 +92,7 @@ class Transcript:
     n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences with scores, when asked for
     dropped: list[DroppedPhrase] = field(default_factory=list)  # phrases below min_confidence
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
-    mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops
+    mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) uint8 crops, with keep_crops
 
     def to_json(self) -> dict:
         return {

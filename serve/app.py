@@ -251,7 +251,17 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 )
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(
-                state.executor, _transcribe, state, model, upload, decoder, faces, chosen, n_best, min_confidence
+                state.executor,
+                _transcribe,
+                state,
+                model,
+                upload,
+                decoder,
+                faces,
+                chosen,
+                n_best,
+                min_confidence,
+                format == "png" or crops,
             )
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
@@ -309,7 +319,7 @@ class SubtitleRequest(BaseModel):
 
 
 def _transcribe(state: ServerState, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int,
-                min_confidence: float):  # fmt: skip
+                min_confidence: float, keep_crops: bool):  # fmt: skip
     transcriber = state.thread_transcriber(model)
     transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
-    return transcriber.transcribe(path, decoder, faces, n_best, min_confidence)
+    return transcriber.transcribe(path, decoder, faces, n_best, min_confidence, keep_crops)

@@ -15,6 +15,7 @@ import srt
 import webvtt
 
 from conftest import ALIGNMENTS, TINY_TRAIN_IDS, TRAIN_CLIPS, align_text, clip_path, frames_of, lipread, write_video
+from data_prep.pipeline import cut_mouths
 from data_prep.transcripts import read_grid_align
 from lipread.evaluate import score
 from lipread.subtitles import to_srt, to_vtt
@@ -236,6 +237,30 @@ def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path: Path):
     monkeypatch.setattr(t, "DEFAULT_MODEL", tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="lipread train"):
         t.Transcriber.from_checkpoint()
+
+
+def test_a_long_video_read_a_batch_at_a_time_reads_as_in_one(tmp_path: Path, monkeypatch):
+    """Mouths are cut and read BATCH_FRAMES at a time, each batch decoded from the keyframe before
+    it, so memory stays one batch's: the transcript (and, asked for, the crops) must be the ones a
+    single batch gives; without keep_crops no crops are held at all."""
+    import lipread.transcribe as transcribe
+    from lipread.reading_sheet import reading_sheet
+
+    video = write_video(tmp_path / "three.mp4", np.concatenate([frames_of(clip_path(n)) for n in TRAIN_CLIPS[:3]]))
+    shipped = Transcriber.from_checkpoint(device="cpu")
+    whole = shipped.transcribe(video, keep_crops=True)
+    cuts = []
+    monkeypatch.setattr(transcribe, "cut_mouths", lambda *a, **k: cuts.append(a[1]) or cut_mouths(*a, **k))
+    monkeypatch.setattr(transcribe, "BATCH_FRAMES", 60)
+    batched, lean = shipped.transcribe(video, keep_crops=True), shipped.transcribe(video)
+    assert len(cuts) >= 2 * 3  # a batch a phrase at most, for each of the two readings
+    for result in (batched, lean):
+        assert {**result.to_json(), "timings": None} == {**whole.to_json(), "timings": None}
+    assert whole.text == " ".join(align_text(n) for n in TRAIN_CLIPS[:3])
+    assert np.array_equal(batched.mouth_frames, whole.mouth_frames) and len(whole.mouth_frames) == 225
+    assert lean.mouth_frames is None
+    with pytest.raises(ValueError, match="keep_crops=True"):
+        reading_sheet(lean)
 
 
 def test_thirty_second_video_is_transcribed_whole(tmp_path: Path):
