@@ -5,6 +5,7 @@ from a GRID clip (benchmarks/hd_video.py). Each length and command runs in a fre
 first length (a folder's peak memory should be one video's, not grow with the folder).
 
     python benchmarks/transcribe_memory.py --seconds 30 60 120
+    python benchmarks/transcribe_memory.py --seconds 30 300 900 --no-prep
     python benchmarks/transcribe_memory.py --seconds 30 --folder 1 4 8
 """
 
@@ -67,6 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, nargs="+", default=[30, 60, 120])
     parser.add_argument("--folder", type=int, nargs="+", help="videos in a folder (of the first length)")
+    parser.add_argument(
+        "--no-prep", action="store_true", help="measure transcribe only (prep's pass is slow on long video)"
+    )
     args = parser.parse_args()
     if args.folder:
         print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; folders of {args.seconds[0]:g} s 1080p videos")
@@ -83,9 +87,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seconds in args.seconds:
             video = write_hd_video(CLIP, Path(tmp) / f"hd_{seconds:g}s.mp4", seconds)
-            m, p = measure(MEASURE, video), measure(PREP, video)
+            m = measure(MEASURE, video)
+            p = (
+                {"peak_mb": float("nan"), "seconds": float("nan"), "frames": "-"}
+                if args.no_prep
+                else measure(PREP, video)
+            )
             print(f"| {seconds:g} s | {m['peak_mb']:.0f} MB | {m['seconds']:.1f} s | {m['seconds'] / seconds:.2f} "
-                  f"| {m['words']} | {p['peak_mb']:.0f} MB | {p['seconds']:.1f} s | {p['frames']} |")  # fmt: skip
+                  f"| {m['words']} | {p['peak_mb']:.0f} MB | {p['seconds']:.1f} s | {p['frames']} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -354,6 +354,20 @@ def test_warp_puts_the_reference_mouth_in_the_window_centre():
     assert np.allclose(width, expected, rtol=0.02)
 
 
+def test_preview_labels_are_whole_or_keep_both_ends():
+    """preview.png showed each clip id's last 18 characters: 'rv/portrait_hevc_0001' lost its speaker."""
+    from data_prep.preview import MAX_LABEL_WIDTH, _text_width, contact_sheet, fitted_label
+
+    assert fitted_label("rv/portrait_hevc_0001") == "rv/portrait_hevc_0001"
+    long = "a_very_long_speaker_folder_name/another_very_long_clip_name_0001"
+    shown = fitted_label(long)
+    assert shown.startswith("a_very_long") and shown.endswith("name_0001") and "..." in shown
+    assert _text_width(shown) + 8 <= MAX_LABEL_WIDTH
+    frames = np.zeros((10, 96, 96, 3), np.uint8)
+    sheet = contact_sheet([("rv/portrait_hevc_0001", frames), ("s1/bbaf4p", frames)])
+    assert sheet.shape == (192, _text_width("rv/portrait_hevc_0001") + 8 + 8 * 96, 3)
+
+
 # ---------------------------------------------------------------- clip levels
 
 
