@@ -142,18 +142,24 @@ def decoded_frames(path: str | Path, from_s: float = 0.0) -> Iterator[tuple[floa
 
     With ``from_s`` > 0 decoding starts at the keyframe before that time, not at the video's start
     (a cue an hour into a lecture is not reached by decoding the hour before it); the frames are
-    the ones decoding from the start gives. Where the container cannot seek there (no timestamps,
-    an index that lands past the time), it decodes from the start.
+    the ones decoding from the start gives. That holds for containers with a keyframe index
+    (:data:`SEEKABLE`); others (MPEG program and transport streams seek by bytes and land inside
+    a frame, whose errors last to the next keyframe), and a seek that lands past the time or not on
+    a keyframe, decode from the start.
     """
     if from_s > 0:
         frames = _decoded(path, from_s)
         first = next(frames, None)
-        if first is not None and first[1].pts is not None and first[0] <= from_s + 1e-6:
+        if first is not None and first[1].pts is not None and first[1].key_frame and first[0] <= from_s + 1e-6:
             yield first
             yield from frames
             return
         frames.close()
     yield from _decoded(path)
+
+
+#: containers (PyAV's format names) whose index lets a seek land on a whole keyframe
+SEEKABLE = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"}
 
 
 def _decoded(path: str | Path, seek_s: float = 0.0) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:
@@ -165,6 +171,8 @@ def _decoded(path: str | Path, seek_s: float = 0.0) -> Iterator[tuple[float, av.
         index = 0
         info = _info(container, stream)
         if seek_s > 0:
+            if container.format.name not in SEEKABLE:
+                return
             try:  # to the keyframe at or before it, in the stream's own time units
                 container.seek(start + int(seek_s / time_base), stream=stream, backward=True, any_frame=False)
             except av.error.FFmpegError as err:

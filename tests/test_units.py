@@ -145,6 +145,36 @@ def resample(frames, spans: list[tuple[float, float | None]]) -> list[list[np.nd
     return out
 
 
+@pytest.mark.parametrize("container,codec", [("mp4", "libx264"), ("mkv", "libx265"), ("webm", "libvpx-vp9"),
+                                             ("avi", "mpeg4"), ("mpg", "mpeg1video")])  # fmt: skip
+def test_decoding_from_a_time_gives_the_frames_decoding_from_the_start_does(container: str, codec: str,
+                                                                             tmp_path: Path):  # fmt: skip
+    """prep's pieces and transcription's batches decode from the keyframe before a time (or, where a
+    container cannot seek there, from the start): the frames they get must be the very ones."""
+    path = tmp_path / f"moving.{container}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        if codec == "libx265":
+            stream.options = {"x265-params": "log-level=none"}
+        for k in range(300):  # 12 s: past x264's 10 s between keyframes
+            frame = np.zeros((64, 96, 3), np.uint8)
+            frame[:, :, 0] = (np.arange(96)[None, :] + 3 * k) % 256
+            frame[(k % 60) : (k % 60) + 4] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    whole = {round(t, 3): frame for t, frame in iter_frames(path)}
+    for start in (5.0, 11.0):
+        part = list(iter_frames(path, from_s=start))
+        assert part[0][0] <= start and part[-1][0] == max(whole)
+        assert all(np.array_equal(whole[round(t, 3)], frame) for t, frame in part)
+    # it did seek where the container has an index; an MPEG program stream (it landed mid-frame, with
+    # wrong pixels to the next keyframe) is decoded from the start
+    assert (part[0][0] > 5.0) == (container != "mpg")
+
+
 def numbered(times: list[float]):
     """Frames whose single pixel holds their index, at the given presentation times."""
     return ((t, np.full((1, 1, 3), i, np.uint8)) for i, t in enumerate(times))
