@@ -30,7 +30,7 @@ from data_prep.discover import SourceJob, Utterance, discover, shard_of
 from data_prep.landmarks import LANDMARK_MODEL, FaceTracker
 from data_prep.pipeline import extract_mouths
 from data_prep.rejections import PrepError, Rejection
-from data_prep.video import CLIP_CRF, TARGET_FPS, write_clip
+from data_prep.video import CLIP_CRF, TARGET_FPS, probe, write_clip
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,15 @@ PIECE_S = 120.0
 LEAD_S = 1.0
 
 
+def _seekable(path: str) -> bool:
+    """Whether decoding may start mid-video (:data:`data_prep.video.SEEKABLE`): otherwise every piece
+    would decode the video from its start, and one pass is quicker."""
+    try:
+        return probe(path).seekable
+    except PrepError:
+        return False  # the job itself reports why
+
+
 def pieces(job: SourceJob, piece_s: float | None = None) -> list[SourceJob]:
     """A long video's cues as jobs of about ``piece_s`` seconds of video each (default
     :data:`PIECE_S`), each decoded from just before its first cue: a lecture with subtitles then
@@ -207,12 +216,14 @@ def build(options: PrepOptions) -> BuildSummary:
         todo = [u for u in job.utterances if not build_log.done(u.id)]
         summary.skipped += len(job.utterances) - len(todo)
         if todo:
-            pending += pieces(SourceJob(job.source, job.path, todo))
+            remaining = SourceJob(job.source, job.path, todo)
+            pending += pieces(remaining) if len(todo) > 1 and _seekable(job.path) else [remaining]
 
     # Settings go down before the first clip, so a build killed half-way is still checked when continued.
     _write_meta(dataset, log_dir, options, build_log, finished=False)
     total = sum(len(j.utterances) for j in pending)
-    log.info("%d utterances to build in %d videos, %d already done", total, len(pending), summary.skipped)
+    log.info("%d utterances to build in %d videos, %d already done", total, len({j.source for j in pending}),
+             summary.skipped)  # fmt: skip
     try:
         _run(pending, options, dataset, build_log, summary, total)
     except KeyboardInterrupt:

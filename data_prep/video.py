@@ -27,6 +27,9 @@ from data_prep.rejections import PrepError
 log = logging.getLogger(__name__)
 
 TARGET_FPS = 25.0
+#: containers (PyAV's format names) whose index lets a seek land on a whole keyframe; MPEG program
+#: and transport streams seek by bytes and land inside a frame
+SEEKABLE = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"}
 
 
 @dataclass
@@ -38,6 +41,7 @@ class VideoInfo:
     width: int
     height: int
     sar: Fraction = Fraction(1)  # sample (pixel) aspect ratio; frames are shown sar times wider
+    seekable: bool = False  # the container has a keyframe index (SEEKABLE): decoding may start mid-video
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -98,7 +102,8 @@ def _info(container, stream) -> VideoInfo:
         duration = container.duration / 1_000_000
     sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
-    return VideoInfo(fps=fps, duration=duration, width=stream.width, height=stream.height, sar=sar)
+    return VideoInfo(fps=fps, duration=duration, width=stream.width, height=stream.height, sar=sar,
+                     seekable=container.format.name in SEEKABLE)  # fmt: skip
 
 
 def iter_frames(
@@ -156,10 +161,6 @@ def decoded_frames(path: str | Path, from_s: float = 0.0) -> Iterator[tuple[floa
             return
         frames.close()
     yield from _decoded(path)
-
-
-#: containers (PyAV's format names) whose index lets a seek land on a whole keyframe
-SEEKABLE = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"}
 
 
 def _decoded(path: str | Path, seek_s: float = 0.0) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:

@@ -175,8 +175,8 @@ class Transcriber:
         frame, end frame, (T, V) log-probabilities)]}``, frames counted from the segment's start.
 
         The mouths are cut and read a batch of at most :data:`BATCH_FRAMES` frames at a time (each
-        batch decoded from the keyframe before it), so a long video holds one batch's crops, not
-        all of them; only the phrases' frames are cut. With ``keep_crops`` every segment's crops
+        batch decoded from the keyframe before it; in one batch where the container cannot seek),
+        so a long video holds one batch's crops, not all of them; only the phrases' frames are cut. With ``keep_crops`` every segment's crops
         are cut and kept, and returned (in segment order) for the reading sheet (``-f png``).
         """
         points = [interpolate(segment.points) for segment in chosen]
@@ -196,7 +196,9 @@ class Transcriber:
         model_seconds = 0.0
         with frame_bar(sum(b - a for _, a, b in units), f"{name}: mouths", self.progress) as mouths, \
                 frame_bar(sum(e - s for c in cuts for s, e in c), f"{name}: lips", self.progress) as lips:  # fmt: skip
-            for n, batch in enumerate(batches(units, BATCH_FRAMES)):
+            # (a container without a keyframe index would be decoded from its start for every batch: one batch)
+            most = BATCH_FRAMES if scan.frames.info.seekable else sum(b - a for _, a, b in units)
+            for n, batch in enumerate(batches(units, most)):
                 first = chosen[batch[0][0]].start + batch[0][1]
                 reuse = n == 0 and scan.frames.kept  # a short video's frames, still held from the scan
                 frames = scan.frames if reuse else VideoFrames(scan.frames.path, scan.frames.info,
