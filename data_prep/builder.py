@@ -19,7 +19,9 @@ from data_prep import reference_face
 from data_prep.contracts import CropSettings, ManifestEntry, Word
 from data_prep.dataset_folder import (
     CLIPS,
+    MANIFEST,
     META,
+    REJECTED,
     SHARDS,
     BuildLog,
     read_jsonl,
@@ -184,22 +186,95 @@ def pieces(job: SourceJob, piece_s: float | None = None) -> list[SourceJob]:
     return [SourceJob(job.source, job.path, p, from_s=max(0.0, p[0].start - LEAD_S)) for p in out]
 
 
+def _inputs(options: PrepOptions) -> tuple[list[SourceJob], list[Rejection], Path]:
+    """This build's videos with their utterances, the inputs refused before any decoding, and the
+    folder its logs go to (a shard's own, with ``--shard``)."""
+    jobs, early_rejections = discover(options.input_dir, options.alignments, options.manifest)
+    log_dir = options.out
+    if options.shard is not None:
+        index, count = options.shard
+        jobs = [j for j in jobs if shard_of(j.source, count) == index]
+        early_rejections = [r for r in early_rejections if shard_of(r.source, count) == index]
+        log_dir = options.out / SHARDS / f"{index}-of-{count}"
+    return jobs, early_rejections, log_dir
+
+
+@dataclass
+class PrepPlan:
+    """What a build would do, found from the file names and transcripts alone (``prep --dry-run``):
+    worth a look before an overnight run, to see that transcripts pair with their videos."""
+
+    videos: int = 0
+    utterances: int = 0  # to build now
+    done: int = 0  # built or rejected by an earlier run of this build
+    cue_seconds: float = 0.0  # video in utterances with times (subtitle cues, manifest spans)
+    whole_videos: int = 0  # utterances that are a whole video (their length is known only by reading it)
+    rejected: Counter = field(default_factory=Counter)  # refused before any decoding, by reason
+    examples: list[tuple[str, str, str]] = field(default_factory=list)  # (id, text, source) of the first few
+
+    def lines(self) -> list[str]:
+        length = [f"{_duration(self.cue_seconds)} in cues"] if self.cue_seconds else []
+        length += [_count(self.whole_videos, "whole video")] if self.whole_videos else []
+        out = [f"would build {_count(self.utterances, 'utterance')} from {_count(self.videos, 'video')}"
+               f"{' (' + ', '.join(length) + ')' if length else ''}, {self.done} already done, "
+               f"{sum(self.rejected.values())} refused before decoding"]  # fmt: skip
+        out += [f"  refused    {n:5d}  {reason}" for reason, n in self.rejected.most_common()]
+        out += ["first utterances:"] if self.examples else []
+        out += [f"  {i}  {text!r}  <- {source}" for i, text, source in self.examples]
+        return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
+
+
+def plan(options: PrepOptions, examples: int = 5) -> PrepPlan:
+    """What :func:`build` would do with ``options``, without decoding a frame or writing a file."""
+    jobs, early_rejections, log_dir = _inputs(options)
+    done = {r["id"] for r in read_jsonl(log_dir / MANIFEST)}
+    if not options.retry_rejected:
+        done |= {r["id"] for r in read_jsonl(log_dir / REJECTED)}
+    result = PrepPlan()
+    for rejection in early_rejections:
+        if rejection.id in done:
+            result.done += 1
+        else:
+            result.rejected[rejection.reason] += 1
+    for job in jobs:
+        todo = [u for u in job.utterances if u.id not in done]
+        result.done += len(job.utterances) - len(todo)
+        result.videos += bool(todo)
+        result.utterances += len(todo)
+        for u in todo:
+            if u.start is not None and u.end is not None:
+                result.cue_seconds += u.end - u.start
+            else:
+                result.whole_videos += 1
+            if len(result.examples) < examples:
+                result.examples.append((u.id, u.text, job.source))
+    return result
+
+
 def build(options: PrepOptions) -> BuildSummary:
     """Build (or finish building) the dataset folder described by ``options``."""
     started = time.perf_counter()
     dataset = options.out
-    jobs, early_rejections = discover(options.input_dir, options.alignments, options.manifest)
+    jobs, early_rejections, log_dir = _inputs(options)
     if not jobs and not early_rejections:  # no videos at all (a wrong folder?): leave nothing behind
         summary = BuildSummary()
         summary.seconds = time.perf_counter() - started
         return summary
     dataset.mkdir(parents=True, exist_ok=True)
-    log_dir = dataset
-    if options.shard is not None:
-        index, count = options.shard
-        jobs = [j for j in jobs if shard_of(j.source, count) == index]
-        early_rejections = [r for r in early_rejections if shard_of(r.source, count) == index]
-        log_dir = dataset / SHARDS / f"{index}-of-{count}"
 
     _check_same_settings(log_dir / META, options)
     build_log = BuildLog(dataset, log_dir, options.retry_rejected)

@@ -78,8 +78,11 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
         type=crf_value,
         default=CLIP_CRF,
         metavar="0-51",
-        help="x264 quality of the clips: 18 visually lossless (default); 0 lossless and reproducible, larger",
+        help="x264 quality of the clips: 18 visually lossless; 0 lossless and reproducible, several times larger",
     )
+    parser.add_argument("--dry-run", action="store_true",
+                        help="say what would be built (videos, utterances, refusals, the first transcripts) without "
+                        "decoding a frame or writing a file")  # fmt: skip
     parser.add_argument("--retry-rejected", action="store_true", help="try earlier rejections again")
     parser.epilog = "reason codes in rejected.jsonl: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
     return parser
@@ -119,6 +122,8 @@ def run_prep(args: argparse.Namespace) -> int:
             min_mouth_width=args.min_mouth_width,
         ),
     )
+    if args.dry_run:
+        return _dry_run(options, args)
     try:
         summary = build(options)
     except ValueError as err:  # e.g. continuing a dataset with other crop or codec settings
@@ -136,6 +141,17 @@ def run_prep(args: argparse.Namespace) -> int:
         return 1
     print(f"dataset: {args.out}", file=sys.stderr)
     return 0
+
+
+def _dry_run(options, args: argparse.Namespace) -> int:
+    from data_prep.builder import BuildSummary, plan
+
+    found = plan(options)
+    print("\n".join(found.lines()))
+    if found.utterances or found.done:
+        return 0
+    log.error("%s", _problem(BuildSummary(rejected=found.rejected), args))
+    return 1
 
 
 def _problem(summary, args: argparse.Namespace) -> str | None:

@@ -14,7 +14,7 @@ import cv2
 import pytest
 import torch
 
-from conftest import EXAMPLE, EXAMPLE_TEXT, ROOT, TRAIN_CLIPS, clip_path, lipread
+from conftest import ALIGNMENTS, EXAMPLE, EXAMPLE_TEXT, ROOT, TRAIN_CLIPS, align_text, clip_path, lipread
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
@@ -232,6 +232,33 @@ def test_prep_says_why_a_build_is_empty(tmp_path: Path):
     assert result.returncode == 1
     assert "none of the 2 videos has a transcript" in result.stderr and "--alignments" in result.stderr
     assert_no_traceback(result)
+
+
+def test_prep_dry_run_says_what_a_build_would_do_and_writes_nothing(tmp_path: Path):
+    """Before an overnight run: are the transcripts paired with the right videos? --dry-run answers
+    from the file names and transcripts alone, and again after a build (what is left to do)."""
+    videos = tmp_path / "videos" / "s1"
+    videos.mkdir(parents=True)
+    for name in TRAIN_CLIPS[:2]:
+        shutil.copy(clip_path(name), videos)
+    shutil.copy(EXAMPLE, videos)  # no .align for it
+    args = [str(videos.parent), "--out", str(tmp_path / "ds"), "--alignments", str(ALIGNMENTS), "--workers", "1"]
+    first = lipread("prep", *args, "--dry-run")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "would build 2 utterances from 2 videos (2 whole videos), 0 already done, 1 refused before decoding",
+        "  refused        1  missing_transcript",
+        "first utterances:",
+        f"  s1/{TRAIN_CLIPS[0]}  {align_text(TRAIN_CLIPS[0])!r}  <- s1/{TRAIN_CLIPS[0]}.mp4",
+        f"  s1/{TRAIN_CLIPS[1]}  {align_text(TRAIN_CLIPS[1])!r}  <- s1/{TRAIN_CLIPS[1]}.mp4",
+    ]
+    assert not (tmp_path / "ds").exists()
+    assert lipread("prep", *args).returncode == 0
+    again = lipread("prep", *args, "--dry-run")
+    assert (
+        again.stdout.splitlines()[0]
+        == "would build 0 utterances from 0 videos, 3 already done, 0 refused before decoding"
+    )
 
 
 def test_help_shows_defaults():
