@@ -71,6 +71,11 @@ def probe(path: str | Path) -> VideoInfo:
 def _open(path: str | Path):
     _need_pyav()
     try:
+        if os.path.getsize(path) == 0:  # (ffmpeg says only "Invalid data found when processing input")
+            raise PrepError("unreadable", "the file is empty (0 bytes)")
+    except OSError:
+        pass  # no such file, or not a regular file: av.open says which
+    try:
         return av.open(str(path))
     except FileNotFoundError:
         raise PrepError("unreadable", "no such file") from None

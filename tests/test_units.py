@@ -243,6 +243,15 @@ def test_a_dataset_clip_reads_the_same_without_pyav(tmp_path: Path, monkeypatch:
         video.read_clip(tmp_path / "missing.mp4")
 
 
+def test_an_empty_file_is_called_empty(tmp_path: Path):
+    """ffmpeg calls a 0-byte file "Invalid data found when processing input"; a half-copied or
+    failed download says more plainly what it is."""
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(PrepError, match=r"the file is empty \(0 bytes\)") as err:
+        probe(tmp_path / "empty.mp4")
+    assert err.value.reason == "unreadable"
+
+
 @pytest.mark.parametrize("allowed", ["the allowed sentences", "the vocabulary's words"])
 def test_an_out_of_domain_reason_names_what_the_decoder_may_say(allowed: str):
     """A reading the decoder may not say (free: "bat", decoded: "bin") is a gap; the reason names the
