@@ -101,6 +101,20 @@ def _command_module(command: str):
     return importlib.import_module(module), prefix
 
 
+def versions() -> str:
+    """Python's and the key libraries' versions, for a bug report, read from the installed packages'
+    metadata (importing torch to ask would take a second)."""
+    import platform
+
+    found = [f"Python {platform.python_version()}"]
+    for name in ("torch", "torchaudio", "lightning", "mediapipe", "opencv-contrib-python", "av", "numpy"):
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return ", ".join(found)
+
+
 def command_parser(command: str) -> tuple[argparse.ArgumentParser, Callable[[argparse.Namespace], int]] | None:
     """The argument parser of an argparse command (every one but ``train``) and the function that
     runs it; None for a command nobody provides."""
@@ -131,7 +145,7 @@ def _main(argv: list[str]) -> int:
     verbose = False
     while argv and argv[0] in ("-v", "--verbose", "--version"):
         if argv.pop(0) == "--version":
-            print(f"lipread {__version__}")
+            print(f"lipread {__version__} ({versions()})")
             return EXIT_OK
         verbose = True
     if "--verbose" in argv:

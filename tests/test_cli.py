@@ -25,7 +25,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
     "args,code,says",
     [
         ((), 2, "usage: lipread"),
-        (("--version",), 0, "lipread 0."),
+        (("--version",), 0, "mediapipe 0.10.21"),  # "lipread 0.1.0 (Python 3.x, torch 2.11.0, ...)": for bug reports
         (("--help",), 0, "transcribe"),
         (("frobnicate",), 2, "unknown command 'frobnicate'"),
         (("transcribe", "x.mp4", "--beam-size", "0"), 2, "--beam-size: must be at least 1"),
