@@ -35,7 +35,7 @@ from lipread.transcribe import FACES, TranscriptionError, default_model_path
 from lipread.transcript import TranscriptWord
 from serve.enrolment import Enrolment
 from serve.enrolment_api import enrolment_router
-from serve.errors import STATUS, error
+from serve.errors import STATUS, busy, error
 from serve.limits import Limits
 from serve.live_api import LIVE_PROTOCOL, live_router
 from serve.schemas import ErrorJSON, TranscriptJSON
@@ -221,14 +221,13 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             return error(400, "bad_option", "format must be json, srt, vtt or png; cues phrase or word")
         if faces not in FACES:
             return error(400, "bad_option", f"faces must be one of {', '.join(FACES)}")
-        if not state.has_room():
-            return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
-        state.pending += 1
+        if not state.admit():
+            return busy()
         workdir = Path(tempfile.mkdtemp(prefix="lipread-upload-"))
         job = None
 
         def release() -> None:
-            state.pending -= 1
+            state.leave()
             shutil.rmtree(workdir, ignore_errors=True)
 
         try:

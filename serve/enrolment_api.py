@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 
 from serve.crop_strip import crop_strip
 from serve.enrolment import PERSONAL, Enrolment, EnrolmentError
-from serve.errors import error
+from serve.errors import busy, error
 from serve.server_state import ServerState
 from serve.uploads import UploadRefused, save_upload
 
@@ -74,10 +74,9 @@ def enrolment_router(state: ServerState) -> APIRouter:
         id: str = Form(..., description="the recording's id (a prompt's number, say); the same id replaces it"),
     ):
         """Check a recording (face, light, length) and keep it: 201 with what was found, or a 422 that says why not."""
-        if not state.has_room():  # checks share the transcription workers
+        if not state.admit():  # checks share the transcription workers
             await file.close()
-            return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
-        state.pending += 1
+            return busy()
         workdir = Path(tempfile.mkdtemp(prefix="lipread-enrol-"))
         try:
             keeper = enrolment()
@@ -93,7 +92,7 @@ def enrolment_router(state: ServerState) -> APIRouter:
         except UploadRefused as err:
             return error(err.status, err.code, err.detail)
         finally:
-            state.pending -= 1
+            state.leave()
             await file.close()
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -19,3 +19,8 @@ STATUS = {
 
 def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse(ErrorJSON(error=code, detail=detail).model_dump(), status_code=status, headers=headers)
+
+
+def busy() -> JSONResponse:
+    """503 when every worker and queue place is taken (:meth:`serve.server_state.ServerState.admit`)."""
+    return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})

@@ -62,9 +62,17 @@ class ServerState:
             raise RuntimeError("the model is not loaded yet")
         return self._first
 
-    def has_room(self) -> bool:
-        """Whether one more upload may wait for a worker."""
-        return self.pending < self.limits.workers + self.limits.queue_size
+    def admit(self) -> bool:
+        """Take a place for one upload among the workers and the queue (transcriptions and
+        enrolment checks share them); False when every place is taken. Give it back with
+        :meth:`leave` when the upload's work has ended."""
+        if self.pending >= self.limits.workers + self.limits.queue_size:
+            return False
+        self.pending += 1
+        return True
+
+    def leave(self) -> None:
+        self.pending -= 1
 
     def thread_transcriber(self, model: str) -> Transcriber:
         """This worker thread's reader for ``model``, made on first use."""
