@@ -177,7 +177,7 @@ def _decoded(path: str | Path, seek_s: float = 0.0) -> Iterator[tuple[float, av.
         index = 0
         info = _info(container, stream)
         if seek_s > 0:
-            if container.format.name not in SEEKABLE:
+            if not info.seekable:
                 return
             try:  # to the keyframe at or before it, in the stream's own time units
                 container.seek(start + int(seek_s / time_base), stream=stream, backward=True, any_frame=False)
@@ -237,16 +237,17 @@ def resampled(
                 yield i, frame
                 targets[i] += 1
 
-    def finished() -> bool:  # every span has an end and has all its frames: the rest need not be decoded
-        return all(end is not None and start + targets[i] / fps >= end - half_frame
-                   for i, (start, end) in enumerate(spans))  # fmt: skip
+    # once frames up to here are emitted, every span has all its frames (when every span has an end)
+    done_at = (
+        max(end for _, end in spans) - half_frame + 1e-6 if spans and all(end is not None for _, end in spans) else None
+    )
 
     for t, frame in frames:
         if previous is not None:
             yield from emit(t, previous[1])
             if t > previous[0]:
                 interval = t - previous[0]
-            if finished():
+            if done_at is not None and t >= done_at:
                 return
         previous = (t, frame)
     if previous is not None:
