@@ -181,40 +181,39 @@ class Transcriber:
         """
         points = [interpolate(segment.points) for segment in chosen]
         cuts = [phrase_cuts(p, self.phrases) for p in points]
-        units = sorted(
-            (
-                (j, a, b)
-                for j, p in enumerate(points)
-                for a, b in (stretches(len(p), cuts[j]) if keep_crops else cuts[j])
-            ),
-            key=lambda u: (chosen[u[0]].start + u[1], u[0]),
-        )
+        # what is cut, a unit at a time: (segment, first frame, end frame, the phrases inside it)
+        if keep_crops:  # every frame, in stretches that never split a phrase
+            units = [(j, a, b, [(s, e) for s, e in cuts[j] if a <= s and e <= b])
+                     for j, p in enumerate(points) for a, b in stretches(len(p), cuts[j])]  # fmt: skip
+        else:  # the phrases alone
+            units = [(j, s, e, [(s, e)]) for j, c in enumerate(cuts) for s, e in c]
+        units.sort(key=lambda u: (chosen[u[0]].start + u[1], u[0]))
         matrices = [transforms(p, self.crop) for p in points]
         outputs: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
         kept: dict[tuple[int, int], np.ndarray] = {}
         name = Path(scan.frames.path).name
         model_seconds = 0.0
-        with frame_bar(sum(b - a for _, a, b in units), f"{name}: mouths", self.progress) as mouths, \
+        to_cut = sum(b - a for _, a, b, _ in units)
+        with frame_bar(to_cut, f"{name}: mouths", self.progress) as mouths, \
                 frame_bar(sum(e - s for c in cuts for s, e in c), f"{name}: lips", self.progress) as lips:  # fmt: skip
             # (a container without a keyframe index would be decoded from its start for every batch: one batch)
-            most = BATCH_FRAMES if scan.frames.info.seekable else sum(b - a for _, a, b in units)
-            for n, batch in enumerate(batches(units, most)):
+            for n, batch in enumerate(batches(units, BATCH_FRAMES if scan.frames.info.seekable else to_cut)):
                 first = chosen[batch[0][0]].start + batch[0][1]
                 reuse = n == 0 and scan.frames.kept  # a short video's frames, still held from the scan
                 frames = scan.frames if reuse else VideoFrames(scan.frames.path, scan.frames.info,
                                                                 max(0.0, first / self.fps - 1.0))  # fmt: skip
-                spans = [((chosen[j].start + a) / self.fps, (chosen[j].start + b) / self.fps) for j, a, b in batch]
-                crops = cut_mouths(frames, spans, [matrices[j][a:b] for j, a, b in batch],
-                                   [points[j][a:b] for j, a, b in batch], self.crop, timings, mouths)  # fmt: skip
-                phrases = [(j, s, e, unit.frames[s - a : e - a]) for (j, a, b), unit in zip(batch, crops)
-                           for s, e in cuts[j] if a <= s and e <= b]  # fmt: skip
+                spans = [((chosen[j].start + a) / self.fps, (chosen[j].start + b) / self.fps) for j, a, b, _ in batch]
+                crops = cut_mouths(frames, spans, [matrices[j][a:b] for j, a, b, _ in batch],
+                                   [points[j][a:b] for j, a, b, _ in batch], self.crop, timings, mouths)  # fmt: skip
+                phrases = [(j, s, e, unit.frames[s - a : e - a]) for (j, a, _, inside), unit in zip(batch, crops)
+                           for s, e in inside]  # fmt: skip
                 phrases = [p for p in phrases if len(p[3])]  # (a video that ends sooner than its scan said)
                 clock = time.perf_counter()
                 for (j, s, e, _), lp in zip(phrases, self.log_probs([p[3] for p in phrases], lips)):
                     outputs.setdefault(j, []).append((s, e, lp))
                 model_seconds += time.perf_counter() - clock
                 if keep_crops:
-                    kept.update({(j, a): unit.frames for (j, a, _), unit in zip(batch, crops)})
+                    kept.update({(j, a): unit.frames for (j, a, _, _), unit in zip(batch, crops)})
         timings["model"] = timings.get("model", 0.0) + model_seconds
         for j in outputs:
             outputs[j].sort(key=lambda o: o[0])
@@ -352,10 +351,10 @@ def stretches(length: int, cuts: list[tuple[int, int]], most: int | None = None)
     return out
 
 
-def batches(units: list[tuple[int, int, int]], most: int) -> list[list[tuple[int, int, int]]]:
-    """Consecutive ``(segment, first, end)`` units grouped so that each group holds at most ``most``
-    frames (a longer unit alone)."""
-    out: list[list[tuple[int, int, int]]] = []
+def batches(units: list[tuple], most: int) -> list[list[tuple]]:
+    """Consecutive ``(segment, first, end, ...)`` units grouped so that each group holds at most
+    ``most`` frames (a longer unit alone)."""
+    out: list[list[tuple]] = []
     total = most
     for unit in units:
         size = unit[2] - unit[1]
