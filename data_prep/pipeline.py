@@ -246,22 +246,21 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
 
 
 def crop_segments(frames: VideoFrames, chosen: list[Segment], settings: CropSettings,
-                  timings: dict[str, float] | None = None, progress: bool = False) -> list[Crops]:  # fmt: skip
+                  timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
     """Each segment's mouth crops, its track's gaps filled (the whole of every segment at once;
-    transcription cuts a long video's in pieces with :func:`cut_mouths`)."""
+    transcription cuts a long video's in batches with :func:`cut_mouths`)."""
     spans = [(s.start / TARGET_FPS, s.end / TARGET_FPS) for s in chosen]
-    return crop_spans(frames, spans, [interpolate(s.points) for s in chosen], settings, timings, progress)
+    return crop_spans(frames, spans, [interpolate(s.points) for s in chosen], settings, timings)
 
 
 def crop_spans(frames: VideoFrames, spans: list[tuple[float, float]], points: list[np.ndarray], settings: CropSettings,
-               timings: dict[str, float] | None = None, progress: bool = False) -> list[Crops]:  # fmt: skip
+               timings: dict[str, float] | None = None) -> list[Crops]:  # fmt: skip
     """Decode again and cut each span's mouth crops from the full-size frames, holding only the crops.
 
     ``points`` are each span's gap-filled landmarks (one row per 25 fps frame); the transforms are
-    smoothed over the whole span. With ``progress``, a long pass shows a bar of the crops cut.
+    smoothed over the whole span.
     """
-    with frame_bar(sum(map(len, points)), f"{Path(frames.path).name}: mouths", progress) as bar:
-        return cut_mouths(frames, spans, [transforms(p, settings) for p in points], points, settings, timings, bar)
+    return cut_mouths(frames, spans, [transforms(p, settings) for p in points], points, settings, timings)
 
 
 def cut_mouths(frames: VideoFrames, spans: list[tuple[float, float]], matrices: list[np.ndarray],

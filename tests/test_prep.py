@@ -121,26 +121,6 @@ def test_lips_land_in_the_centre_of_the_crop(tracker):
     assert mid[..., 0].mean() - mid[..., 1].mean() > 20
 
 
-def test_a_long_pass_shows_a_frame_bar_and_a_short_one_stays_quiet(tracker, monkeypatch, capsys):
-    """An hour of video takes minutes a pass on a CPU: each pass counts its frames on a bar (for a
-    person at a terminal), which a pass shorter than progress.DELAY_S never shows."""
-    from data_prep import progress
-    from data_prep.pipeline import crop_segments, scan_faces
-
-    path = str(clip_path("bbaf4p"))
-    scan_faces(path, tracker, CropSettings(), 12, progress=True)  # a 3 s clip: done before the delay
-    assert capsys.readouterr().err == ""
-    monkeypatch.setattr(progress, "DELAY_S", 0.0)  # as if the clip were long
-    scan = scan_faces(path, tracker, CropSettings(), 12, progress=True)
-    crop_segments(scan.frames, scan.readable, CropSettings(), progress=True)
-    shown = capsys.readouterr().err.replace("\r", "\n")
-    bars = {line.split(":")[1].strip() for line in shown.splitlines() if line.startswith("bbaf4p.mp4:")}
-    assert bars == {"faces", "mouths"}  # each pass's bar, counting the clip's 75 frames at 25 fps
-    assert shown.count("/75 [") >= 2 and "frame/s]" in shown
-    scan_faces(path, tracker, CropSettings(), 12)  # a server, a log file: no bar
-    assert capsys.readouterr().err == ""
-
-
 def test_head_roll_and_scale_are_normalised(tracker, tmp_path: Path):
     """A rotated, shrunken copy of the clip gives the same crop as the original."""
     frames = frames_of(clip_path("bbaf4p"))[:30]

@@ -239,6 +239,27 @@ def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path: Path):
         t.Transcriber.from_checkpoint()
 
 
+def test_a_long_pass_shows_a_frame_bar_and_a_short_one_stays_quiet(monkeypatch, capsys):
+    """An hour of video takes minutes a pass on a CPU: each pass counts its frames on a bar (for a
+    person at a terminal), which a pass shorter than progress.DELAY_S never shows."""
+    from data_prep import progress
+
+    shipped = Transcriber.from_checkpoint(device="cpu")
+    shipped.progress = True  # as `lipread transcribe` sets it at a terminal
+    path = clip_path("bbaf4p")
+    shipped.transcribe(path, keep_crops=True)  # a 3 s clip: done before the delay
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)  # as if the clip were long
+    shipped.transcribe(path, keep_crops=True)  # (every frame cut: the mouths bar counts the clip's 75)
+    shown = capsys.readouterr().err.replace("\r", "\n")
+    bars = {line.split(":")[1].strip() for line in shown.splitlines() if line.startswith("bbaf4p.mp4:")}
+    assert bars == {"faces", "mouths", "lips"}  # each pass's bar, counting the clip's 75 frames at 25 fps
+    assert shown.count("/75 [") >= 2 and "frame/s]" in shown
+    shipped.progress = False  # a server, a log file: no bar
+    shipped.transcribe(path)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_long_video_read_a_batch_at_a_time_reads_as_in_one(tmp_path: Path, monkeypatch):
     """Mouths are cut and read BATCH_FRAMES at a time, each batch decoded from the keyframe before
     it, so memory stays one batch's: the transcript (and, asked for, the crops) must be the ones a
