@@ -19,12 +19,11 @@ from data_prep import reference_face
 from data_prep.contracts import CropSettings, ManifestEntry, Word
 from data_prep.dataset_folder import (
     CLIPS,
-    MANIFEST,
     META,
-    REJECTED,
     SHARDS,
     BuildLog,
     read_jsonl,
+    recorded,
     write_json,
     write_jsonl,
 )
@@ -241,9 +240,8 @@ def _duration(seconds: float) -> str:
 def plan(options: PrepOptions, examples: int = 5) -> PrepPlan:
     """What :func:`build` would do with ``options``, without decoding a frame or writing a file."""
     jobs, early_rejections, log_dir = _inputs(options)
-    done = {r["id"] for r in read_jsonl(log_dir / MANIFEST)}
-    if not options.retry_rejected:
-        done |= {r["id"] for r in read_jsonl(log_dir / REJECTED)}
+    entries, rejected = recorded(options.out, log_dir, options.retry_rejected)  # what the build would skip
+    done = entries.keys() | rejected.keys()
     result = PrepPlan()
     for rejection in early_rejections:
         if rejection.id in done:

@@ -54,6 +54,14 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def recorded(dataset: Path, log_dir: Path, retry_rejected: bool = False) -> tuple[dict[str, dict], dict[str, dict]]:
+    """What earlier runs of a build finished: its manifest lines whose clip is on disk, and (unless
+    they are to be tried again) its rejections of the other ids, each by id."""
+    entries = {e["id"]: e for e in read_jsonl(log_dir / MANIFEST) if (dataset / e["clip"]).is_file()}
+    rejected = [] if retry_rejected else read_jsonl(log_dir / REJECTED)
+    return entries, {r["id"]: r for r in rejected if r["id"] not in entries}
+
+
 class BuildLog:
     """The manifest and rejection log of one build (a dataset folder or one shard of it)."""
 
@@ -65,10 +73,7 @@ class BuildLog:
         self.rejected_path = log_dir / REJECTED
         self._remove_stale_temporaries()
 
-        entries = read_jsonl(self.manifest_path)
-        self.entries = {e["id"]: e for e in entries if (dataset / e["clip"]).is_file()}
-        rejected = [] if retry_rejected else read_jsonl(self.rejected_path)
-        self.rejected = {r["id"]: r for r in rejected if r["id"] not in self.entries}
+        self.entries, self.rejected = recorded(dataset, log_dir, retry_rejected)
         # Rewrite now if anything was dropped, so appends continue from a clean file.
         write_jsonl(self.manifest_path, list(self.entries.values()))
         write_jsonl(self.rejected_path, list(self.rejected.values()))
