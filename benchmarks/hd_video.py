@@ -16,6 +16,9 @@ import numpy as np
 
 from data_prep.video import iter_frames
 
+#: the GRID clip the benchmarks loop into long videos
+CLIP = Path(__file__).resolve().parents[1] / "tests" / "data" / "grid" / "s1" / "bbaf4p.mp4"
+
 
 def write_hd_video(source: Path, out: Path, seconds: float, width: int = 1920, height: int = 1080) -> Path:
     """``seconds`` of ``source`` looped, scaled to ``height`` and centred on a ``width`` x ``height`` frame."""

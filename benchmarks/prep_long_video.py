@@ -15,23 +15,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from hd_video import write_hd_video
+import srt
+from hd_video import CLIP, write_hd_video
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT / "tests" / "data" / "grid" / "s1" / "bbaf4p.mp4"
 BUILD = (
     "import sys; from pathlib import Path; from data_prep import builder; "
     "builder.PIECE_S = float(sys.argv[3]); "
     "s = builder.build(builder.PrepOptions(Path(sys.argv[1]), Path(sys.argv[2]), workers=int(sys.argv[4]))); "
     "print(s.built, sum(s.rejected.values()))"
 )
-
-
-def srt_time(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d},{round((seconds - whole) * 1000):03d}"
 
 
 def peak_of_tree(proc: subprocess.Popen) -> tuple[float, str]:
@@ -61,8 +57,8 @@ def main() -> None:
         videos.mkdir(parents=True)
         video = write_hd_video(CLIP, videos / "talk.mp4", args.seconds, args.height * 16 // 9, args.height)
         cues = int(args.seconds // 3)
-        (videos / "talk.srt").write_text("".join(
-            f"{i + 1}\n{srt_time(3 * i)} --> {srt_time(3 * i + 2.96)}\nbin blue at f four please\n\n"
+        (videos / "talk.srt").write_text(srt.compose(
+            srt.Subtitle(i + 1, timedelta(seconds=3 * i), timedelta(seconds=3 * i + 2.96), "bin blue at f four please")
             for i in range(cues)))  # fmt: skip
         print(f"{video.name}: {args.seconds:g} s at {args.height}p, {cues} cues; {args.workers} workers; "
               f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores")  # fmt: skip

@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hd_video import write_hd_video
+from hd_video import CLIP, write_hd_video
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT / "tests" / "data" / "grid" / "s1" / "bbaf4p.mp4"
 MEASURE = (
     "import json, resource, sys, time; from lipread.transcribe import Transcriber; "
     "t = Transcriber.from_checkpoint(device='cpu'); start = time.perf_counter(); r = t.transcribe(sys.argv[1]); "
