@@ -136,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if to_files(formats) and args.output is None:
         args.output = Path(".")
     if args.skip_existing and args.output is None:
-        raise UserError("--skip-existing looks for the files a run wrote: give -o DIR (or -f png or -f all)")
+        raise UserError(
+            "--skip-existing looks for the files a run wrote: give -o DIR (or -f png, -f all or several formats, which write into the current folder)"
+        )
     if args.output:
         prepare_output(args.output, "-o ")
     targets = {fmt: output_paths(args.videos, args.output, EXTENSIONS[fmt]) for fmt in formats} if args.output else {}
