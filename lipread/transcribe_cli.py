@@ -6,8 +6,8 @@ Printed output stays machine-readable with several files: JSON is one array, tex
 ``file<TAB>text`` line per file, SRT/VTT each under a ``==> file <==`` line. With ``-o DIR`` each
 video gets its own file; videos from different folders keep their folders under DIR, so two
 ``clip.mp4`` never overwrite each other; ``-f all`` writes every format's file (as Whisper's
-``-f all`` does, into the current folder without ``-o``), ``-f json,srt`` those two; ``-f png`` is a picture, the mouth crop
-read at each word (:mod:`lipread.reading_sheet`), always a file.
+``-f all`` does, into the current folder without ``-o``), ``-f json,srt`` those two; ``-f png`` is a
+picture, the mouth crop read at each word (:mod:`lipread.reading_sheet`), always a file.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         args.output = Path(".")
     if args.skip_existing and args.output is None:
         raise UserError(
-            "--skip-existing looks for the files a run wrote: give -o DIR (or -f png, -f all or several formats, which write into the current folder)"
+            "--skip-existing looks for the files a run wrote: give -o DIR (or -f png, -f all or several formats, "
+            "which write into the current folder)"
         )
     if args.output:
         prepare_output(args.output, "-o ")
