@@ -13,17 +13,24 @@ A KeyboardInterrupt can still be raised inside a C extension that then replaces 
 of its own (safetensors loading a model once gave torch's "could not determine the shape of object
 type 'torch.storage.UntypedStorage'"): :func:`arrived` says a Ctrl-C came, so the command reports
 such an error as the interruption it is.
+
+:func:`held` makes Ctrl-C wait the same way through a few quick steps that must all happen or none
+(renaming a video's finished files into place), so an interrupted run never leaves some of them.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 #: How often a Ctrl-C that arrived during an import checks whether the import is over (seconds).
 RECHECK_S = 0.05
 
 _arrived = False
+_held = 0
+_pending = False
 
 
 def must_wait(frame: FrameType | None) -> bool:
@@ -42,12 +49,29 @@ def arrived() -> bool:
 
 
 def _on_interrupt(signum: int, frame: FrameType | None) -> None:
-    global _arrived
+    global _arrived, _pending
     _arrived = True
+    if _held:
+        _pending = True  # raised as the held block ends
+        return
     if must_wait(frame):
         signal.setitimer(signal.ITIMER_REAL, RECHECK_S)  # SIGALRM comes back here once the timer ends
         return
     raise KeyboardInterrupt
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Ctrl-C that comes inside the block is raised as it ends (where :func:`install` ran)."""
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if _pending and not _held:
+        _pending = False
+        raise KeyboardInterrupt
 
 
 def install() -> None:

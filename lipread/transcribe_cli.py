@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from data_prep.contracts import DECODERS
+from lipread import interrupts
 from lipread.cli_options import (
     add_beam_options,
     add_decoding_options,
@@ -202,23 +203,27 @@ def _warn(result: Transcript, min_confidence: float) -> None:
 
 
 def _write(result: Transcript, formats: list[str], targets: dict[str, dict[str, Path]], cues: str) -> None:
-    """Each format's file for one result, each written whole under a temporary name and then renamed."""
+    """Every format's file for one result, or none: each is written whole under a temporary name,
+    and they are renamed into place together, with Ctrl-C held until all are."""
     from data_prep.preview import write_png
     from lipread.reading_sheet import reading_sheet
 
-    for fmt in formats:
-        target = targets[fmt][result.file]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial{target.suffix}")
-        try:
+    wanted = {targets[fmt][result.file]: fmt for fmt in formats}
+    partials = {target: target.with_name(f".{target.name}.partial{target.suffix}") for target in wanted}
+    try:
+        for target, fmt in wanted.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
             if fmt == "png":
-                write_png(partial, reading_sheet(result))
+                write_png(partials[target], reading_sheet(result))
             else:
                 body = render(result, fmt, cues)
-                partial.write_text(body if body.endswith("\n") else body + "\n")
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)  # interrupted before the rename: no half-written file
+                partials[target].write_text(body if body.endswith("\n") else body + "\n")
+        with interrupts.held():
+            for target, partial in partials.items():
+                partial.replace(target)
+    finally:
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)  # interrupted before the renames: no half-written file
     shown = targets[formats[0]][result.file]
     every = shown.with_suffix(".{" + ",".join(EXTENSIONS[f] for f in formats) + "}")
     log.info("%s -> %s", result.file, shown if len(formats) == 1 else every)

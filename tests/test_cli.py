@@ -346,6 +346,46 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file left
 
 
+#: ``lipread transcribe -f all -o out`` with a Ctrl-C in the middle of writing a video's files: while
+#: its reading sheet is drawn (the last and slowest), or after the first of its files is renamed
+#: into place. CI once stopped at the sheet and kept that video's text, JSON and subtitles, no PNG.
+CTRL_C_WHILE_WRITING = """
+import os, pathlib, signal, sys, time
+import data_prep.preview
+when = sys.argv.pop(1)
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+if when == "drawing":
+    original_png = data_prep.preview.write_png
+    def write_png(*args):
+        ctrl_c()
+        return original_png(*args)
+    data_prep.preview.write_png = write_png
+else:
+    original_replace, renamed = pathlib.Path.replace, []
+    def replace(self, target):
+        renamed.append(original_replace(self, target))
+        if len(renamed) == 1:
+            ctrl_c()
+        return renamed[-1]
+    pathlib.Path.replace = replace
+from lipread import cli
+sys.exit(cli.main())
+"""
+
+
+@pytest.mark.parametrize("when", ["drawing", "renaming"])
+def test_ctrl_c_while_a_video_is_written_leaves_all_its_files_or_none(tmp_path: Path, when: str):
+    out = tmp_path / "out"
+    args = ["transcribe", str(EXAMPLE), "-o", str(out), "-f", "all", "--decoder", "greedy"]
+    result = _run_program(tmp_path, CTRL_C_WHILE_WRITING, when, *args)
+    assert result.returncode == 130, result.stderr
+    whole = [] if when == "drawing" else [".json", ".png", ".srt", ".txt", ".vtt"]
+    assert sorted(p.suffix for p in out.glob(f"{EXAMPLE.stem}.*")) == whole
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file left
+
+
 #: A program shaped like ``python -m lipread.cli``: Ctrl-C arrives while code that a C extension runs
 #: with PyRun_String (as pybind11's eval does, in frames named <string>) is executing.
 CTRL_C_IN_STRING_CODE = """
