@@ -183,7 +183,9 @@ def save(card: ModelCard, state_dict: dict[str, torch.Tensor], out_dir: str | Pa
     for shard, name in zip(shards, files):
         save_file(shard, out / name)
     config = {**card.to_json(), "weights": files}
-    (out / CONFIG).write_text(json.dumps(config, indent=1))
+    partial = out / f".{CONFIG}.partial"
+    partial.write_text(json.dumps(config, indent=1))
+    partial.replace(out / CONFIG)  # last and whole: a folder is a model only once its weights are all there
     return out
 
 
