@@ -72,17 +72,20 @@ def fill_gaps(points: np.ndarray, settings: CropSettings) -> np.ndarray:
     return interpolate(points)
 
 
-def interpolate(points: np.ndarray) -> np.ndarray:
-    """(T, N, 2) landmarks with NaN frames filled linearly (held at the ends)."""
+def interpolate(points: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """(T, N, 2) landmarks with NaN frames filled linearly (held at the ends); ``points`` itself
+    when nothing is missing, or with ``in_place`` (a long segment's landmarks are then not copied)."""
     found = ~np.isnan(points[:, 0, 0])
     if found.all():
         return points
     t = np.arange(len(points))
-    flat = points.reshape(len(points), -1)
-    filled = np.empty_like(flat)
-    for j in range(flat.shape[1]):
-        filled[:, j] = np.interp(t, t[found], flat[found, j])
-    return filled.reshape(points.shape)
+    filled = points if in_place else points.copy()
+    missing = ~found
+    for n in range(points.shape[1]):
+        for c in range(points.shape[2]):
+            column = filled[:, n, c]  # a view: written into ``filled``
+            column[missing] = np.interp(t[missing], t[found], column[found])
+    return filled
 
 
 def missing_runs(found: np.ndarray) -> list[tuple[int, int]]:

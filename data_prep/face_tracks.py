@@ -3,7 +3,9 @@
 Faces found frame by frame are joined into tracks by overlap with the track's last box; a track
 ends at a shot change or when its face stays lost for longer than the crop settings' ``max_gap``.
 Each track is then split into segments: runs of frames with the face, short gaps filled. Only
-landmarks are kept (a few KB a frame), never frames, so a long video costs little memory.
+landmarks are kept (3.7 KB a frame and face), never frames, and only once: a track holds them in
+blocks of :data:`BLOCK_FRAMES`, which its segments take over block by block. An hour of one face at
+25 fps holds 340 MB of landmarks.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import cv2
 import numpy as np
 
 from data_prep.contracts import CropSettings
-from data_prep.crop import missing_runs, mouth_width
+from data_prep.crop import interpolate, missing_runs, mouth_width
 from data_prep.landmarks import NUM_LANDMARKS
 
 #: A shot changes where the mean absolute difference (0-255) of consecutive 32x32 grey thumbnails
@@ -24,32 +26,93 @@ SHOT_CHANGE = 10.0
 SHOT_CHANGE_RATIO = 6.0
 #: Least overlap (intersection over union) of a face's box with a track's last box to continue it.
 MIN_OVERLAP = 0.3
+#: Frames of landmarks a track allocates at a time (0.96 MB): large enough to be given back to the
+#: system when freed, not a small array a frame that a long video's heap would keep.
+BLOCK_FRAMES = 256
+
+
+class LandmarkRows:
+    """One face's (T, 468, 2) float32 landmarks, a row a frame, NaN where it was lost: appended a
+    frame at a time, and given up from the front (a live stream's old frames, a segment cut)."""
+
+    def __init__(self) -> None:
+        self._blocks: list[np.ndarray] = []
+        self._offset = 0  # rows of the first block already given up
+        self._length = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        if not 0 <= row < self._length:
+            raise IndexError(row)
+        at = self._offset + row
+        return self._blocks[at // BLOCK_FRAMES][at % BLOCK_FRAMES]
+
+    def append(self, points: np.ndarray | None) -> None:
+        at = self._offset + self._length
+        if at == len(self._blocks) * BLOCK_FRAMES:
+            self._blocks.append(np.full((BLOCK_FRAMES, NUM_LANDMARKS, 2), np.nan, np.float32))
+        if points is not None:
+            self._blocks[at // BLOCK_FRAMES][at % BLOCK_FRAMES] = points
+        self._length += 1
+
+    def found(self) -> np.ndarray:
+        """(T,) whether each row has a face."""
+        flags = np.concatenate([~np.isnan(b[:, 0, 0]) for b in self._blocks]) if self._blocks else np.zeros(0, bool)
+        return flags[self._offset : self._offset + self._length]
+
+    def drop(self, rows: int) -> None:
+        """Give up the first ``rows`` rows (each block as soon as none of its rows is left)."""
+        rows = min(rows, self._length)
+        self._offset += rows
+        self._length -= rows
+        del self._blocks[: self._offset // BLOCK_FRAMES]
+        self._offset %= BLOCK_FRAMES
+
+    def take(self, rows: int) -> np.ndarray:
+        """The first ``rows`` rows as one array, given up as they are copied: the landmarks are held
+        once, not twice, while a long track becomes a segment."""
+        out = np.empty((min(rows, self._length), NUM_LANDMARKS, 2), np.float32)
+        done = 0
+        while done < len(out):
+            n = min(len(out) - done, BLOCK_FRAMES - self._offset)
+            out[done : done + n] = self._blocks[0][self._offset : self._offset + n]
+            self.drop(n)
+            done += n
+        return out
+
+    def array(self) -> np.ndarray:
+        """Every row, copied (the rows are kept)."""
+        whole = np.concatenate(self._blocks) if self._blocks else np.empty((0, NUM_LANDMARKS, 2), np.float32)
+        return whole[self._offset : self._offset + self._length]
 
 
 @dataclass
 class Track:
-    """One face followed from frame ``start``; ``points`` is (T, 468, 2), NaN where it was lost."""
+    """One face followed from frame ``start``; ``points`` holds a row of landmarks a frame from there."""
 
     id: int
     start: int
-    points: list[np.ndarray] = field(default_factory=list)
+    points: LandmarkRows = field(default_factory=LandmarkRows)
     last_seen: int = -1
     last_box: np.ndarray | None = None
 
     def add(self, index: int, points: np.ndarray | None) -> None:
         while self.start + len(self.points) < index:
-            self.points.append(_MISSING)
-        self.points.append(_MISSING if points is None else points.astype(np.float32))
+            self.points.append(None)
+        self.points.append(points)
         if points is not None:
             self.last_seen, self.last_box = index, box_of(points)
 
     def array(self) -> np.ndarray:
-        return np.stack(self.points[: self.last_seen - self.start + 1])
+        """(T, 468, 2) up to the last frame the face was seen in, NaN where it was lost."""
+        return self.points.array()[: self.last_seen - self.start + 1]
 
     def point(self, index: int) -> np.ndarray | None:
         """The landmarks of frame ``index`` (None where the face was lost)."""
         found = self.points[index - self.start]
-        return None if found is _MISSING else found
+        return None if np.isnan(found[0, 0]) else found
 
 
 _MISSING = np.full((NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
@@ -110,7 +173,7 @@ class TrackBuilder:
         self.tracks = list(self._open)
         for track in self.tracks:
             if before > track.start:
-                del track.points[: before - track.start]
+                track.points.drop(before - track.start)
                 track.start = before
 
     def add(self, index: int, faces: list[np.ndarray]) -> None:
@@ -154,38 +217,47 @@ class Segment:
     track: int
     start: int
     end: int
-    points: np.ndarray  # (end - start, 468, 2), NaN in the short gaps the crop fills
+    points: np.ndarray  # (end - start, 468, 2), its short gaps filled
+    box: list[int]  # [x, y, w, h]: the median face box over the frames with a face, in display pixels
+    mouth_width: float  # median over the frames with a face (pixels)
     problem: str | None = None  # why it is not read: "too_short" or "face_too_small"
 
-    @property
-    def box(self) -> list[int]:
-        """``[x, y, w, h]``: the median face box, in display pixels."""
-        boxes = np.stack([box_of(p) for p in self.points if not np.isnan(p[0, 0])])
-        x0, y0, x1, y1 = np.median(boxes, axis=0)
-        return [int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))]
 
-    @property
-    def mouth_width(self) -> float:
-        return mouth_width(self.points)
+def median_box(points: np.ndarray) -> list[int]:
+    """``[x, y, w, h]`` of the median landmark box over the frames with a face."""
+    found = ~np.isnan(points[:, 0, 0])
+    low, high = points.min(axis=1)[found], points.max(axis=1)[found]  # a frame's landmarks are all there or none
+    x0, y0, x1, y1 = np.median(np.concatenate([low, high], axis=1), axis=0)
+    return [int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))]
 
 
 def segments(tracks: list[Track], settings: CropSettings, min_frames: int) -> list[Segment]:
-    """Each track's runs of found frames (gaps up to ``max_gap`` bridged), in time order, each marked
-    with the reason it cannot be read, if any."""
+    """Each track's runs of found frames (gaps up to ``max_gap`` bridged, and filled), in time order,
+    each marked with the reason it cannot be read, if any.
+
+    The segments take over their tracks' landmarks (the tracks are empty afterwards), so a long
+    video's are never held twice."""
     out = []
     for track in tracks:
-        points = track.array()
-        found = np.flatnonzero(~np.isnan(points[:, 0, 0]))
+        rows = track.points
+        found = np.flatnonzero(rows.found())
         breaks = np.flatnonzero(np.diff(found) > settings.max_gap + 1)
         starts = np.concatenate([[found[0]], found[breaks + 1]])
         ends = np.concatenate([found[breaks], [found[-1]]]) + 1
+        taken = 0
         for a, b in zip(starts, ends):
-            segment = Segment(track.id, track.start + int(a), track.start + int(b), points[a:b])
+            rows.drop(int(a) - taken)
+            points = rows.take(int(b - a))
+            taken = int(b)
+            box, width = median_box(points), mouth_width(points)
+            segment = Segment(track.id, track.start + int(a), track.start + int(b),
+                              interpolate(points, in_place=True), box, width)  # fmt: skip
             if b - a < min_frames:
                 segment.problem = "too_short"
             elif segment.mouth_width < settings.min_mouth_width:
                 segment.problem = "face_too_small"
             out.append(segment)
+        rows.drop(len(rows))
     return sorted(out, key=lambda s: (s.start, s.track))
 
 

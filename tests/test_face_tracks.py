@@ -10,7 +10,7 @@ import srt
 
 from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
-from data_prep.face_tracks import TrackBuilder, distinct, segments, uncovered
+from data_prep.face_tracks import BLOCK_FRAMES, LandmarkRows, TrackBuilder, distinct, segments, uncovered
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcript import TrackReading, TranscriptWord, transcript_text
 
@@ -43,7 +43,7 @@ def test_two_faces_moving_keep_their_tracks():
 
 
 def test_short_gap_is_bridged_long_gap_ends_the_track():
-    frames = [[face(10, 10)] for _ in range(40)]
+    frames = [[face(10 + i, 10)] for i in range(40)]  # moving right a pixel a frame
     for i in (5, 6, 7):  # 3 frames: up to max_gap, bridged
         frames[i] = []
     for i in range(20, 26):  # 6 frames: a new track afterwards
@@ -51,8 +51,42 @@ def test_short_gap_is_bridged_long_gap_ends_the_track():
     builder = build(frames)
     found = segments(builder.tracks, SETTINGS, min_frames=5)
     assert [(s.track, s.start, s.end) for s in found] == [(0, 0, 20), (1, 26, 40)]
-    assert np.isnan(found[0].points[5, 0, 0])  # the gap is left for the crop to fill
+    assert np.allclose(found[0].points[5:8], [face(10 + i, 10) for i in (5, 6, 7)], atol=1e-4)  # filled linearly
+    assert np.allclose(found[1].points, [face(10 + i, 10) for i in range(26, 40)])
     assert uncovered([(s.start, s.end) for s in found], 40, 5) == [(20, 26)]
+    assert [len(t.points) for t in builder.tracks] == [0, 0]  # the segments took the landmarks over
+
+
+def test_a_long_track_is_held_in_blocks_and_taken_over_whole():
+    """Landmarks over several blocks come out of them unchanged, as a track's array and as the
+    segments that take them over (a long gap across a block boundary starts a second track)."""
+    frames = [[face(10 + abs(i % 100 - 50), 10)] for i in range(3 * BLOCK_FRAMES + 20)]  # back and forth
+    for i in range(BLOCK_FRAMES - 5, BLOCK_FRAMES + 5):  # a long gap across a block boundary
+        frames[i] = []
+    builder = build(frames)
+    whole = builder.tracks[0].array()
+    assert len(builder.tracks) == 2 and len(whole) == BLOCK_FRAMES - 5
+    assert np.array_equal(whole[120], face(10 + 30, 10))
+    found = segments(builder.tracks, SETTINGS, min_frames=5)
+    assert [(s.start, s.end) for s in found] == [(0, BLOCK_FRAMES - 5), (BLOCK_FRAMES + 5, len(frames))]
+    assert np.array_equal(found[0].points, whole)
+    assert all(
+        np.array_equal(found[1].points[k], face(10 + abs((BLOCK_FRAMES + 5 + k) % 100 - 50), 10)) for k in (0, 300, 500)
+    )
+
+
+def test_landmark_rows_give_up_their_front():
+    rows = LandmarkRows()
+    for k in range(2 * BLOCK_FRAMES + 3):
+        rows.append(None if k % 7 == 0 else np.full((468, 2), k, np.float32))
+    rows.drop(BLOCK_FRAMES + 1)
+    assert len(rows) == BLOCK_FRAMES + 2 and rows[0][0, 0] == BLOCK_FRAMES + 1
+    assert list(rows.found()[:7]) == [(BLOCK_FRAMES + 1 + k) % 7 != 0 for k in range(7)]
+    taken = rows.take(5)
+    assert list(taken[:, 0, 0][~np.isnan(taken[:, 0, 0])]) == [
+        k for k in range(BLOCK_FRAMES + 1, BLOCK_FRAMES + 6) if k % 7
+    ]
+    assert len(rows) == BLOCK_FRAMES - 3 and rows[len(rows) - 1][0, 0] == 2 * BLOCK_FRAMES + 2
 
 
 def test_a_cut_ends_every_track():
