@@ -115,9 +115,6 @@ class Track:
         return None if np.isnan(found[0, 0]) else found
 
 
-_MISSING = np.full((NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
-
-
 def box_of(points: np.ndarray) -> np.ndarray:
     """``[x0, y0, x1, y1]`` around the landmarks."""
     return np.concatenate([np.nanmin(points, axis=0), np.nanmax(points, axis=0)])
@@ -266,7 +263,7 @@ class FaceFollower:
     face nearest to the one followed so far."""
 
     def __init__(self) -> None:
-        self.points: list[np.ndarray] = []
+        self.points = LandmarkRows()
         self.most = 0  # most distinct faces seen in one frame
         self._centre: np.ndarray | None = None
 
@@ -274,18 +271,18 @@ class FaceFollower:
         faces = distinct(faces)
         self.most = max(self.most, len(faces))
         if not faces:
-            self.points.append(_MISSING)
+            self.points.append(None)
             return
         if self._centre is None:
             chosen = max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
         else:
             chosen = min(faces, key=lambda f: float(np.linalg.norm(f.mean(axis=0) - self._centre)))
-        self.points.append(chosen.astype(np.float32))
+        self.points.append(chosen)
         self._centre = chosen.mean(axis=0)
 
     def array(self) -> np.ndarray:
         """(T, 468, 2) pixels, NaN where no face was found."""
-        return np.stack(self.points) if self.points else np.empty((0, NUM_LANDMARKS, 2), np.float32)
+        return self.points.array()
 
 
 def uncovered(spans: list[tuple[int, int]], total: int, min_frames: int) -> list[tuple[int, int]]:
