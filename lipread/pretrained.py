@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from data_prep.contracts import ContractError, ModelCard
+from data_prep.dataset_folder import write_json
 from lipread.confidence import Calibration
 from lipread.models import build_model, ctc_log_probs
 from lipread.text import CharTokenizer
@@ -182,10 +183,8 @@ def save(card: ModelCard, state_dict: dict[str, torch.Tensor], out_dir: str | Pa
     files = [f"model-{i + 1:02d}-of-{len(shards):02d}.safetensors" for i in range(len(shards))]
     for shard, name in zip(shards, files):
         save_file(shard, out / name)
-    config = {**card.to_json(), "weights": files}
-    partial = out / f".{CONFIG}.partial"
-    partial.write_text(json.dumps(config, indent=1))
-    partial.replace(out / CONFIG)  # last and whole: a folder is a model only once its weights are all there
+    # last and whole (written aside, then renamed): a folder is a model only once its weights are all there
+    write_json(out / CONFIG, {**card.to_json(), "weights": files})
     return out
 
 
