@@ -105,10 +105,6 @@ class Track:
         if points is not None:
             self.last_seen, self.last_box = index, box_of(points)
 
-    def array(self) -> np.ndarray:
-        """(T, 468, 2) up to the last frame the face was seen in, NaN where it was lost."""
-        return self.points.array()[: self.last_seen - self.start + 1]
-
     def point(self, index: int) -> np.ndarray | None:
         """The landmarks of frame ``index`` (None where the face was lost)."""
         found = self.points[index - self.start]

@@ -14,8 +14,9 @@ of its own (safetensors loading a model once gave torch's "could not determine t
 type 'torch.storage.UntypedStorage'"): :func:`arrived` says a Ctrl-C came, so the command reports
 such an error as the interruption it is.
 
-:func:`held` makes Ctrl-C wait the same way through a few quick steps that must all happen or none
-(renaming a video's finished files into place), so an interrupted run never leaves some of them.
+:func:`held` makes Ctrl-C wait through a few quick steps that must all happen or none (renaming a
+video's finished files into place) and raises it as they end, so an interrupted run never leaves
+some of them.
 """
 
 from __future__ import annotations

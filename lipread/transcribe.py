@@ -176,8 +176,9 @@ class Transcriber:
 
         The mouths are cut and read a batch of at most :data:`BATCH_FRAMES` frames at a time (each
         batch decoded from the keyframe before it; in one batch where the container cannot seek),
-        so a long video holds one batch's crops, not all of them; only the phrases' frames are cut. With ``keep_crops`` every segment's crops
-        are cut and kept, and returned (in segment order) for the reading sheet (``-f png``).
+        so a long video holds one batch's crops, not all of them; only the phrases' frames are cut.
+        With ``keep_crops`` every segment's crops are cut and kept, and returned (in segment order)
+        for the reading sheet (``-f png``).
         """
         points = [interpolate(segment.points) for segment in chosen]
         cuts = [phrase_cuts(p, self.phrases) for p in points]

@@ -39,7 +39,7 @@ def test_two_faces_moving_keep_their_tracks():
     frames[10] = frames[10][::-1]  # the order FaceMesh lists faces in does not matter
     tracks = build(frames).tracks
     assert len(tracks) == 2
-    assert all(abs(t.array()[i, :, 0].min() - (10 + i)) < 1e-3 for i, t in [(i, tracks[0]) for i in range(30)])
+    assert all(abs(t.points.array()[i, :, 0].min() - (10 + i)) < 1e-3 for i, t in [(i, tracks[0]) for i in range(30)])
 
 
 def test_short_gap_is_bridged_long_gap_ends_the_track():
@@ -64,7 +64,7 @@ def test_a_long_track_is_held_in_blocks_and_taken_over_whole():
     for i in range(BLOCK_FRAMES - 5, BLOCK_FRAMES + 5):  # a long gap across a block boundary
         frames[i] = []
     builder = build(frames)
-    whole = builder.tracks[0].array()
+    whole = builder.tracks[0].points.array()
     assert len(builder.tracks) == 2 and len(whole) == BLOCK_FRAMES - 5
     assert np.array_equal(whole[120], face(10 + 30, 10))
     found = segments(builder.tracks, SETTINGS, min_frames=5)
