@@ -57,3 +57,20 @@ def fraction(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
     return value
+
+
+def video_time(text: str) -> float:
+    """A time in a video: seconds (``75.5``) or ``[HH:]MM:SS[.ss]`` (``1:15.5``, ``01:02:03``)."""
+    parts = text.strip().split(":")
+    if len(parts) > 3 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected seconds (75.5) or [HH:]MM:SS[.ss] (1:15.5), got {text!r}")
+    try:
+        *whole, seconds = [float(p) if i == len(parts) - 1 else int(p) for i, p in enumerate(parts)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (75.5) or [HH:]MM:SS[.ss] (1:15.5), got {text!r}") from None
+    if whole and not 0 <= seconds < 60 or any(n < 0 for n in whole[1:]) or (len(whole) == 2 and whole[1] >= 60):
+        raise argparse.ArgumentTypeError(f"{text!r}: minutes and seconds after a colon run from 0 to 59")
+    value = seconds + sum(n * 60 ** (len(whole) - i) for i, n in enumerate(whole))
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a time of 0 or more, got {text!r}")
+    return value

@@ -281,9 +281,9 @@ class FaceFollower:
         return self.points.array()
 
 
-def uncovered(spans: list[tuple[int, int]], total: int, min_frames: int) -> list[tuple[int, int]]:
-    """Frame ranges of ``[0, total)`` that no span covers, at least ``min_frames`` long."""
-    covered = np.zeros(total, dtype=bool)
+def uncovered(spans: list[tuple[int, int]], total: int, min_frames: int, first: int = 0) -> list[tuple[int, int]]:
+    """Frame ranges of ``[first, total)`` that no span covers, at least ``min_frames`` long."""
+    covered = np.zeros(max(0, total - first), dtype=bool)
     for a, b in spans:
-        covered[a:b] = True
-    return [(a, b) for a, b in missing_runs(covered) if b - a >= min_frames]
+        covered[max(0, a - first) : max(0, b - first)] = True
+    return [(a + first, b + first) for a, b in missing_runs(covered) if b - a >= min_frames]

@@ -6,6 +6,7 @@ a video transcribed later is cut exactly as the training data was.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -185,10 +186,15 @@ class VideoScan:
     """What one pass over a whole video found: every face's segments and the video's extent."""
 
     frames: VideoFrames  # for the crop pass
-    num_frames: int  # at TARGET_FPS
+    num_frames: int  # at TARGET_FPS: the frame after the last one read (frames are counted from the video's start)
     segments: list[Segment]
     probes: list[tuple[float, float | None]]  # face-less frames, a second apart: (seconds, width of a face
     # the long-range detector saw there, or None)
+    first: int = 0  # the first frame read (a span's start)
+
+    @property
+    def frames_read(self) -> int:
+        return self.num_frames - self.first
 
     @property
     def small_face(self) -> tuple[float, float] | None:
@@ -205,25 +211,32 @@ class VideoScan:
 
 
 def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_frames: int,
-               timings: dict[str, float] | None = None, progress: bool = False) -> VideoScan:  # fmt: skip
+               timings: dict[str, float] | None = None, progress: bool = False,
+               span: tuple[float, float | None] = (0.0, None)) -> VideoScan:  # fmt: skip
     """First pass: follow every face through the video at 25 fps, on small frames, keeping landmarks only.
 
-    Raises :class:`PrepError` when the file is bad (unreadable, no video stream, no frame). With
-    ``progress``, a long video shows a bar (:mod:`data_prep.progress`).
+    ``span``: only the seconds ``[start, end)`` (None: to the end) are read, decoded from the keyframe
+    before ``start`` and no further than ``end``; frames keep their numbers from the video's start, so
+    every time found is the video's own. Raises :class:`PrepError` when the file is bad (unreadable,
+    no video stream, no frame) or has no frame in the span. With ``progress``, a long video shows a
+    bar (:mod:`data_prep.progress`).
     """
     timings = {} if timings is None else timings
     info = probe(path)
-    frames = VideoFrames(path, info)
+    first = math.floor(span[0] * TARGET_FPS + 1e-6)  # the frame shown at the span's start
+    start, end = first / TARGET_FPS, span[1]
+    frames = VideoFrames(path, info, start)
     scale = frames.scale
     builder = TrackBuilder(settings.max_gap)
     tracker.start_video()
     probes: list[tuple[float, float | None]] = []
-    count = 0
+    count = first
     clock = time.perf_counter()
     landmark_seconds = 0.0
-    expected = round(info.duration * TARGET_FPS) if info.duration else None
+    last = end if end is not None else info.duration
+    expected = max(0, round(last * TARGET_FPS) - first) if last else None
     with frame_bar(expected, f"{Path(path).name}: faces", progress) as bar:
-        for index, (_, frame) in enumerate(resampled(frames.for_landmarks(), [(0.0, None)])):
+        for index, (_, frame) in enumerate(resampled(frames.for_landmarks(), [(start, end)]), first):
             count = index + 1
             tick = time.perf_counter()
             if builder.shot_changed(frame):
@@ -236,13 +249,17 @@ def scan_faces(path: str, tracker: FaceTracker, settings: CropSettings, min_fram
             landmark_seconds += time.perf_counter() - tick
             bar.update()
     frames.landmarks_done()
-    if not count:
+    if count == first:
+        if first:
+            length = f"the video is {info.duration:.2f} s long" if info.duration else "no frame from there on"
+            raise PrepError("cue_outside_video", f"nothing to read from {start:.2f} s: {length}")
         raise PrepError("unreadable", "no decodable video frames")
-    _check_complete(info.duration, count / TARGET_FPS)
+    if end is None:
+        _check_complete(info.duration, count / TARGET_FPS)
     timings["landmarks"] = timings.get("landmarks", 0.0) + landmark_seconds
     timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - clock - landmark_seconds
     found = segments(builder.tracks, settings, min_frames) if builder.tracks else []
-    return VideoScan(frames, count, found, probes)
+    return VideoScan(frames, count, found, probes, first)
 
 
 def crop_segments(frames: VideoFrames, chosen: list[Segment], settings: CropSettings,

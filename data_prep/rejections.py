@@ -16,7 +16,7 @@ REASONS = {
     "unreadable_transcript": "the transcript file could not be parsed",
     "empty_transcript": "the transcript is empty",
     "bad_characters": "the transcript has characters outside the alphabet",
-    "cue_outside_video": "the cue's times lie outside the video",
+    "cue_outside_video": "the cue's times (or transcription's --start) lie outside the video",
     "missing_video": "a manifest row names a video that does not exist",
     "duplicate_id": "two inputs map to the same utterance id",
     "error": "an unexpected error (a bug: please report it with the detail)",

@@ -36,7 +36,7 @@ from lipread.grammar import Grammar
 from lipread.grammar import load as load_grammar
 from lipread.pretrained import DecodingDefaults, Model, decoding_defaults, load
 from lipread.segmentation import PhraseSettings, phrase_cuts
-from lipread.transcript import DroppedPhrase, TrackReading, Transcript, TranscriptWord, transcript_text
+from lipread.transcript import DroppedPhrase, Span, TrackReading, Transcript, TranscriptWord, transcript_text
 
 log = logging.getLogger(__name__)
 
@@ -132,18 +132,22 @@ class Transcriber:
 
     # -- stages
 
-    def readable_segments(self, path: str | Path, faces: str, timings: dict[str, float]) -> tuple[VideoScan, list]:
+    def readable_segments(self, path: str | Path, faces: str, timings: dict[str, float],
+                          span: Span | None = None) -> tuple[VideoScan, list]:  # fmt: skip
         """Every face's readable stretches (or only the largest face's where several overlap), found
-        by one pass over the video; a :class:`TranscriptionError` when there is none."""
+        by one pass over the video (``span``: over those seconds of it); a :class:`TranscriptionError`
+        when there is none."""
         path = str(path)
         if not Path(path).is_file():
             raise TranscriptionError(
                 path, "unreadable", "a folder, not a video" if Path(path).is_dir() else "no such file"
             )
         try:
-            scan = scan_faces(path, self.tracker, self.crop, self.min_frames, timings, self.progress)
-            if scan.num_frames < self.min_frames:
-                raise PrepError("too_few_frames", f"video too short: {scan.num_frames} frames at 25 fps, "
+            scan = scan_faces(path, self.tracker, self.crop, self.min_frames, timings, self.progress,
+                              span.bounds if span else (0.0, None))  # fmt: skip
+            if scan.frames_read < self.min_frames:
+                what = "video" if span is None else f"the part read ({span}) is"
+                raise PrepError("too_few_frames", f"{what} too short: {frame_count(scan.frames_read)} at 25 fps, "
                                 f"fewer than {self.min_frames}")  # fmt: skip
             chosen = scan.readable if faces == "all" else largest_only(scan.readable)
             if not chosen:
@@ -242,12 +246,13 @@ class Transcriber:
         return words or TranscriptWord.spread(text, start, end), hyps, judged
 
     def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0,
-                   min_confidence: float = 0.0, keep_crops: bool = False) -> Transcript:  # fmt: skip
+                   min_confidence: float = 0.0, keep_crops: bool = False, span: Span | None = None) -> Transcript:  # fmt: skip
         return self.transcribe_many([path], decoder, faces=faces, n_best=n_best, min_confidence=min_confidence,
-                                    keep_crops=keep_crops)[0]  # fmt: skip
+                                    keep_crops=keep_crops, span=span)[0]  # fmt: skip
 
     def transcribe_many(self, paths: list[str | Path], decoder: str = "beam", on_error=None, faces: str = "all",
-                        n_best: int = 0, min_confidence: float = 0.0, keep_crops: bool = False) -> list[Transcript]:  # fmt: skip
+                        n_best: int = 0, min_confidence: float = 0.0, keep_crops: bool = False,
+                        span: Span | None = None) -> list[Transcript]:  # fmt: skip
         """Transcribe several videos, one after the other: each one's faces found, its phrases' mouths
         cut and read by the model a batch at a time, then the decoder.
 
@@ -261,6 +266,8 @@ class Transcriber:
         and that file is left out of the result. Memory is one batch of crops (:data:`BATCH_FRAMES`)
         however long the video; with ``keep_crops``, each result also holds its video's crops
         (``mouth_frames``, for :func:`lipread.reading_sheet.reading_sheet`), which grow with it.
+        ``span``: read only those seconds of each video (decoded from the keyframe before its start,
+        not beyond its end); the times in the transcripts stay the video's own.
         """
         if faces not in FACES:
             raise ValueError(f"faces must be one of {FACES}, not {faces!r}")
@@ -268,7 +275,7 @@ class Transcriber:
         for path in paths:
             timings: dict[str, float] = {}
             try:
-                scan, found = self.readable_segments(path, faces, timings)
+                scan, found = self.readable_segments(path, faces, timings, span)
             except TranscriptionError as err:
                 if on_error is None:
                     raise
@@ -276,12 +283,13 @@ class Transcriber:
                 continue
             outputs, mouth_frames = self.read_lips(scan, found, timings, keep_crops)
             results.append(self._reading(str(path), scan, found, outputs, decoder, n_best, min_confidence,
-                                         timings, mouth_frames))  # fmt: skip
+                                         timings, mouth_frames, span))  # fmt: skip
         return results
 
     def _reading(self, path: str, scan: VideoScan, found: list[Segment],
                  by_segment: dict[int, list[tuple[int, int, torch.Tensor]]], decoder: str, n_best: int,
-                 min_confidence: float, timings: dict[str, float], mouth_frames: np.ndarray | None) -> Transcript:  # fmt: skip
+                 min_confidence: float, timings: dict[str, float], mouth_frames: np.ndarray | None,
+                 span: Span | None = None) -> Transcript:  # fmt: skip
         """One video's transcript from its phrases' model outputs: each phrase decoded, timed and judged."""
         clock = time.perf_counter()
         numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment in found))}
@@ -311,14 +319,15 @@ class Transcriber:
         timings["decoder"] = time.perf_counter() - clock
         covered = [(s.start, s.end) for s in found]
         gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
-                for a, b in uncovered(covered, scan.num_frames, self.min_frames)]  # fmt: skip
+                for a, b in uncovered(covered, scan.num_frames, self.min_frames, scan.first)]  # fmt: skip
         words = sorted((w for seg in segments for w in seg.words), key=lambda w: (w.start, w.track))
         confidence, out, reason = combine(all_judged)
         return Transcript(
             file=path,
             text=transcript_text(segments),
             words=words,
-            duration=round(scan.num_frames / self.fps, 3),
+            duration=round(scan.frames_read / self.fps, 3),
+            span=[round(scan.first / self.fps, 3), round(scan.num_frames / self.fps, 3)] if span else None,
             model=self.name,
             decoder=decoder,
             segments=segments,
@@ -401,4 +410,8 @@ def why_unreadable(scan: VideoScan, min_mouth_width: float, min_frames: int) -> 
             f"a face about {width:.0f} px wide (at {at:.1f} s) is too small to find its lips: "
             "faces need about 120 px; use a closer shot or a higher resolution"
         )
-    return "no_face", f"no face in any of {scan.num_frames} frames"
+    return "no_face", f"no face in any of {frame_count(scan.frames_read)}"
+
+
+def frame_count(frames: int) -> str:
+    return f"{frames} frame" if frames == 1 else f"{frames} frames"

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from data_prep.arguments import video_time
 from data_prep.contracts import DECODERS
 from lipread import interrupts
 from lipread.cli_options import (
@@ -75,6 +76,11 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="read every face (each talker labelled) or only the largest where several show")  # fmt: skip
     parser.add_argument("-o", "--output", "--output-dir", dest="output", type=Path,
                         help="write <video>.<format> files into this folder instead of printing")  # fmt: skip
+    parser.add_argument("--start", type=video_time, default=0.0, metavar="TIME",
+                        help="read each video from this time on: seconds (75.5) or [HH:]MM:SS[.ss]; the output's "
+                        "times stay the video's own")  # fmt: skip
+    parser.add_argument("--end", type=video_time, metavar="TIME",
+                        help="read each video up to this time (default: its end); nothing after it is decoded")  # fmt: skip
     parser.add_argument("--skip-existing", action="store_true",
                         help="leave out videos whose files are all in the output folder already (to finish an "
                         "interrupted folder)")  # fmt: skip
@@ -129,7 +135,12 @@ def expand_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 def run(args: argparse.Namespace) -> int:
     from lipread.transcribe import Transcriber, TranscriptionError
+    from lipread.transcript import Span
 
+    try:
+        span = Span(args.start, args.end) if args.start or args.end is not None else None
+    except ValueError as err:
+        raise UserError(f"--start/--end: {err}") from None
     args.videos, empty = expand_folders(args.videos)
     if not args.videos:
         return 1
@@ -179,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         for video in args.videos:
             for result in transcriber.transcribe_many([str(video)], args.decoder, on_error=on_error, faces=args.faces,
                                                       n_best=args.n_best, min_confidence=args.min_confidence,
-                                                      keep_crops="png" in formats):  # fmt: skip
+                                                      keep_crops="png" in formats, span=span):  # fmt: skip
                 _warn(result, args.min_confidence)
                 if args.output:
                     _write(result, formats, targets, args.cues)

@@ -8,6 +8,7 @@ so a field is named once, here, and ``docs/formats.md`` says what each one means
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -36,6 +37,30 @@ class TranscriptWord(Word):
             cls(w, round(start + i * step, 3), round(start + (i + 1) * step, 3), 0.0, track)
             for i, w in enumerate(words)
         ]
+
+
+@dataclass(frozen=True)
+class Span:
+    """The part of a video to read: seconds ``[start, end)`` of it (``end`` None: to its end). A long
+    video's minute is then read without decoding or tracking the rest."""
+
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < math.inf:
+            raise ValueError(f"the start must be a time of 0 s or later, not {self.start:g}")
+        if self.end is not None and not math.isfinite(self.end):
+            raise ValueError(f"the end must be a time in seconds, not {self.end:g} (leave it out to read to the end)")
+        if self.end is not None and not self.end > self.start:
+            raise ValueError(f"the end ({self.end:g} s) must come after the start ({self.start:g} s)")
+
+    @property
+    def bounds(self) -> tuple[float, float | None]:
+        return self.start, self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:g}-{self.end:g} s" if self.end is not None else f"{self.start:g} s to the end"
 
 
 @dataclass(frozen=True)
@@ -80,10 +105,11 @@ class Transcript:
     file: str
     text: str
     words: list[TranscriptWord]
-    duration: float
+    duration: float  # seconds read: the whole video's, or its span's
     model: str
     decoder: str
     segments: list[TrackReading] = field(default_factory=list)
+    span: list[float] | None = None  # [start, end] seconds of the video read, when only a part of it was
     gaps: list[list[float]] = field(default_factory=list)  # [start, end] seconds with no readable face
     confidence: float = 0.0  # [0, 1]: how far to trust the text (lipread.confidence)
     out_of_domain: bool = False  # the video does not look like speech this model (and grammar) can read
@@ -97,7 +123,7 @@ class Transcript:
     def to_json(self) -> dict:
         return {
             "file": self.file, "text": self.text, "words": [w.to_json() for w in self.words],
-            "duration": self.duration, "model": self.model, "decoder": self.decoder,
+            "duration": self.duration, "span": self.span, "model": self.model, "decoder": self.decoder,
             "segments": [s.to_json() for s in self.segments], "gaps": self.gaps, "confidence": self.confidence,
             "out_of_domain": self.out_of_domain, "reason": self.reason, "grammar": self.grammar,
             "n_best": [h.to_json() for h in self.n_best],

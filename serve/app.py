@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import shutil
 import tempfile
 import time
@@ -32,7 +33,7 @@ from lipread.reading_sheet import reading_sheet
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, TranscriptionError, default_model_path
-from lipread.transcript import TranscriptWord
+from lipread.transcript import Span, TranscriptWord
 from serve.enrolment import Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, busy, error
@@ -207,6 +208,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             DEFAULT_MODEL,
             description="'default' (the server's model) or a personal model's name from /v1/models ('personal:USER')",
         ),  # fmt: skip
+        start: float = Form(0.0, description="read the video from this second on (times stay the video's own)"),
+        end: float | None = Form(None, description="read the video up to this second (default: its end)"),
     ):
         """Read the lips in an uploaded video: its text, each word's time and face, and how far to trust them."""
         if decoder not in DECODERS:
@@ -221,6 +224,10 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             return error(400, "bad_option", "format must be json, srt, vtt or png; cues phrase or word")
         if faces not in FACES:
             return error(400, "bad_option", f"faces must be one of {', '.join(FACES)}")
+        try:
+            span = Span(start, end) if start or end is not None else None
+        except ValueError as err:
+            return error(400, "bad_option", f"start/end: {err}")
         if not state.admit():
             return busy()
         workdir = Path(tempfile.mkdtemp(prefix="lipread-upload-"))
@@ -244,10 +251,10 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                     err.reason,
                     "not a readable video" if err.reason == "unreadable" else err.detail,
                 )
-            if info.duration is not None and info.duration > limits.max_duration_s:
-                return error(
-                    422, "too_long", f"video is {info.duration:.1f} s; the limit is {limits.max_duration_s:g} s"
-                )
+            read = None if info.duration is None else min(info.duration, end or math.inf) - start
+            if read is not None and read > limits.max_duration_s:
+                what = "video" if span is None else f"the part asked for ({span}) of the video"
+                return error(422, "too_long", f"{what} is {read:.1f} s; the limit is {limits.max_duration_s:g} s")
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(
                 state.executor,
@@ -261,6 +268,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 n_best,
                 min_confidence,
                 format == "png" or crops,
+                span,
             )
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
@@ -318,7 +326,7 @@ class SubtitleRequest(BaseModel):
 
 
 def _transcribe(state: ServerState, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int,
-                min_confidence: float, keep_crops: bool):  # fmt: skip
+                min_confidence: float, keep_crops: bool, span: Span | None):  # fmt: skip
     transcriber = state.thread_transcriber(model)
     transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
-    return transcriber.transcribe(path, decoder, faces, n_best, min_confidence, keep_crops)
+    return transcriber.transcribe(path, decoder, faces, n_best, min_confidence, keep_crops, span)

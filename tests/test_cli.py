@@ -69,6 +69,13 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
             2,
             "lipread: --data-dir README.md: exists and is not a folder",
         ),
+        (
+            ("transcribe", "examples/lgaf6p.mp4", "--start", "2", "--end", "0:01"),
+            2,
+            "lipread: --start/--end: the end (1 s) must come after the start (2 s)",
+        ),
+        (("transcribe", "examples/lgaf6p.mp4", "--end", "1:75"), 2, "'1:75': minutes and seconds after a colon"),
+        (("transcribe", "examples/lgaf6p.mp4", "--start", "9"), 1, "nothing to read from 9.00 s: the video is 3.00 s"),
         (("live",), 2, "give a VIDEO or --camera N"),
         (("live", "--camera", "0", "--realtime"), 2, "--realtime plays a VIDEO at its own pace"),
         (("live", "--camera", "7"), 2, "--camera 7: no camera there"),

@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 import pytest
 
-from conftest import EXAMPLE, EXAMPLE_TEXT, THREE_PHRASES, clip_path, frames_of, write_video
+from conftest import EXAMPLE, EXAMPLE_TEXT, THREE_PHRASES, TRAIN_CLIPS, align_text, clip_path, frames_of, write_video
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
@@ -105,6 +105,27 @@ def test_transcribes_a_real_clip(server):
     png = post(base, EXAMPLE, format="png")  # the mouth at each word, as `transcribe -f png` draws it
     sheet = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_COLOR)
     assert png.headers["content-type"] == "image/png" and sheet.shape[1] == len(EXAMPLE_TEXT.split()) * (96 + 2)
+
+
+def test_a_span_of_a_video_longer_than_the_limit_is_read(server, tmp_path: Path):
+    """start/end read only those seconds, in the video's own times; the duration limit is the part's."""
+    names = TRAIN_CLIPS * 2  # 24 s, over the server's 20 s limit
+    video = write_video(tmp_path / "long.mp4", np.concatenate([frames_of(clip_path(n)) for n in names]))
+    base, _ = server
+    whole = post(base, video)
+    assert whole.status_code == 422 and whole.json() == {
+        "error": "too_long", "detail": "video is 24.0 s; the limit is 20 s"}  # fmt: skip
+    body = post(base, video, start="3", end="6").json()
+    assert body["text"] == align_text(names[1]) and body["span"] == [3.0, 6.0] and body["duration"] == 3.0
+    assert all(3 <= w["start"] < w["end"] <= 6 for w in body["words"])
+    srt = post(base, video, start="6", end="9", format="srt").text
+    assert "00:00:0" in srt and align_text(names[2]) in srt
+    late = post(base, video, start="2", end="23")
+    assert late.status_code == 422 and "the part asked for (2-23 s) of the video is 21.0 s" in late.json()["detail"]
+    assert post(base, video, start="5", end="4").json() == {
+        "error": "bad_option", "detail": "start/end: the end (4 s) must come after the start (5 s)"}  # fmt: skip
+    past = post(base, video, start="30")
+    assert past.status_code == 422 and past.json()["error"] == "cue_outside_video"
 
 
 def test_two_talkers_get_per_track_json(server, tmp_path: Path):

@@ -20,7 +20,7 @@ from data_prep.transcripts import read_grid_align
 from lipread.evaluate import score
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import Transcriber, TranscriptionError
-from lipread.transcript import TranscriptWord
+from lipread.transcript import Span, TranscriptWord
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
@@ -282,6 +282,39 @@ def test_a_long_video_read_a_batch_at_a_time_reads_as_in_one(tmp_path: Path, mon
     assert lean.mouth_frames is None
     with pytest.raises(ValueError, match="keep_crops=True"):
         reading_sheet(lean)
+
+
+def test_a_span_of_a_long_video_is_read_alone_in_the_videos_own_times(tmp_path: Path, monkeypatch):
+    """``span`` (``--start``/``--end``): only those seconds are tracked and read, and nothing after
+    them is decoded; the words keep the video's own times, so subtitles still line up with it."""
+    import data_prep.pipeline as pipeline
+
+    names = TRAIN_CLIPS[:3]
+    video = write_video(tmp_path / "three.mp4", np.concatenate([frames_of(clip_path(n)) for n in names]))
+    decoded: list[float] = []
+    reads = pipeline.iter_frames
+    monkeypatch.setattr(
+        pipeline, "iter_frames", lambda *a, **k: (decoded.append(t) or (t, f) for t, f in reads(*a, **k))
+    )
+    shipped = Transcriber.from_checkpoint(device="cpu")
+    tracked = []
+    faces = shipped.tracker.faces
+    monkeypatch.setattr(shipped.tracker, "faces", lambda frame, scale: tracked.append(1) or faces(frame, scale))
+    middle = shipped.transcribe(video, span=Span(3.0, 6.0))
+    assert middle.text == align_text(names[1])
+    assert middle.span == [3.0, 6.0] and middle.duration == 3.0 and middle.gaps == []
+    assert all(3.0 <= w.start < w.end <= 6.0 for w in middle.words)
+    assert len(tracked) == 75  # the span's frames at 25 fps, not the video's 225
+    assert max(decoded) < 6.2  # decoding stopped at the span's end (both passes)
+    whole = shipped.transcribe(video)
+    assert whole.span is None and whole.duration == 9.0
+    ours = [(w.word, w.start) for w in whole.words if 3.0 <= w.start < 6.0]
+    assert [w for w, _ in ours] == [w.word for w in middle.words]
+    assert all(abs(a - w.start) <= 0.08 for (_, a), w in zip(ours, middle.words))  # the same times, give or take
+    to_end = shipped.transcribe(video, span=Span(6.0))
+    assert to_end.text == align_text(names[2]) and to_end.span == [6.0, 9.0]
+    with pytest.raises(TranscriptionError, match="nothing to read from 12.00 s: the video is 9.00 s long"):
+        shipped.transcribe(video, span=Span(12.0))
 
 
 def test_thirty_second_video_is_transcribed_whole(tmp_path: Path):
