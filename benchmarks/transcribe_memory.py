@@ -3,10 +3,13 @@ whole-video cue, as for a transcript without times), against video length, on 10
 from a GRID clip (benchmarks/hd_video.py). Each length and command runs in a fresh process.
 ``--folder N`` measures instead ``lipread transcribe FOLDER -o OUT`` over N such videos of the
 first length (a folder's peak memory should be one video's, not grow with the folder).
+``--span START END`` also reads only those seconds of each video (``transcribe --start/--end``):
+its cost should be the span's, not the video's.
 
     python benchmarks/transcribe_memory.py --seconds 30 60 120
     python benchmarks/transcribe_memory.py --seconds 30 300 900 --no-prep
     python benchmarks/transcribe_memory.py --seconds 30 --folder 1 4 8
+    python benchmarks/transcribe_memory.py --seconds 900 --no-prep --span 420 480
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from hd_video import CLIP, write_hd_video
 ROOT = Path(__file__).resolve().parents[1]
 MEASURE = (
     "import json, resource, sys, time; from lipread.transcribe import Transcriber; "
-    "t = Transcriber.from_checkpoint(device='cpu'); start = time.perf_counter(); r = t.transcribe(sys.argv[1]); "
+    "from lipread.transcript import Span; t = Transcriber.from_checkpoint(device='cpu'); "
+    "span = Span(*map(float, sys.argv[2:])) if sys.argv[2:] else None; "
+    "start = time.perf_counter(); r = t.transcribe(sys.argv[1], span=span); "
     "print(json.dumps({'peak_mb': peak_mb(), "
     "'seconds': time.perf_counter() - start, 'words': len(r.words), 'timings': r.timings}))"
 )
@@ -43,8 +48,9 @@ PREP = (
 PEAK = "import re\ndef peak_mb(): return int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024\n"
 
 
-def measure(script: str, video: Path) -> dict:
-    run = subprocess.run([sys.executable, "-c", PEAK + script, str(video)], capture_output=True, text=True, check=True)
+def measure(script: str, video: Path, *extra: float) -> dict:
+    run = subprocess.run([sys.executable, "-c", PEAK + script, str(video), *map(str, extra)], capture_output=True,
+                         text=True, check=True)  # fmt: skip
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
@@ -70,6 +76,8 @@ def main() -> None:
     parser.add_argument(
         "--no-prep", action="store_true", help="measure transcribe only (prep's pass is slow on long video)"
     )
+    parser.add_argument("--span", type=float, nargs=2, metavar=("START", "END"),
+                        help="also transcribe only these seconds of each video")  # fmt: skip
     args = parser.parse_args()
     if args.folder:
         print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; folders of {args.seconds[0]:g} s 1080p videos")
@@ -94,6 +102,11 @@ def main() -> None:
             )
             print(f"| {seconds:g} s | {m['peak_mb']:.0f} MB | {m['seconds']:.1f} s | {m['seconds'] / seconds:.2f} "
                   f"| {m['words']} | {p['peak_mb']:.0f} MB | {p['seconds']:.1f} s | {p['frames']} |", flush=True)  # fmt: skip
+            if args.span:
+                s = measure(MEASURE, video, *args.span)
+                length = args.span[1] - args.span[0]
+                print(f"| {args.span[0]:g}-{args.span[1]:g} s of it | {s['peak_mb']:.0f} MB | {s['seconds']:.1f} s "
+                      f"| {s['seconds'] / length:.2f} of the span | {s['words']} | | | |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
