@@ -56,6 +56,9 @@ class TranscriptionError(Exception):
         super().__init__(f"{path}: {detail}")
         self.path, self.code, self.detail = path, code, detail
 
+    def __reduce__(self):  # from a worker process (lipread.parallel_reading), whole
+        return type(self), (self.path, self.code, self.detail)
+
 
 def default_model_path() -> Path:
     if not (DEFAULT_MODEL / "config.json").is_file():

@@ -18,10 +18,11 @@ import logging
 import os
 import sys
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data_prep.arguments import video_time
+from data_prep.arguments import positive_int, video_time
 from data_prep.contracts import DECODERS
 from lipread import interrupts
 from lipread.cli_options import (
@@ -81,6 +82,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "times stay the video's own")  # fmt: skip
     parser.add_argument("--end", type=video_time, metavar="TIME",
                         help="read each video up to this time (default: its end); nothing after it is decoded")  # fmt: skip
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="videos read at once, each in a process of its own (about 0.8 GB each); for a folder "
+                        "on a machine with more than 2 cores")  # fmt: skip
     parser.add_argument("--skip-existing", action="store_true",
                         help="leave out videos whose files are all in the output folder already (to finish an "
                         "interrupted folder)")  # fmt: skip
@@ -134,7 +138,8 @@ def expand_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lipread.transcribe import Transcriber, TranscriptionError
+    from lipread.parallel_reading import ReaderRecipe, ReadOptions, readings
+    from lipread.transcribe import TranscriptionError
     from lipread.transcript import Span
 
     try:
@@ -166,31 +171,32 @@ def run(args: argparse.Namespace) -> int:
     from data_prep.text import ALPHABET
 
     grammar, vocabulary = decoding_choice(args, ALPHABET)
-    transcriber = Transcriber.from_checkpoint(args.checkpoint, resolve_device(args.device), grammar, vocabulary)
-    transcriber.beam = transcriber.beam.replace(**beam_changes(args))
+    recipe = ReaderRecipe(args.checkpoint, resolve_device(args.device), grammar, vocabulary, beam_changes(args))
+    transcriber = recipe.build()  # also with --workers: a bad model or grammar is one error, here, at once
+    options = ReadOptions(args.decoder, args.faces, args.n_best, args.min_confidence, "png" in formats, span)
     failures: list[TranscriptionError] = []
-
-    def on_error(err: TranscriptionError) -> None:
-        failures.append(err)
-        log.error("%s: %s [%s]", err.path, err.detail, err.code)
-
     several = len(args.videos) > 1
     bodies = []  # printed JSON: one array at the end, so that it parses
-    # One video at a time, each written (or printed) as soon as it is read: a folder of long videos
-    # holds one video's crops at a time, and an interrupted run keeps every file it finished.
+    # Each video written (or printed) as soon as it is read, in the order given: a folder of long
+    # videos holds one video's crops at a time (a worker's each), and an interrupted run keeps every
+    # file it finished.
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from data_prep.native_logs import stderr_is_terminal
 
-    transcriber.progress = stderr_is_terminal()  # a long video's passes get bars of their own
-    shown = several and transcriber.progress
+    parallel = args.workers > 1 and several
+    transcriber.progress = stderr_is_terminal() and not parallel  # a long video's passes get bars of their own
+    shown = several and stderr_is_terminal()
+    results = readings(transcriber, recipe, [str(v) for v in args.videos], options, args.workers)
     with logging_redirect_tqdm(), tqdm(total=len(args.videos), desc="transcribe", unit="video", disable=not shown,
-                                       dynamic_ncols=True) as bar:  # fmt: skip
-        for video in args.videos:
-            for result in transcriber.transcribe_many([str(video)], args.decoder, on_error=on_error, faces=args.faces,
-                                                      n_best=args.n_best, min_confidence=args.min_confidence,
-                                                      keep_crops="png" in formats, span=span):  # fmt: skip
+                                       dynamic_ncols=True) as bar, closing(results):  # fmt: skip
+        # (closing: on Ctrl-C or an error too, the workers are stopped at once)
+        for result in results:
+            if isinstance(result, TranscriptionError):
+                failures.append(result)
+                log.error("%s: %s [%s]", result.path, result.detail, result.code)
+            else:
                 _warn(result, args.min_confidence)
                 if args.output:
                     _write(result, formats, targets, args.cues)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import psutil
 import pytest
 import torch
 
@@ -153,9 +154,11 @@ def test_output_folder_that_is_a_file_fails_before_the_work(tmp_path: Path):
     assert "model" not in result.stderr.lower()  # refused before the model was loaded
 
 
-def test_several_files_quiet_json_array_and_failures(tmp_path: Path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_several_files_quiet_json_array_and_failures(tmp_path: Path, workers: int):
     """Two videos of the same name in two folders, a text file named .mp4, a missing file: valid JSON
-    for the good ones, one line per bad one, exit 1, no native log line; folders as inputs."""
+    for the good ones, one line per bad one, exit 1, no native log line; folders as inputs. With
+    worker processes: the same output, in the same order, and no worker's log line either."""
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(EXAMPLE, tmp_path / folder / "clip.mp4")
@@ -166,10 +169,11 @@ def test_several_files_quiet_json_array_and_failures(tmp_path: Path):
         str(tmp_path / "notes.mp4"),
         "gone.mp4",
     ]
-    result = lipread("transcribe", *videos, "-f", "json", "--decoder", "greedy")
+    result = lipread("transcribe", *videos, "-f", "json", "--decoder", "greedy", "--workers", str(workers))
     assert result.returncode == 1, result.stderr
     bodies = json.loads(result.stdout)
     assert [Path(b["file"]).parent.name for b in bodies] == ["a", "b"]
+    assert bodies[0]["text"] == bodies[1]["text"] and len(bodies[0]["words"]) == 6  # the same clip, read alike
     errors = result.stderr.strip().splitlines()
     assert errors == [
         f"{tmp_path / 'notes.mp4'}: not a video ffmpeg can read (Invalid data found when processing input) [unreadable]",
@@ -312,11 +316,13 @@ def test_interrupted_transcription_exits_130(after_s: float):
     assert all(line == f"{EXAMPLE}\t{EXAMPLE_TEXT}" for line in out.splitlines()), out
 
 
-def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path, workers: int):
     """Each video's files are written as soon as it is read, whole or not at all, and a bad video is
     reported when it is met: Ctrl-C after the sixth leaves those six and nothing half-written (all
     used to be read first, the bad one reported then, and every file written together at the end);
-    ``--skip-existing`` then reads only the rest."""
+    ``--skip-existing`` then reads only the rest. With worker processes the same holds, in the same
+    order, and the workers are gone with the command."""
     import signal
     import time
 
@@ -326,14 +332,18 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path):
         shutil.copy(EXAMPLE, videos / f"clip{k:02d}.mp4")
     (videos / "clip03.mp4").write_text("not a video\n")
     proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", str(videos), "-o", str(out),
-                             "-f", "all", "--decoder", "greedy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+                             "-f", "all", "--decoder", "greedy", "--workers", str(workers)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 120
     while not (out / "clip06.txt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    children = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    assert len(children) == (workers if workers > 1 else 0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]  # stopped with it
     lines = err.splitlines()
     bad = next(i for i, line in enumerate(lines) if "clip03.mp4: not a video" in line)
     assert bad > next(i for i, line in enumerate(lines) if "clip02.mp4 -> " in line), err  # met in its turn
