@@ -291,7 +291,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
-def test_web_page_in_a_real_browser(server):
+def test_web_page_in_a_real_browser(server, tmp_path: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -326,6 +326,20 @@ def test_web_page_in_a_real_browser(server):
         assert "knows 51 words" in driver.find_element(By.ID, "about").text  # what the model can read
         assert driver.find_element(By.ID, "limits").text == "Up to 2 MB and 20 s per video."
         assert driver.find_element(By.ID, "actions").is_displayed()  # copy and SRT/VTT/JSON downloads
+        # a video over the server's 20 s: refused in words, then a part of it chosen and read
+        names = TRAIN_CLIPS * 2
+        video = write_video(tmp_path / "long.mp4", np.concatenate([frames_of(clip_path(n)) for n in names]))
+        driver.find_element(By.ID, "file").send_keys(str(video))
+        driver.find_element(By.ID, "go").click()
+        WebDriverWait(driver, 60).until(lambda d: "choose a part of it" in d.find_element(By.ID, "status").text)
+        driver.find_element(By.ID, "start").send_keys("3")
+        driver.find_element(By.ID, "end").send_keys("6")
+        driver.find_element(By.ID, "go").click()
+        WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "status").text.startswith("done"))
+        assert driver.find_element(By.ID, "transcript").text.strip() == align_text(names[1])
+        assert driver.find_element(By.ID, "details").text.startswith("3.0-6.0 s of the video, model ")
+        for field in ("start", "end"):
+            driver.find_element(By.ID, field).clear()
         bad = ROOT / "README.md"
         driver.find_element(By.ID, "file").send_keys(str(bad))
         driver.find_element(By.ID, "go").click()
