@@ -6,7 +6,8 @@ Each worker builds its own reader (model, decoders, face tracker) from a :class:
 and hands back each video's :class:`~lipread.transcript.Transcript`, or the
 :class:`~lipread.transcribe.TranscriptionError` that stopped it, in the order the videos were
 given: the files are written by the main process alone, so a Ctrl-C there still leaves each
-video's files all or none, and the workers are stopped at once.
+video's files all or none, and the workers are stopped at once. A worker that dies costs one
+video, not the run (``multiprocessing.Pool`` would wait for its result for ever).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import multiprocessing as mp
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,22 +70,55 @@ def read_one(reader, video: str, options: ReadOptions):
 def readings(reader, recipe: ReaderRecipe, videos: list[str], options: ReadOptions,
              workers: int = 1) -> Iterator[Transcript | Exception]:  # fmt: skip
     """Each video's reading, in the order given: by ``reader`` here, or with ``workers`` > 1 (and
-    more than one video) by that many processes, each with a reader built from ``recipe``."""
+    more than one video) by that many processes, each with a reader built from ``recipe``.
+
+    A worker that dies (killed, out of memory) costs one video, reported as an ``error``: the
+    earliest one not yet read, which it or a worker beside it was reading; fresh workers read the rest.
+    """
     workers = min(workers, len(videos))
     if workers <= 1:
         for video in videos:
             yield read_one(reader, video, options)
         return
+    todo = list(videos)
+    while todo:
+        pool = _pool(recipe, min(workers, len(todo)))
+        try:
+            futures = [pool.submit(_read_in_worker, video, options) for video in todo]
+            for n, (video, future) in enumerate(zip(todo, futures)):
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    yield _died(video)
+                    todo = todo[n + 1 :]
+                    break
+                yield result
+            else:
+                todo = []
+        finally:
+            _stop(pool)  # at once, also when the caller stops early (an error, Ctrl-C)
+
+
+def _pool(recipe: ReaderRecipe, workers: int) -> ProcessPoolExecutor:
     threads = max(1, (os.cpu_count() or 1) // workers)
-    context = mp.get_context("spawn")  # a fork would copy this process's torch and mediapipe threads' state
     level = logging.getLogger().getEffectiveLevel()  # a worker's messages as the command's own
-    pool = context.Pool(workers, initializer=_start_worker, initargs=(recipe, threads, level))
-    try:
-        yield from pool.imap(_read_in_worker, [(video, options) for video in videos], chunksize=1)
-        pool.close()
-    finally:
-        pool.terminate()  # at once, also when the caller stops early (an error, Ctrl-C)
-        pool.join()
+    context = mp.get_context("spawn")  # a fork would copy this process's torch and mediapipe threads' state
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(recipe, threads, level))  # fmt: skip
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now: ``shutdown`` alone would wait for the videos they are reading."""
+    for process in list((pool._processes or {}).values()):  # (no public way to end a running task)
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _died(video: str):
+    from lipread.transcribe import TranscriptionError
+
+    return TranscriptionError(video, "error", "a worker process stopped while this video, or one read beside "
+                              "it, was read (killed, or out of memory?); the rest go on in fresh workers")  # fmt: skip
 
 
 _reader = None  # a worker process's own reader
@@ -99,5 +135,5 @@ def _start_worker(recipe: ReaderRecipe, threads: int, level: int) -> None:
     _reader = recipe.build()
 
 
-def _read_in_worker(job: tuple[str, ReadOptions]):
-    return read_one(_reader, *job)
+def _read_in_worker(video: str, options: ReadOptions):
+    return read_one(_reader, video, options)

@@ -363,6 +363,31 @@ def test_an_interrupted_folder_keeps_the_files_it_finished(tmp_path: Path, worke
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file left
 
 
+def test_a_worker_that_dies_costs_one_video_not_the_run(tmp_path: Path):
+    """``--workers``: a worker killed mid-run (as the system's out-of-memory killer would) is one
+    video's ``error`` line; fresh workers read the rest (multiprocessing's Pool waited for ever)."""
+    import signal
+    import time
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for k in range(8):
+        shutil.copy(EXAMPLE, videos / f"clip{k}.mp4")
+    proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "transcribe", str(videos), "-o", str(out),
+                             "--decoder", "greedy", "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "clip0.txt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = next(c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline()))
+    worker.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, err
+    failed = [line for line in err.splitlines() if line.endswith("[error]")]
+    assert len(failed) == 1 and "a worker process stopped while this video" in failed[0], err
+    assert len(list(out.glob("*.txt"))) == 7 and "Traceback" not in err
+
+
 #: ``lipread transcribe -f all -o out`` with a Ctrl-C in the middle of writing a video's files: while
 #: its reading sheet is drawn (the last and slowest), or after the first of its files is renamed
 #: into place. CI once stopped at the sheet and kept that video's text, JSON and subtitles, no PNG.
