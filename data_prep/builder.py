@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import os
 import time
 import traceback
@@ -32,6 +31,7 @@ from data_prep.landmarks import LANDMARK_MODEL, FaceTracker
 from data_prep.pipeline import extract_mouths
 from data_prep.rejections import PrepError, Rejection
 from data_prep.video import CLIP_CRF, TARGET_FPS, probe, write_clip
+from data_prep.worker_pool import DIED_DETAIL, WORKER_DIED, in_workers
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,11 @@ def process_job(
 
 def _process_in_worker(args) -> tuple[list[dict], list[dict], int]:
     return process_job(*args)
+
+
+def _died(job: SourceJob) -> tuple[list[dict], list[dict], int]:
+    """What a job whose worker process died gives: each of its utterances rejected (``error``)."""
+    return [], [_reject(u, job, "error", DIED_DETAIL) for u in job.utterances], 0
 
 
 def _reject(utt: Utterance, job: SourceJob, reason: str, detail: str) -> dict:
@@ -336,15 +341,9 @@ def _run(pending, options, dataset, build_log, summary, total) -> None:
             _init_worker()
             for a in args:
                 record(process_job(*a))
-        else:
-            context = mp.get_context("spawn")
-            with context.Pool(options.workers, initializer=_init_worker) as pool:
-                try:
-                    for result in pool.imap_unordered(_process_in_worker, args, chunksize=1):
-                        record(result)
-                except KeyboardInterrupt:
-                    pool.terminate()
-                    raise
+        else:  # (a job whose worker dies, e.g. out of memory, is rejected; the others go on)
+            for index, result in in_workers(_process_in_worker, args, options.workers, _init_worker):
+                record(_died(pending[index]) if result is WORKER_DIED else result)
     finally:
         bar.close()
 

@@ -7,21 +7,18 @@ and hands back each video's :class:`~lipread.transcript.Transcript`, or the
 :class:`~lipread.transcribe.TranscriptionError` that stopped it, in the order the videos were
 given: the files are written by the main process alone, so a Ctrl-C there still leaves each
 video's files all or none, and the workers are stopped at once. A worker that dies costs one
-video, not the run (``multiprocessing.Pool`` would wait for its result for ever).
+video, not the run (:mod:`data_prep.worker_pool`).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
-import signal
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_prep.worker_pool import DIED_DETAIL, WORKER_DIED, in_workers
 from lipread.transcript import Span, Transcript
 
 
@@ -70,55 +67,30 @@ def read_one(reader, video: str, options: ReadOptions):
 def readings(reader, recipe: ReaderRecipe, videos: list[str], options: ReadOptions,
              workers: int = 1) -> Iterator[Transcript | Exception]:  # fmt: skip
     """Each video's reading, in the order given: by ``reader`` here, or with ``workers`` > 1 (and
-    more than one video) by that many processes, each with a reader built from ``recipe``.
-
-    A worker that dies (killed, out of memory) costs one video, reported as an ``error``: the
-    earliest one not yet read, which it or a worker beside it was reading; fresh workers read the rest.
-    """
+    more than one video) by that many processes, each with a reader built from ``recipe``. A
+    video whose worker dies (killed, out of memory) is an ``error``; the others are still read
+    (:func:`data_prep.worker_pool.in_workers`)."""
     workers = min(workers, len(videos))
     if workers <= 1:
         for video in videos:
             yield read_one(reader, video, options)
         return
-    todo = list(videos)
-    while todo:
-        pool = _pool(recipe, min(workers, len(todo)))
-        try:
-            futures = [pool.submit(_read_in_worker, video, options) for video in todo]
-            for n, (video, future) in enumerate(zip(todo, futures)):
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    yield _died(video)
-                    todo = todo[n + 1 :]
-                    break
-                yield result
-            else:
-                todo = []
-        finally:
-            _stop(pool)  # at once, also when the caller stops early (an error, Ctrl-C)
-
-
-def _pool(recipe: ReaderRecipe, workers: int) -> ProcessPoolExecutor:
     threads = max(1, (os.cpu_count() or 1) // workers)
     level = logging.getLogger().getEffectiveLevel()  # a worker's messages as the command's own
-    context = mp.get_context("spawn")  # a fork would copy this process's torch and mediapipe threads' state
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(recipe, threads, level))  # fmt: skip
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop the workers now: ``shutdown`` alone would wait for the videos they are reading."""
-    for process in list((pool._processes or {}).values()):  # (no public way to end a running task)
-        process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+    done: dict[int, object] = {}
+    next_one = 0
+    for index, result in in_workers(_read_in_worker, [(video, options) for video in videos], workers,
+                                    _start_worker, (recipe, threads, level)):  # fmt: skip
+        done[index] = _died(videos[index]) if result is WORKER_DIED else result
+        while next_one in done:  # held back until the videos before it are out
+            yield done.pop(next_one)
+            next_one += 1
 
 
 def _died(video: str):
     from lipread.transcribe import TranscriptionError
 
-    return TranscriptionError(video, "error", "a worker process stopped while this video, or one read beside "
-                              "it, was read (killed, or out of memory?); the rest go on in fresh workers")  # fmt: skip
+    return TranscriptionError(video, "error", DIED_DETAIL)
 
 
 _reader = None  # a worker process's own reader
@@ -126,7 +98,6 @@ _reader = None  # a worker process's own reader
 
 def _start_worker(recipe: ReaderRecipe, threads: int, level: int) -> None:
     global _reader
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     logging.basicConfig(level=level, format="%(message)s")  # (native log lines: the inherited stderr filter)
     logging.getLogger("absl").setLevel(logging.ERROR)
     import torch
@@ -135,5 +106,5 @@ def _start_worker(recipe: ReaderRecipe, threads: int, level: int) -> None:
     _reader = recipe.build()
 
 
-def _read_in_worker(video: str, options: ReadOptions):
-    return read_one(_reader, video, options)
+def _read_in_worker(job: tuple[str, ReadOptions]):
+    return read_one(_reader, *job)

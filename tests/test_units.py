@@ -571,3 +571,14 @@ def test_a_split_file_keeps_its_known_ids_and_is_refused_when_it_knows_none(tmp_
     (tmp_path / "empty.txt").write_text("\n")
     with pytest.raises(ContractError, match="empty.txt: holds no ids"):
         ids_in(tmp_path / "empty.txt", known, "ds")
+
+
+def test_a_worker_pool_names_the_item_that_kills_its_worker_and_reads_the_rest():
+    """multiprocessing.Pool waited for ever for a dead worker's result (prep hung at 199 of 200);
+    in_workers notices, tries the items that were being read alone, and names the culprit."""
+    from worker_helpers import ready, square_unless_three
+
+    from data_prep.worker_pool import WORKER_DIED, in_workers
+
+    results = dict(in_workers(square_unless_three, list(range(8)), 2, ready))
+    assert results == {i: (WORKER_DIED if i == 3 else i * i) for i in range(8)}
