@@ -372,3 +372,36 @@ def test_shards_cover_every_input_exactly_once(tmp_path: Path):
     build(PrepOptions(inputs, single, alignments=ALIGNMENTS, workers=1))
     assert [e["id"] for e in manifest(out)] == [e["id"] for e in manifest(single)]
     assert len(jobs) == len(manifest(single)) == 7
+
+
+def test_ctrl_c_stops_the_workers_at_once_and_the_same_command_finishes(tmp_path: Path):
+    """``--workers 2`` (data_prep.worker_pool): Ctrl-C ends the run with 130 and no worker left
+    reading, the clips done so far kept; the same command then builds only the rest."""
+    import psutil
+
+    root = tmp_path / "in"
+    root.mkdir()
+    names = TRAIN_CLIPS + ["bbaf2n", "bbas2p"]
+    rows = ["path,text"]
+    for k in range(16):
+        shutil.copy(clip_path(names[k % len(names)]), root / f"c{k:02d}.mp4")
+        rows.append(f"c{k:02d}.mp4,{align_text(names[k % len(names)])}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    args = [root, "--manifest", tmp_path / "manifest.csv", "--out", tmp_path / "ds", "--workers", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "lipread.cli", "prep", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_jsonl(tmp_path / "ds" / "manifest.jsonl")) < 2:
+        time.sleep(0.05)
+    workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: run the same command again" in err, err[-2000:]
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    done = len(read_jsonl(tmp_path / "ds" / "manifest.jsonl"))
+    assert 2 <= done < 16, "the Ctrl-C came too late to test anything"
+    result = run_prep(*args)
+    assert f"skipped {done} already done" in result.stderr
+    assert len(read_jsonl(tmp_path / "ds" / "manifest.jsonl")) == 16
