@@ -44,8 +44,7 @@ def main() -> None:
     refs, hyps, ids = [], [], []
     for video, result in zip(videos, found):
         refs.append(read_grid_align(args.alignments / speaker / f"{video.stem}.align").text)
-        words = [] if isinstance(result, Exception) else sorted(result.words, key=lambda w: w.start)
-        hyps.append(" ".join(w.word for w in words))
+        hyps.append("" if isinstance(result, Exception) else " ".join(w.word for w in result.words))  # (in time order)
         ids.append(f"{speaker}/{video.stem}")
     failed = sum(isinstance(r, Exception) for r in found)
     result = score(ids, [speaker] * len(ids), refs, hyps, worst=5, grammar=reader.grammar)

@@ -80,6 +80,16 @@ def decoding_choice(args: argparse.Namespace, alphabet: str) -> tuple[str, list[
     return grammar, vocabulary
 
 
+def reader_recipe(args: argparse.Namespace, alphabet: str):
+    """The model and decoding the command line asks for (``--checkpoint``, ``--device``, the grammar
+    or vocabulary, the beam settings), as the :class:`~lipread.parallel_reading.ReaderRecipe` that a
+    reader is built from, here or in a worker process."""
+    from lipread.parallel_reading import ReaderRecipe
+
+    grammar, vocabulary = decoding_choice(args, alphabet)
+    return ReaderRecipe(args.checkpoint, resolve_device(args.device), grammar, vocabulary, beam_changes(args))
+
+
 def beam_changes(args: argparse.Namespace) -> dict:
     """The beam settings given on the command line (the model's defaults stand for the rest)."""
     return {k: getattr(args, k) for k in ("beam_size", "lm_weight", "word_score") if getattr(args, k) is not None}

@@ -20,9 +20,7 @@ from lipread.cli_options import (
     add_beam_options,
     add_decoding_options,
     add_model_options,
-    beam_changes,
-    decoding_choice,
-    resolve_device,
+    reader_recipe,
 )
 
 log = logging.getLogger("lipread.live")
@@ -66,16 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from data_prep.text import ALPHABET
     from lipread.live import LiveReader, read_stream
     from lipread.live_sources import FrameFeed, camera_frames, file_frames
-    from lipread.transcribe import Transcriber
 
     try:
         source = camera_frames(args.camera) if args.video is None else file_frames(args.video, args.realtime)
     except PrepError as err:
         log.error("%s: %s [%s]", args.video, err.detail, err.reason)
         return 1
-    grammar, vocabulary = decoding_choice(args, ALPHABET)
-    transcriber = Transcriber.from_checkpoint(args.checkpoint, resolve_device(args.device), grammar, vocabulary)
-    transcriber.beam = transcriber.beam.replace(**beam_changes(args))
+    transcriber = reader_recipe(args, ALPHABET).build()
     reader = LiveReader(transcriber, args.decoder, args.min_confidence)
     feed = FrameFeed.pumped(source, drop=args.realtime or args.video is None)
     latencies = []

@@ -29,10 +29,8 @@ from lipread.cli_options import (
     add_beam_options,
     add_decoding_options,
     add_model_options,
-    beam_changes,
-    decoding_choice,
     prepare_output,
-    resolve_device,
+    reader_recipe,
 )
 from lipread.errors import UserError
 
@@ -138,12 +136,12 @@ def expand_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lipread.parallel_reading import ReaderRecipe, ReadOptions, readings
+    from lipread.parallel_reading import ReadOptions, readings
     from lipread.transcribe import TranscriptionError
     from lipread.transcript import Span
 
     try:
-        span = Span(args.start, args.end) if args.start or args.end is not None else None
+        span = Span.asked(args.start, args.end)
     except ValueError as err:
         raise UserError(f"--start/--end: {err}") from None
     args.videos, empty = expand_folders(args.videos)
@@ -170,8 +168,7 @@ def run(args: argparse.Namespace) -> int:
             return 1 if empty else 0
     from data_prep.text import ALPHABET
 
-    grammar, vocabulary = decoding_choice(args, ALPHABET)
-    recipe = ReaderRecipe(args.checkpoint, resolve_device(args.device), grammar, vocabulary, beam_changes(args))
+    recipe = reader_recipe(args, ALPHABET)
     transcriber = recipe.build()  # also with --workers: a bad model or grammar is one error, here, at once
     options = ReadOptions(args.decoder, args.faces, args.n_best, args.min_confidence, "png" in formats, span)
     failures: list[TranscriptionError] = []

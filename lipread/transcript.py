@@ -55,6 +55,12 @@ class Span:
         if self.end is not None and not self.end > self.start:
             raise ValueError(f"the end ({self.end:g} s) must come after the start ({self.start:g} s)")
 
+    @classmethod
+    def asked(cls, start: float, end: float | None) -> Span | None:
+        """The span a request's ``start`` and ``end`` ask for; None for the whole video (start 0, no
+        end). Raises ValueError, saying why, for a span that cannot be read."""
+        return cls(start, end) if start or end is not None else None
+
     @property
     def bounds(self) -> tuple[float, float | None]:
         return self.start, self.end

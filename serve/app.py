@@ -225,7 +225,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         if faces not in FACES:
             return error(400, "bad_option", f"faces must be one of {', '.join(FACES)}")
         try:
-            span = Span(start, end) if start or end is not None else None
+            span = Span.asked(start, end)
         except ValueError as err:
             return error(400, "bad_option", f"start/end: {err}")
         if not state.admit():
