@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from data_prep import reference_face as ref
+from data_prep import reference_face
 from data_prep.contracts import CropSettings
+from data_prep.face_points import MOUTH_CORNERS, OUTER_LIPS, STABLE_POINTS
 from data_prep.rejections import PrepError
 
 
@@ -22,7 +23,7 @@ from data_prep.rejections import PrepError
 class Crops:
     frames: np.ndarray  # (T, size, size, 3) uint8 RGB (grey replicated when color == "gray")
     transforms: np.ndarray  # (T, 2, 3): source pixels -> crop pixels
-    points: np.ndarray  # (T, 468, 2) the gap-filled track, source pixels
+    points: np.ndarray  # (T, points, 2) the gap-filled track (data_prep.face_points), source pixels
 
 
 def readable_points(points: np.ndarray, settings: CropSettings) -> np.ndarray:
@@ -49,7 +50,7 @@ def warp(frame: np.ndarray, matrix: np.ndarray, settings: CropSettings) -> np.nd
 
 def mouth_width(points: np.ndarray) -> float:
     """Median distance (pixels) between the mouth corners over the frames that have a face."""
-    corners = points[:, list(ref.MOUTH_CORNERS)]
+    corners = points[:, list(MOUTH_CORNERS)]
     return float(np.nanmedian(np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)))
 
 
@@ -96,7 +97,7 @@ def missing_runs(found: np.ndarray) -> list[tuple[int, int]]:
 
 def transforms(points: np.ndarray, settings: CropSettings) -> np.ndarray:
     """Per-frame similarity transforms from source pixels to crop pixels."""
-    stable = points[:, ref.STABLE_POINTS].astype(np.float64)
+    stable = points[:, STABLE_POINTS].astype(np.float64)
     half = settings.smooth // 2 if len(points) > 1 else 0
     padded = np.concatenate([np.repeat(stable[:1], half, 0), stable, np.repeat(stable[-1:], half, 0)])
     return transforms_of_window(padded, settings)
@@ -115,11 +116,11 @@ def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarr
     total = stable[:count].copy()
     for k in range(1, window):
         total += stable[k : k + count]
-    reference = ref.load()
+    reference = reference_face.load()
     pixels_per_unit = settings.size / settings.scale
-    mouth_centre = reference[ref.OUTER_LIPS].mean(axis=0)
-    target = (reference[ref.STABLE_POINTS] - mouth_centre) * pixels_per_unit + settings.size / 2
-    return np.stack([ref.similarity(frame_points, target) for frame_points in total / window])
+    mouth_centre = reference[OUTER_LIPS].mean(axis=0)
+    target = (reference[STABLE_POINTS] - mouth_centre) * pixels_per_unit + settings.size / 2
+    return np.stack([reference_face.similarity(frame_points, target) for frame_points in total / window])
 
 
 def project(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:

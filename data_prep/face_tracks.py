@@ -3,9 +3,9 @@
 Faces found frame by frame are joined into tracks by overlap with the track's last box; a track
 ends at a shot change or when its face stays lost for longer than the crop settings' ``max_gap``.
 Each track is then split into segments: runs of frames with the face, short gaps filled. Only
-landmarks are kept (3.7 KB a frame and face), never frames, and only once: a track holds them in
-blocks of :data:`BLOCK_FRAMES`, which its segments take over block by block. An hour of one face at
-25 fps holds 340 MB of landmarks.
+landmarks are kept (the 88 points of :mod:`data_prep.face_points`, 0.7 KB a frame and face), never
+frames, and only once: a track holds them in blocks of :data:`BLOCK_FRAMES`, which its segments take
+over block by block. An hour of one face at 25 fps holds 63 MB of landmarks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from data_prep.contracts import CropSettings
 from data_prep.crop import interpolate, missing_runs, mouth_width
-from data_prep.landmarks import NUM_LANDMARKS
+from data_prep.face_points import NUM_POINTS
 
 #: A shot changes where the mean absolute difference (0-255) of consecutive 32x32 grey thumbnails
 #: exceeds both this and SHOT_CHANGE_RATIO times its median over the last second. Measured: a cut
@@ -26,13 +26,13 @@ SHOT_CHANGE = 10.0
 SHOT_CHANGE_RATIO = 6.0
 #: Least overlap (intersection over union) of a face's box with a track's last box to continue it.
 MIN_OVERLAP = 0.3
-#: Frames of landmarks a track allocates at a time (0.96 MB): large enough to be given back to the
+#: Frames of landmarks a track allocates at a time (0.72 MB): large enough to be given back to the
 #: system when freed, not a small array a frame that a long video's heap would keep.
-BLOCK_FRAMES = 256
+BLOCK_FRAMES = 1024
 
 
 class LandmarkRows:
-    """One face's (T, 468, 2) float32 landmarks, a row a frame, NaN where it was lost: appended a
+    """One face's (T, points, 2) float32 landmarks, a row a frame, NaN where it was lost: appended a
     frame at a time, and given up from the front (a live stream's old frames, a segment cut)."""
 
     def __init__(self) -> None:
@@ -52,7 +52,7 @@ class LandmarkRows:
     def append(self, points: np.ndarray | None) -> None:
         at = self._offset + self._length
         if at == len(self._blocks) * BLOCK_FRAMES:
-            self._blocks.append(np.full((BLOCK_FRAMES, NUM_LANDMARKS, 2), np.nan, np.float32))
+            self._blocks.append(np.full((BLOCK_FRAMES, NUM_POINTS, 2), np.nan, np.float32))
         if points is not None:
             self._blocks[at // BLOCK_FRAMES][at % BLOCK_FRAMES] = points
         self._length += 1
@@ -73,7 +73,7 @@ class LandmarkRows:
     def take(self, rows: int) -> np.ndarray:
         """The first ``rows`` rows as one array, given up as they are copied: the landmarks are held
         once, not twice, while a long track becomes a segment."""
-        out = np.empty((min(rows, self._length), NUM_LANDMARKS, 2), np.float32)
+        out = np.empty((min(rows, self._length), NUM_POINTS, 2), np.float32)
         done = 0
         while done < len(out):
             n = min(len(out) - done, BLOCK_FRAMES - self._offset)
@@ -84,7 +84,7 @@ class LandmarkRows:
 
     def array(self) -> np.ndarray:
         """Every row, copied (the rows are kept)."""
-        whole = np.concatenate(self._blocks) if self._blocks else np.empty((0, NUM_LANDMARKS, 2), np.float32)
+        whole = np.concatenate(self._blocks) if self._blocks else np.empty((0, NUM_POINTS, 2), np.float32)
         return whole[self._offset : self._offset + self._length]
 
 
@@ -114,6 +114,11 @@ class Track:
 def box_of(points: np.ndarray) -> np.ndarray:
     """``[x0, y0, x1, y1]`` around the landmarks."""
     return np.concatenate([np.nanmin(points, axis=0), np.nanmax(points, axis=0)])
+
+
+def largest(faces: list[np.ndarray]) -> np.ndarray:
+    """The face whose landmarks span the largest box (the nearest, or the one filmed)."""
+    return max(faces, key=lambda f: float(np.ptp(f[:, 0]) * np.ptp(f[:, 1])))
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -210,7 +215,7 @@ class Segment:
     track: int
     start: int
     end: int
-    points: np.ndarray  # (end - start, 468, 2), its short gaps filled
+    points: np.ndarray  # (end - start, points, 2), its short gaps filled
     box: list[int]  # [x, y, w, h]: the median face box over the frames with a face, in display pixels
     mouth_width: float  # median over the frames with a face (pixels)
     problem: str | None = None  # why it is not read: "too_short" or "face_too_small"
@@ -270,14 +275,14 @@ class FaceFollower:
             self.points.append(None)
             return
         if self._centre is None:
-            chosen = max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
+            chosen = largest(faces)
         else:
             chosen = min(faces, key=lambda f: float(np.linalg.norm(f.mean(axis=0) - self._centre)))
         self.points.append(chosen)
         self._centre = chosen.mean(axis=0)
 
     def array(self) -> np.ndarray:
-        """(T, 468, 2) pixels, NaN where no face was found."""
+        """(T, points, 2) pixels, NaN where no face was found."""
         return self.points.array()
 
 

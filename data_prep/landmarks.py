@@ -6,12 +6,14 @@ import importlib
 import logging
 import sys
 import types
+from collections.abc import Sequence
 
 import numpy as np
 
+from data_prep.face_points import KEPT
+
 log = logging.getLogger(__name__)
 
-NUM_LANDMARKS = 468
 LANDMARK_MODEL = "mediapipe FaceMesh 468 (solutions.face_mesh, 0.10.x)"
 #: Side (pixels) of the window a small face is enlarged into before FaceMesh reads it again.
 ZOOM_SIDE = 256
@@ -29,9 +31,12 @@ class FaceTracker:
     :meth:`faces` gives every face of a frame; :mod:`data_prep.face_tracks` follows them over time.
     """
 
-    def __init__(self, max_faces: int = 4, min_confidence: float = 0.5):
+    def __init__(self, max_faces: int = 4, min_confidence: float = 0.5, points: Sequence[int] | None = KEPT):
+        """``points``: which FaceMesh points each face gives, in this order (None: all 468 of them).
+        Faces are found and followed on all 468 whichever are given."""
         self._mp = import_mediapipe()
         self.max_faces = max_faces
+        self._points = slice(None) if points is None else list(points)
         self._meshes: dict[int, object] = {}
         self._current = None
         self._static = None
@@ -78,7 +83,7 @@ class FaceTracker:
         self._interval = DETECT_EVERY
 
     def faces(self, frame: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
-        """Landmarks (468, 2) of every face in this frame of the current video, in pixels times ``scale``.
+        """Landmarks (points, 2) of every face in this frame of the current video, in pixels times ``scale``.
 
         FaceMesh finds faces on a 128 px copy of the whole frame, so in a wide shot a face of a
         tenth of the frame's width is missed. So faces the long-range detector sees
@@ -104,7 +109,7 @@ class FaceTracker:
             if not any(x <= f[:, 0].mean() <= x + bw and y <= f[:, 1].mean() <= y + bh for f in found + zoomed):
                 zoomed += self._zoomed(frame, x, y, bw, bh)
         self._zoom_boxes = [(*z.min(axis=0), *np.ptp(z, axis=0)) for z in zoomed]
-        return [f * scale for f in found + zoomed]
+        return [f[self._points] * scale for f in found + zoomed]
 
     def _grow(self, seen: int) -> None:
         """Follow more faces from the next frame on when the detector sees more than FaceMesh follows."""

@@ -16,21 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-PATH = Path(__file__).with_name("reference_face.npy")
+from data_prep.face_points import KEPT, MESH_EYE_OUTER
 
-#: Rigid points (eye corners, nose bridge and tip, nostril wings): they move with the head, not
-#: with speech, so they fix the similarity transform.
-STABLE_POINTS = [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 98, 327]
-#: Outer lip contour: its mean is the mouth centre, 61/291 are the corners.
-OUTER_LIPS = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146]  # fmt: skip
-MOUTH_CORNERS = (61, 291)
-EYE_OUTER = (33, 263)
+PATH = Path(__file__).with_name("reference_face.npy")
 
 
 @lru_cache(maxsize=1)
 def load() -> np.ndarray:
-    """The 468 x 2 reference landmarks."""
-    return np.load(PATH).astype(np.float64)
+    """The reference face's held landmarks (:data:`data_prep.face_points.KEPT`), as every face is held."""
+    return np.load(PATH).astype(np.float64)[list(KEPT)]
 
 
 def checksum() -> str:
@@ -56,8 +50,8 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def normalise(points: np.ndarray) -> np.ndarray:
-    """Put a face in reference coordinates: eyes level, unit inter-ocular distance."""
-    left, right = points[EYE_OUTER[0]], points[EYE_OUTER[1]]
+    """Put a face of all 468 points in reference coordinates: eyes level, unit inter-ocular distance."""
+    left, right = points[MESH_EYE_OUTER[0]], points[MESH_EYE_OUTER[1]]
     centre = (left + right) / 2
     dx, dy = right - left
     angle = np.arctan2(dy, dx)
@@ -67,19 +61,20 @@ def normalise(points: np.ndarray) -> np.ndarray:
 
 
 def estimate(videos: list[Path], frames_per_video: int = 25) -> np.ndarray:
-    """Mean frontal face over the given videos, by generalised Procrustes on all 468 points."""
-    from data_prep.face_tracks import FaceFollower
+    """Mean frontal face over the given videos (each frame's largest face), by generalised
+    Procrustes on all 468 points."""
+    from data_prep.face_tracks import largest
     from data_prep.landmarks import FaceTracker
     from data_prep.video import iter_frames
 
-    tracker = FaceTracker(max_faces=1)
+    tracker = FaceTracker(max_faces=1, points=None)
     faces = []
     for video in videos:
         tracker.start_video()
-        follower = FaceFollower()
-        for _, frame in zip(range(frames_per_video), iter_frames(video)):
-            follower.add(tracker.faces(frame))
-        faces.extend(normalise(p) for p in follower.array() if not np.isnan(p[0, 0]))
+        for _, (_, frame) in zip(range(frames_per_video), iter_frames(video)):
+            found = tracker.faces(frame)
+            if found:
+                faces.append(normalise(largest(found)))
     mean = np.mean(faces, axis=0)
     for _ in range(3):
         aligned = [_apply(similarity(f, mean), f) for f in faces]

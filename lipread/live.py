@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
 from data_prep.crop import interpolate, mouth_width, transforms_of_window, warp
+from data_prep.face_points import STABLE_POINTS
 from data_prep.face_tracks import TrackBuilder
 from data_prep.video import TARGET_FPS, resampled
 from lipread.confidence import combine
@@ -104,7 +104,7 @@ class FaceStream:
     def _final(self, points: np.ndarray) -> None:
         index = self.final
         self.final += 1
-        self.stable[index] = points[ref.STABLE_POINTS].astype(np.float64)
+        self.stable[index] = points[STABLE_POINTS].astype(np.float64)
         self.widths[index] = mouth_width(points[None])
         self.phrases += [(self.first + s, self.first + e) for s, e in self.cutter.push(points)]
 

@@ -27,13 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-INNER_LIPS = (13, 14)  # upper and lower inner lip midpoints
-MOUTH_CORNERS = (61, 291)
-#: Outer and inner lip contours of the 468-point FaceMesh.
-LIP_POINTS = [
-    61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146,
-    78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95,
-]  # fmt: skip
+from data_prep.face_points import INNER_LIP_MIDDLES, LIP_POINTS, MOUTH_CORNERS
 
 
 @dataclass(frozen=True)
@@ -54,8 +48,8 @@ class PhraseSettings:
 
 
 def lip_opening(points: np.ndarray) -> np.ndarray:
-    """(T,) inner-lip gap over mouth width, from (T, 468, 2) landmarks."""
-    gap = np.linalg.norm(points[:, INNER_LIPS[0]] - points[:, INNER_LIPS[1]], axis=1)
+    """(T,) inner-lip gap over mouth width, from (T, points, 2) landmarks (data_prep.face_points)."""
+    gap = np.linalg.norm(points[:, INNER_LIP_MIDDLES[0]] - points[:, INNER_LIP_MIDDLES[1]], axis=1)
     width = np.linalg.norm(points[:, MOUTH_CORNERS[0]] - points[:, MOUTH_CORNERS[1]], axis=1)
     return gap / np.maximum(width, 1e-6)
 
@@ -87,7 +81,7 @@ class PhraseCutter:
         self._moving = 0  # moving frames since speech started
 
     def push(self, points: np.ndarray) -> list[tuple[int, int]]:
-        """Take the next frame's (468, 2) landmarks; return the phrases that ended with it."""
+        """Take the next frame's (points, 2) landmarks; return the phrases that ended with it."""
         cfg = self.settings
         shape = lip_shape(points)
         change = 0.0 if self._previous is None else float(np.abs(shape - self._previous).mean())
@@ -148,7 +142,7 @@ def _trailing_still(motion: list[float], still: float) -> int:
 
 
 def phrase_cuts(points: np.ndarray, settings: PhraseSettings | None = None) -> list[tuple[int, int]]:
-    """The phrases of a whole stretch of (T, 468, 2) gap-filled landmarks, cut as a live stream would be."""
+    """The phrases of a whole stretch of (T, points, 2) gap-filled landmarks, cut as a live stream would be."""
     cutter = PhraseCutter(settings)
     cuts = [phrase for frame in points for phrase in cutter.push(frame)]
     return cuts + cutter.finish()

@@ -10,6 +10,7 @@ import srt
 
 from data_prep import reference_face as ref
 from data_prep.contracts import CropSettings
+from data_prep.face_points import NUM_POINTS
 from data_prep.face_tracks import BLOCK_FRAMES, LandmarkRows, TrackBuilder, distinct, segments, uncovered
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcript import TrackReading, TranscriptWord, transcript_text
@@ -18,7 +19,7 @@ SETTINGS = CropSettings(max_gap=3, min_mouth_width=10)
 
 
 def face(x: float, y: float, size: float = 100.0) -> np.ndarray:
-    """A (468, 2) face: the reference face scaled to ``size`` pixels and placed at (x, y)."""
+    """A face as a tracker gives it: the reference face scaled to ``size`` pixels and placed at (x, y)."""
     points = ref.load()
     points = (points - points.min(axis=0)) / np.ptp(points, axis=0).max()
     return (points * size + np.array([x, y])).astype(np.float32)
@@ -78,7 +79,7 @@ def test_a_long_track_is_held_in_blocks_and_taken_over_whole():
 def test_landmark_rows_give_up_their_front():
     rows = LandmarkRows()
     for k in range(2 * BLOCK_FRAMES + 3):
-        rows.append(None if k % 7 == 0 else np.full((468, 2), k, np.float32))
+        rows.append(None if k % 7 == 0 else np.full((NUM_POINTS, 2), k, np.float32))
     rows.drop(BLOCK_FRAMES + 1)
     assert len(rows) == BLOCK_FRAMES + 2 and rows[0][0, 0] == BLOCK_FRAMES + 1
     assert list(rows.found()[:7]) == [(BLOCK_FRAMES + 1 + k) % 7 != 0 for k in range(7)]

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 
 from conftest import ALIGNMENTS, GRID, TRAIN_CLIPS, align_text, clip_path, frames_of, write_video
-from data_prep import reference_face as ref
 from data_prep.builder import PrepOptions, build, merge_shards
 from data_prep.contracts import CropSettings
 from data_prep.crop import project
 from data_prep.dataset_folder import read_jsonl
 from data_prep.discover import discover, shard_of
+from data_prep.face_points import KEPT, MOUTH_CORNERS, NUM_POINTS, OUTER_LIPS
+from data_prep.face_tracks import box_of, overlap
 from data_prep.landmarks import FaceTracker
 from data_prep.pipeline import extract_mouths
+from data_prep.video import iter_frames
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
@@ -52,6 +54,20 @@ def tracker():
     t = FaceTracker()
     yield t
     t.close()
+
+
+def test_a_tracker_holds_facemeshs_own_coordinates_of_the_kept_points(tracker):
+    """88 of FaceMesh's 468 points are held: the very coordinates FaceMesh gives them, and a face's box
+    (the outline's extent) is nearly the box of all 468."""
+    whole = FaceTracker(max_faces=1, points=None)
+    tracker.start_video()
+    whole.start_video()
+    for _, (_, frame) in zip(range(15), iter_frames(clip_path(TRAIN_CLIPS[0]))):
+        (held,), (every,) = tracker.faces(frame, 2.0), whole.faces(frame, 2.0)
+        assert held.shape == (NUM_POINTS, 2) and every.shape == (468, 2)
+        assert np.array_equal(held, every[list(KEPT)])
+        assert overlap(box_of(held), box_of(every)) > 0.98
+    whole.close()
 
 
 def test_grid_clip_becomes_75_frame_crop_with_align_words(grid_input: Path, tmp_path: Path):
@@ -110,7 +126,7 @@ def test_lips_land_in_the_centre_of_the_crop(tracker):
     """The warp is fixed by eyes and nose only; the detected lips must still fall mid-window."""
     settings = CropSettings()
     (clip,), _ = extract_mouths(str(clip_path("bbaf4p")), [(None, None)], tracker, settings)
-    lips = project(clip.crops.points[:, ref.OUTER_LIPS], clip.crops.transforms)
+    lips = project(clip.crops.points[:, OUTER_LIPS], clip.crops.transforms)
     size = settings.size
     assert lips.min() > 0.1 * size and lips.max() < 0.9 * size
     centre = lips.mean(axis=(0, 1))
@@ -130,7 +146,7 @@ def test_head_roll_and_scale_are_normalised(tracker, tmp_path: Path):
     settings = CropSettings()
     a = extract_mouths(str(write_video(tmp_path / "a.mp4", frames)), [(None, None)], tracker, settings)[0][0]
     b = extract_mouths(str(write_video(tmp_path / "b.mp4", rotated)), [(None, None)], tracker, settings)[0][0]
-    corners = project(b.crops.points[:, list(ref.MOUTH_CORNERS)], b.crops.transforms)
+    corners = project(b.crops.points[:, list(MOUTH_CORNERS)], b.crops.transforms)
     angle = np.degrees(np.arctan2(*(corners[:, 1] - corners[:, 0]).T[::-1]))
     assert np.abs(np.median(angle)) < 4
     diff = np.abs(a.crops.frames.astype(float) - b.crops.frames.astype(float)).mean()

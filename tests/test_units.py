@@ -17,6 +17,7 @@ from conftest import clip_path, frames_of
 from data_prep import reference_face as ref
 from data_prep.contracts import ContractError, CropSettings
 from data_prep.crop import project, transforms
+from data_prep.face_points import MOUTH_CORNERS, OUTER_LIPS
 from data_prep.rejections import PrepError
 from data_prep.text import TranscriptError, normalize_text
 from data_prep.transcripts import read_grid_align, read_lrs_txt, read_manifest, read_subtitles
@@ -314,14 +315,14 @@ def test_ngram_probabilities_sum_to_one():
 
 
 def talking_lips(moving: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(T, 468, 2) landmarks, a mouth 40 px wide, whose lip contour changes shape in the frames where
+    """(T, points, 2) landmarks, a mouth 40 px wide, whose lip contour changes shape in the frames where
     ``moving`` is True (by about a tenth of the mouth's width) and holds still elsewhere."""
-    from lipread.segmentation import LIP_POINTS
+    from data_prep.face_points import LIP_POINTS, MOUTH_CORNERS, NUM_POINTS
 
     rng = np.random.default_rng(seed)
-    points = np.tile(rng.uniform(0, 200, (1, 468, 2)), (len(moving), 1, 1))
-    points[:, 61], points[:, 291] = (80, 150), (120, 150)
-    lips = [i for i in LIP_POINTS if i not in (61, 291)]
+    points = np.tile(rng.uniform(0, 200, (1, NUM_POINTS, 2)), (len(moving), 1, 1))
+    points[:, MOUTH_CORNERS[0]], points[:, MOUTH_CORNERS[1]] = (80, 150), (120, 150)
+    lips = [i for i in LIP_POINTS if i not in MOUTH_CORNERS]
     for t in np.flatnonzero(moving):
         points[t, lips] += rng.normal(0, 4, (len(lips), 2))
     return points + rng.normal(0, 0.02, points.shape)  # landmark jitter of a still face
@@ -376,6 +377,25 @@ def test_similarity_recovers_a_known_transform():
     assert np.allclose(matrix[:, :2], rotation, atol=1e-6) and np.allclose(matrix[:, 2], shift, atol=1e-6)
 
 
+def test_the_held_points_are_facemeshs_outline_lips_and_rigid_points_under_their_names():
+    """Each named group, read through its positions among the held points, is FaceMesh's own points."""
+    from mediapipe.python.solutions import face_mesh_connections as mesh
+
+    from data_prep import face_points as fp
+
+    def vertices(edges):
+        return {i for edge in edges for i in edge}
+
+    assert set(fp.MESH_FACE_OVAL) == vertices(mesh.FACEMESH_FACE_OVAL)
+    assert set(fp.MESH_OUTER_LIPS) | set(fp.MESH_INNER_LIPS) == vertices(mesh.FACEMESH_LIPS)
+    kept = np.array(fp.KEPT)
+    assert list(kept[fp.STABLE_POINTS]) == list(fp.MESH_STABLE)
+    assert list(kept[fp.LIP_POINTS]) == [*fp.MESH_OUTER_LIPS, *fp.MESH_INNER_LIPS]
+    assert list(kept[list(fp.MOUTH_CORNERS)]) == [61, 291] and list(kept[list(fp.INNER_LIP_MIDDLES)]) == [13, 14]
+    whole = np.load(ref.PATH)
+    assert np.array_equal(ref.load(), whole[kept]) and whole.shape == (fp.MESH_POINTS, 2) and fp.NUM_POINTS == 88
+
+
 def test_warp_puts_the_reference_mouth_in_the_window_centre():
     """A face anywhere, at any size and roll: its mouth lands mid-window, its size fixed."""
     reference = ref.load()
@@ -385,11 +405,11 @@ def test_warp_puts_the_reference_mouth_in_the_window_centre():
     face = reference @ rotation.T + np.array([300.0, 200.0])
     points = np.repeat(face[None], 3, axis=0).astype(np.float32)
     matrices = transforms(points, settings)
-    mouth = project(points[:, ref.OUTER_LIPS], matrices).mean(axis=1)
+    mouth = project(points[:, OUTER_LIPS], matrices).mean(axis=1)
     assert np.allclose(mouth, 48, atol=0.5)
-    corners = project(points[:, list(ref.MOUTH_CORNERS)], matrices)
+    corners = project(points[:, list(MOUTH_CORNERS)], matrices)
     width = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)
-    expected = np.linalg.norm(reference[ref.MOUTH_CORNERS[0]] - reference[ref.MOUTH_CORNERS[1]]) * 96 / settings.scale
+    expected = np.linalg.norm(reference[MOUTH_CORNERS[0]] - reference[MOUTH_CORNERS[1]]) * 96 / settings.scale
     assert np.allclose(width, expected, rtol=0.02)
 
 
