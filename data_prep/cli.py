@@ -83,7 +83,11 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
     parser.add_argument("--dry-run", action="store_true",
                         help="say what would be built (videos, utterances, refusals, the first transcripts) without "
                         "decoding a frame or writing a file")  # fmt: skip
-    parser.add_argument("--retry-rejected", action="store_true", help="try earlier rejections again")
+    parser.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="try earlier rejections again (those of reason error are tried again anyway)",
+    )
     parser.epilog = "reason codes in rejected.jsonl: " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
     return parser
 
@@ -158,8 +162,9 @@ def _problem(summary, args: argparse.Namespace) -> str | None:
     """Why a finished build is not a usable dataset, with what to do; None when it is."""
     internal = summary.rejected.get("error", 0)
     if internal:
-        return (f"{internal} input(s) failed with an internal error (a bug; the detail is in "
-                f"{args.out}/rejected.jsonl): please report it")  # fmt: skip
+        return (f"{internal} input(s) failed with an internal error or a worker that died (the detail is in "
+                f"{args.out}/rejected.jsonl): the same command tries them again; if they fail again, "
+                "please report it")  # fmt: skip
     if summary.built or summary.skipped:
         return None
     if not summary.rejected:

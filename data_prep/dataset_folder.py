@@ -13,6 +13,8 @@ import logging
 import os
 from pathlib import Path
 
+from data_prep.rejections import RETRIED
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
@@ -56,10 +58,11 @@ def write_json(path: Path, data: dict) -> None:
 
 def recorded(dataset: Path, log_dir: Path, retry_rejected: bool = False) -> tuple[dict[str, dict], dict[str, dict]]:
     """What earlier runs of a build finished: its manifest lines whose clip is on disk, and (unless
-    they are to be tried again) its rejections of the other ids, each by id."""
+    they are to be tried again: all with ``retry_rejected``, else those of a :data:`RETRIED` reason)
+    its rejections of the other ids, each by id."""
     entries = {e["id"]: e for e in read_jsonl(log_dir / MANIFEST) if (dataset / e["clip"]).is_file()}
     rejected = [] if retry_rejected else read_jsonl(log_dir / REJECTED)
-    return entries, {r["id"]: r for r in rejected if r["id"] not in entries}
+    return entries, {r["id"]: r for r in rejected if r["id"] not in entries and r["reason"] not in RETRIED}
 
 
 class BuildLog:

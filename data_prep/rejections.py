@@ -19,8 +19,13 @@ REASONS = {
     "cue_outside_video": "the cue's times (or transcription's --start) lie outside the video",
     "missing_video": "a manifest row names a video that does not exist",
     "duplicate_id": "two inputs map to the same utterance id",
-    "error": "an unexpected error (a bug: please report it with the detail)",
+    "error": "an unexpected error or a worker that died (the next run tries again; if it recurs, a bug: "
+    "please report it with the detail)",
 }
+#: Reasons that say nothing final about the input (a worker killed, say by the out-of-memory killer,
+#: or a bug): a later run of the same build tries those inputs again; the others stay rejected
+#: unless asked (``--retry-rejected``).
+RETRIED = frozenset({"error"})
 
 
 @dataclass

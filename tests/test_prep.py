@@ -18,7 +18,7 @@ from conftest import ALIGNMENTS, GRID, TRAIN_CLIPS, align_text, clip_path, frame
 from data_prep.builder import PrepOptions, build, merge_shards
 from data_prep.contracts import CropSettings
 from data_prep.crop import project
-from data_prep.dataset_folder import read_jsonl
+from data_prep.dataset_folder import read_jsonl, write_jsonl
 from data_prep.discover import discover, shard_of
 from data_prep.face_points import KEPT, MOUTH_CORNERS, NUM_POINTS, OUTER_LIPS
 from data_prep.face_tracks import box_of, overlap
@@ -364,6 +364,38 @@ def test_interrupted_run_resumes_to_the_same_manifest(tmp_path: Path):
     for entry in manifest(broken):
         assert frames_of(broken / entry["clip"]).shape[0] == entry["num_frames"]
     assert json.loads((broken / "meta.json").read_text())["finished"] is True
+
+
+def test_a_rerun_tries_again_what_a_dead_worker_left_rejected_but_not_the_inputs_at_fault(tmp_path: Path):
+    """A video whose worker died twice (the out-of-memory killer, say) is rejected as ``error``; that
+    says nothing final about the video, so the same command run again reads it again, while a
+    video without a face stays rejected and is not read again."""
+    from data_prep.worker_pool import DIED_DETAIL
+
+    root = tmp_path / "in" / "s1"
+    root.mkdir(parents=True)
+    for name in TRAIN_CLIPS[:2]:
+        shutil.copy(clip_path(name), root)
+        (root / f"{name}.txt").write_text(f"Text: {align_text(name)}\n")
+    write_video(root / "noface.mp4", np.random.default_rng(0).integers(0, 255, (40, 288, 360, 3), dtype=np.uint8))
+    (root / "noface.txt").write_text("Text: bin blue at f four please\n")
+    out = tmp_path / "ds"
+    args = [tmp_path / "in", "--out", out, "--workers", "1"]
+    run_prep(*args)
+    assert {k: v["reason"] for k, v in rejected(out).items()} == {"s1/noface": "no_face"}
+    # what a worker that died twice on the second video leaves: no clip, an ``error`` line
+    lost = f"s1/{TRAIN_CLIPS[1]}"
+    entries = manifest(out)
+    (out / next(e for e in entries if e["id"] == lost)["clip"]).unlink()
+    write_jsonl(out / "manifest.jsonl", [e for e in entries if e["id"] != lost])
+    with (out / "rejected.jsonl").open("a") as fh:
+        fh.write(json.dumps({"id": lost, "source": f"s1/{TRAIN_CLIPS[1]}.mpg", "reason": "error",
+                             "detail": DIED_DETAIL}) + "\n")  # fmt: skip
+    result = run_prep(*args)
+    assert "built 1 clips" in result.stderr and "skipped 2 already done" in result.stderr
+    assert sorted(e["id"] for e in manifest(out)) == sorted(f"s1/{n}" for n in TRAIN_CLIPS[:2])
+    assert {k: v["reason"] for k, v in rejected(out).items()} == {"s1/noface": "no_face"}
+    assert frames_of(out / f"clips/{lost}.mp4").shape == (75, 96, 96, 3)
 
 
 def test_shards_cover_every_input_exactly_once(tmp_path: Path):
