@@ -23,6 +23,7 @@ MESH_STABLE = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 98, 327)
 MESH_OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)  # fmt: skip
 #: Inner lip contour, the same way round; 13 and 14 are the upper and lower inner lips' middles.
 MESH_INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)  # fmt: skip
+#: The eyes' outer corners: the reference face is built level between them (all 468 points).
 MESH_EYE_OUTER = (33, 263)
 
 #: FaceMesh's numbers of the points held, in the order they are held.
@@ -41,4 +42,3 @@ OUTER_LIPS = held(*MESH_OUTER_LIPS)
 LIP_POINTS = held(*MESH_OUTER_LIPS, *MESH_INNER_LIPS)
 MOUTH_CORNERS = tuple(held(61, 291))
 INNER_LIP_MIDDLES = tuple(held(13, 14))
-EYE_OUTER = tuple(held(*MESH_EYE_OUTER))

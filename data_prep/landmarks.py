@@ -36,7 +36,7 @@ class FaceTracker:
         Faces are found and followed on all 468 whichever are given."""
         self._mp = import_mediapipe()
         self.max_faces = max_faces
-        self._points = slice(None) if points is None else list(points)
+        self._points = slice(None) if points is None else np.asarray(points, dtype=np.intp)  # an index, built once
         self._meshes: dict[int, object] = {}
         self._current = None
         self._static = None
