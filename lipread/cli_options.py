@@ -48,8 +48,8 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
 
 def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True, min_confidence: bool = True) -> None:
     """``--grammar`` and ``--vocabulary``; for commands that write transcripts, ``--min-confidence``
-    (and ``--n-best``). ``evaluate`` scores every reading, so it takes neither: its report's coverage
-    table shows the WER at each confidence instead."""
+    and ``--partial`` (and ``--n-best``). ``evaluate`` scores every reading of whole sentences, so it
+    takes none of them: its report's coverage table shows the WER at each confidence instead."""
     group = parser.add_argument_group("what the beam decoder may say")
     group.add_argument("--grammar", default="default", metavar="FILE|NAME",
                        help="only sentences this grammar allows: a grammar file, a built-in name (grid), or 'none' "
@@ -60,6 +60,10 @@ def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True, m
         group.add_argument("--min-confidence", type=fraction, default=0.0, metavar="C",
                            help="leave out phrases read with a confidence below C (0-1); JSON lists them under "
                            "'dropped' (0 keeps every phrase)")  # fmt: skip
+        group.add_argument("--partial", action="store_true",
+                           help="with a grammar: a phrase that no allowed sentence fits but part of one does (video "
+                           "that starts or ends mid-sentence) reads as that part, marked partial, instead of the "
+                           "whole sentence that fits it least badly")  # fmt: skip
     if n_best:
         group.add_argument("--n-best", type=non_negative_int, default=0, metavar="K",
                            help="JSON: up to K best sentences with their scores")  # fmt: skip
@@ -87,7 +91,9 @@ def reader_recipe(args: argparse.Namespace, alphabet: str):
     from lipread.parallel_reading import ReaderRecipe
 
     grammar, vocabulary = decoding_choice(args, alphabet)
-    return ReaderRecipe(args.checkpoint, resolve_device(args.device), grammar, vocabulary, beam_changes(args))
+    return ReaderRecipe(
+        args.checkpoint, resolve_device(args.device), grammar, vocabulary, beam_changes(args), args.partial
+    )
 
 
 def beam_changes(args: argparse.Namespace) -> dict:

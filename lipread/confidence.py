@@ -104,6 +104,7 @@ class Assessment:
     gap: float
     entropy: float
     frames: int
+    partial: bool = False  # read as part of an allowed sentence (``Transcriber.partial``), not a whole one
 
 
 def ctc_log_likelihood(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from data_prep.text import ALPHABET
@@ -109,6 +109,26 @@ class Grammar:
             if sentence and self.allows(sentence) and (sentence not in sentences or len(used) < count):
                 sentences.append(sentence)
         return sentences
+
+    def fragments(self) -> Grammar:
+        """A grammar of the runs of one or more consecutive words of this one's sentences: what a
+        phrase cut out of an allowed sentence can hold (video that starts or ends mid-sentence).
+
+        Every multi-word alternative or phrase becomes a chain of one-word edges (the first carries
+        its weight), a new start state enters any state at no cost, and every state may end."""
+        edges: list[Edge] = []
+        states = self.num_states + 1  # the old states move up by one: 0 is the new start
+        for edge in self.edges:
+            if len(edge.words) <= 1:
+                edges.append(replace(edge, source=edge.source + 1, target=edge.target + 1))
+                continue
+            chain = [edge.source + 1, *range(states, states + len(edge.words) - 1), edge.target + 1]
+            states += len(edge.words) - 1
+            for i, word in enumerate(edge.words):
+                edges.append(Edge(chain[i], chain[i + 1], (word,), edge.log_weight if i == 0 else 0.0, edge.slot))
+        edges += [Edge(0, state, (), 0.0) for state in range(1, states)]
+        return Grammar(f"{self.name} (fragments)", edges, states, frozenset(range(1, states)), self.slots,
+                       self.num_phrases)  # fmt: skip
 
     def _parse_from(self, state: int, words: list[str], position: int) -> list[Edge] | None:
         if position == len(words):

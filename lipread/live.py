@@ -58,6 +58,7 @@ class LivePhrase:
     reason: str | None
     latency: float  # seconds from the phrase's end in the stream to this reading of it
     dropped: bool = False  # its confidence is below the reader's min_confidence: not to be shown as text
+    partial: bool = False  # read as part of an allowed sentence (``Transcriber.partial``), not a whole one
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) crops read
 
     def to_json(self) -> dict:
@@ -227,7 +228,7 @@ class LiveReader:
                 text=" ".join(w.word for w in words), words=[replace(w, track=number) for w in words],
                 start=round(start / t.fps, 3), end=round(end / t.fps, 3), track=number, confidence=confidence,
                 out_of_domain=out_of_domain, reason=reason, latency=time.monotonic() - reached, mouth_frames=crops,
-                dropped=confidence < self.min_confidence,
+                dropped=confidence < self.min_confidence, partial=judged.partial,
             ))  # fmt: skip
         return out
 

@@ -49,7 +49,7 @@ def render(phrase, fmt: str) -> str:
     if fmt == "jsonl":
         return json.dumps(phrase.to_json())
     speaker = f"[{phrase.track}] " if phrase.track else ""
-    warning = "  (?)" if phrase.out_of_domain else ""
+    warning = ("  (?)" if phrase.out_of_domain else "") + ("  (part of a sentence)" if phrase.partial else "")
     return f"[{phrase.start:7.2f} - {phrase.end:7.2f}] {speaker}{phrase.text}{warning}"
 
 

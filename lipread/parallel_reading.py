@@ -31,13 +31,21 @@ class ReaderRecipe:
     grammar: str | None = "default"
     vocabulary: list[str] | None = None
     beam: dict = field(default_factory=dict)  # beam settings given on the command line
+    partial: bool = False  # parts of allowed sentences may be read (``Transcriber.partial``)
 
     def build(self):
         """A :class:`~lipread.transcribe.Transcriber` (raises as ``from_checkpoint`` does)."""
         from lipread.transcribe import Transcriber
 
-        reader = Transcriber.from_checkpoint(self.checkpoint, self.device, self.grammar, self.vocabulary)
+        reader = Transcriber.from_checkpoint(self.checkpoint, self.device, self.grammar, self.vocabulary,
+                                             partial=self.partial)  # fmt: skip
         reader.beam = reader.beam.replace(**self.beam)
+        if self.partial and reader.grammar is None:
+            from lipread.errors import UserError
+
+            why = ("this model has none of its own; give one with --grammar" if self.grammar == "default"
+                   else "not the lexicon beam (--grammar none, --vocabulary)")  # fmt: skip
+            raise UserError(f"--partial reads parts of a grammar's sentences, so it needs a grammar: {why}")
         return reader
 
 

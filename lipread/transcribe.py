@@ -47,6 +47,11 @@ CONFIDENCE_N_BEST = 10
 #: Crops held at once while a video is read (about 27 kB each at 96 px): a long video's mouths are
 #: cut, read by the model and let go a batch of this many frames at a time.
 BATCH_FRAMES = 3000
+#: With ``partial``, a phrase whose whole-sentence reading the grammar fits badly (out of domain by its
+#: gap) is read as a part of a sentence when that takes at least this share of the gap away. Tuned on
+#: s1_val clips cut after or before each word (RESULTS.md, "Phrases cut mid-sentence"): no whole clip
+#: changes reading, and nearly every cut one is read as the part it holds.
+PARTIAL_GAIN = 0.5
 
 
 class TranscriptionError(Exception):
@@ -74,7 +79,8 @@ class Transcriber:
 
     def __init__(self, model: Model, device: str | torch.device = "cpu", beam: DecoderSettings | None = None,
                  phrases: PhraseSettings | None = None, min_frames: int = 12, grammar: Grammar | None = None,
-                 vocabulary: list[str] | None = None, defaults: DecodingDefaults | None = None):  # fmt: skip
+                 vocabulary: list[str] | None = None, defaults: DecodingDefaults | None = None,
+                 partial: bool = False):  # fmt: skip
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.card = model.card
@@ -86,6 +92,9 @@ class Transcriber:
         self.phrases = phrases or PhraseSettings()
         self.min_frames = min_frames  # the shortest video, and the shortest stretch of one face, to read
         self.grammar, self.vocabulary = grammar, vocabulary
+        #: read a phrase that no allowed sentence fits, but a part of one does, as that part (video cut
+        #: mid-sentence) instead of the whole sentence that fits it least badly
+        self.partial = partial
         self.defaults = defaults or DecodingDefaults()  # the model folder's decoding.json
         self.calibration = self.defaults.calibration
         self._decoders: dict[str, object] = {}
@@ -123,14 +132,16 @@ class Transcriber:
             self._tracker.close()
             self._tracker = None
 
-    def decoder(self, kind: str):
-        """The decoder of this kind for the current grammar (built once per grammar; a few are kept)."""
-        key = (kind, id(self.grammar) if kind == "beam" else None)
+    def decoder(self, kind: str, fragments: bool = False):
+        """The decoder of this kind for the current grammar (built once per grammar; a few are kept);
+        ``fragments``: the beam over the parts of the grammar's sentences (:meth:`Grammar.fragments`)."""
+        key = (kind, id(self.grammar) if kind == "beam" else None, fragments)
         if key not in self._decoders:
             if len(self._decoders) >= 8:
                 self._decoders.pop(next(iter(self._decoders)))
+            grammar = self.grammar.fragments() if fragments else self.grammar
             self._decoders[key] = build_decoder(kind, self.model.tokenizer, self.card, self.beam,
-                                                words=self.vocabulary, grammar=self.grammar)  # fmt: skip
+                                                words=self.vocabulary, grammar=grammar)  # fmt: skip
         return self._decoders[key]
 
     # -- stages
@@ -230,13 +241,24 @@ class Transcriber:
         return outputs, np.concatenate([kept[key] for key in sorted(kept)]) if kept else None
 
     def read_window(self, log_probs: torch.Tensor, decoder: str, k: int) -> tuple[list[Hypothesis], Assessment]:
-        """The ``k`` best sentences for one window's (T, V) model outputs, and how far to trust the best."""
-        hyps = self.decoder(decoder).n_best(log_probs, k)
+        """The ``k`` best sentences for one window's (T, V) model outputs, and how far to trust the best
+        (with :attr:`partial`, maybe the best parts of sentences: see :data:`PARTIAL_GAIN`)."""
         free = self.decoder("greedy").n_best(log_probs, 1)[0].text
         in_grammar = self.grammar is not None and decoder == "beam"
-        judged = assess(log_probs, [(h.text, h.score) for h in hyps], free, self.model.tokenizer,
-                        self.calibration.max_gap(decoder, in_grammar), self.calibration.max_entropy,
-                        "the allowed sentences" if in_grammar else "the vocabulary's words")  # fmt: skip
+        max_gap = self.calibration.max_gap(decoder, in_grammar)
+
+        def judge(hyps: list[Hypothesis]) -> Assessment:
+            return assess(log_probs, [(h.text, h.score) for h in hyps], free, self.model.tokenizer, max_gap,
+                          self.calibration.max_entropy,
+                          "the allowed sentences" if in_grammar else "the vocabulary's words")  # fmt: skip
+
+        hyps = self.decoder(decoder).n_best(log_probs, k)
+        judged = judge(hyps)
+        if self.partial and in_grammar and judged.gap > max_gap:
+            parts = self.decoder(decoder, fragments=True).n_best(log_probs, k)
+            part = judge(parts)
+            if part.gap < PARTIAL_GAIN * judged.gap:
+                return parts, replace(part, partial=not self.grammar.allows(parts[0].text))
         return hyps, judged
 
     def read_phrase(self, log_probs: torch.Tensor, start: float, end: float, decoder: str,
@@ -315,7 +337,7 @@ class Transcriber:
             segments.append(TrackReading(
                 track, round(segment.start / self.fps, 3), round(segment.end / self.fps, 3), segment.box,
                 " ".join(w.word for w in words), words, confidence, out,
-                combine_n_best(hyps, n_best) if n_best else [],
+                combine_n_best(hyps, n_best) if n_best else [], any(j.partial for j in judged),
             ))  # fmt: skip
             all_hyps += hyps
             all_judged += judged
@@ -339,6 +361,7 @@ class Transcriber:
             out_of_domain=out,
             reason=reason,
             grammar=self.grammar.name if self.grammar is not None and decoder == "beam" else None,
+            partial=any(j.partial for j in all_judged),
             n_best=combine_n_best(all_hyps, n_best) if n_best else [],
             dropped=dropped,
             timings=timings,

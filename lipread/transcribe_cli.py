@@ -211,6 +211,10 @@ def _warn(result: Transcript, min_confidence: float) -> None:
     if result.out_of_domain:
         log.warning("%s: warning: this may not be speech the model can read (confidence %.2f): %s",
                     result.file, result.confidence, result.reason)  # fmt: skip
+    if result.partial:
+        log.warning("%s: note: some of it was read as part of a sentence (--partial): no whole allowed sentence "
+                    "fits a phrase that starts or ends mid-sentence; JSON marks such segments \"partial\"",
+                    result.file)  # fmt: skip
     if result.dropped:
         log.warning("%s: %d phrase(s) read with a confidence below %g left out (JSON lists them under 'dropped')",
                     result.file, len(result.dropped), min_confidence)  # fmt: skip

@@ -95,12 +95,14 @@ class TrackReading:
     confidence: float
     out_of_domain: bool
     n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences, when asked for
+    partial: bool = False  # a phrase of it was read as part of an allowed sentence (``--partial``)
 
     def to_json(self) -> dict:
         return {
             "track": self.track, "start": self.start, "end": self.end, "box": self.box, "text": self.text,
             "words": [w.to_json() for w in self.words], "confidence": self.confidence,
-            "out_of_domain": self.out_of_domain, "n_best": [h.to_json() for h in self.n_best],
+            "out_of_domain": self.out_of_domain, "partial": self.partial,
+            "n_best": [h.to_json() for h in self.n_best],
         }  # fmt: skip
 
 
@@ -121,6 +123,7 @@ class Transcript:
     out_of_domain: bool = False  # the video does not look like speech this model (and grammar) can read
     reason: str | None = None  # why it is out of domain
     grammar: str | None = None  # the grammar decoding was restricted to
+    partial: bool = False  # some phrase was read as part of an allowed sentence, not a whole one (``--partial``)
     n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences with scores, when asked for
     dropped: list[DroppedPhrase] = field(default_factory=list)  # phrases below min_confidence
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
@@ -132,7 +135,7 @@ class Transcript:
             "duration": self.duration, "span": self.span, "model": self.model, "decoder": self.decoder,
             "segments": [s.to_json() for s in self.segments], "gaps": self.gaps, "confidence": self.confidence,
             "out_of_domain": self.out_of_domain, "reason": self.reason, "grammar": self.grammar,
-            "n_best": [h.to_json() for h in self.n_best],
+            "partial": self.partial, "n_best": [h.to_json() for h in self.n_best],
             "dropped": [asdict(d) for d in self.dropped],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }  # fmt: skip

@@ -210,6 +210,11 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         ),  # fmt: skip
         start: float = Form(0.0, description="read the video from this second on (times stay the video's own)"),
         end: float | None = Form(None, description="read the video up to this second (default: its end)"),
+        partial: bool = Form(
+            False,
+            description="with a grammar: a phrase cut mid-sentence reads as the part of a sentence it holds, "
+            "marked 'partial', instead of the whole sentence that fits it least badly",
+        ),  # fmt: skip
     ):
         """Read the lips in an uploaded video: its text, each word's time and face, and how far to trust them."""
         if decoder not in DECODERS:
@@ -220,6 +225,8 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
             chosen = await state.grammar(grammar, grammar_file)
         except GrammarError as err:
             return error(400, "bad_grammar", str(err))
+        if partial and chosen is None:
+            return error(400, "bad_option", "partial reads parts of a grammar's sentences, so it needs a grammar")
         if format not in ("json", "srt", "vtt", "png") or cues not in ("phrase", "word"):
             return error(400, "bad_option", "format must be json, srt, vtt or png; cues phrase or word")
         if faces not in FACES:
@@ -269,6 +276,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 min_confidence,
                 format == "png" or crops,
                 span,
+                partial,
             )
             try:
                 # shield: a time-out answers the client, but the worker thread cannot be stopped, so the
@@ -326,7 +334,8 @@ class SubtitleRequest(BaseModel):
 
 
 def _transcribe(state: ServerState, model: str, path: Path, decoder: str, faces: str, grammar: Grammar | None, n_best: int,
-                min_confidence: float, keep_crops: bool, span: Span | None):  # fmt: skip
+                min_confidence: float, keep_crops: bool, span: Span | None, partial: bool = False):  # fmt: skip
     transcriber = state.thread_transcriber(model)
     transcriber.grammar = grammar  # this thread's own transcriber: no other request sees it
+    transcriber.partial = partial
     return transcriber.transcribe(path, decoder, faces, n_best, min_confidence, keep_crops, span)

@@ -7,7 +7,7 @@ text messages:
 
 - ``{"type": "ready", "model", "fps", "max_waiting_frames"}`` once, first;
 - ``{"type": "phrase", "text", "words", "start", "end", "latency", "track", "confidence",
-  "out_of_domain", "reason", "dropped"}`` as each phrase is read (times in stream seconds, from the first frame);
+  "out_of_domain", "reason", "dropped", "partial"}`` as each phrase is read (times in stream seconds, from the first frame);
 - ``{"type": "status", "frames", "received", "dropped", "bad_frames", "face", "crop"}`` about twice a
   second: frames read at 25 fps, frames received, dropped because the reader was behind, not
   decodable; whether a face is in view; the newest mouth crop as a ``data:image/jpeg`` URL, or null;
@@ -16,7 +16,8 @@ text messages:
 
 Query parameters: ``decoder``, ``grammar`` (a built-in name, ``default`` or ``none``), ``model``
 (``default`` or ``personal:USER``), ``min_confidence`` (0-1, default 0: a phrase read with less
-confidence still comes, with ``"dropped": true``, for the client to leave out). A bad one is
+confidence still comes, with ``"dropped": true``, for the client to leave out), ``partial``
+(``true``: a phrase cut mid-sentence reads as the part of a sentence it holds). A bad one is
 refused with 400 (404 for an unknown model), like the HTTP API; when ``--live-streams`` streams run already, with 503 and Retry-After.
 """
 
@@ -59,7 +60,7 @@ def live_router(state: ServerState) -> APIRouter:
 
     @router.websocket("/v1/live")
     async def live(websocket: WebSocket, decoder: str = "beam", grammar: str = "default", model: str = "default",
-                   min_confidence: float = 0.0):  # fmt: skip
+                   min_confidence: float = 0.0, partial: bool = False):  # fmt: skip
         if decoder not in DECODERS:
             return await websocket.send_denial_response(
                 error(400, "bad_option", f"decoder must be one of {', '.join(DECODERS)}")
@@ -78,6 +79,10 @@ def live_router(state: ServerState) -> APIRouter:
             chosen = await state.grammar(grammar, None)
         except GrammarError as err:
             return await websocket.send_denial_response(error(400, "bad_grammar", str(err)))
+        if partial and chosen is None:
+            return await websocket.send_denial_response(
+                error(400, "bad_option", "partial reads parts of a grammar's sentences, so it needs a grammar")
+            )
         if state.live >= limits.live_streams:
             return await websocket.send_denial_response(
                 error(
@@ -107,7 +112,7 @@ def live_router(state: ServerState) -> APIRouter:
             send({"type": "_done"})
 
         worker = threading.Thread(
-            target=_stream, args=(state, model, chosen, decoder, min_confidence, feed, send, release), daemon=True,
+            target=_stream, args=(state, model, chosen, decoder, min_confidence, partial, feed, send, release), daemon=True,
             name="lipread-live",
         )  # fmt: skip
         await websocket.accept()
@@ -157,15 +162,15 @@ async def _send_all(websocket: WebSocket, outbox: asyncio.Queue) -> None:
         pass
 
 
-def _stream(state: ServerState, model: str, grammar: Grammar | None, decoder: str, min_confidence: float, feed: FrameFeed, send,
-            release) -> None:  # fmt: skip
+def _stream(state: ServerState, model: str, grammar: Grammar | None, decoder: str, min_confidence: float, partial: bool,
+            feed: FrameFeed, send, release) -> None:  # fmt: skip
     """One stream's reader, on a thread of its own."""
     counts = {"bad_frames": 0}
     transcriber = None
     last: dict | None = None
     try:
         transcriber = state.new_transcriber(model)
-        transcriber.grammar = grammar
+        transcriber.grammar, transcriber.partial = grammar, partial
         send({"type": "ready", "model": transcriber.name, "fps": transcriber.fps, "max_waiting_frames": FEED_CAPACITY})
         reader = LiveReader(transcriber, decoder, min_confidence)
 

@@ -77,6 +77,16 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         ),
         (("transcribe", "examples/lgaf6p.mp4", "--end", "1:75"), 2, "'1:75': minutes and seconds after a colon"),
         (("transcribe", "examples/lgaf6p.mp4", "--start", "9"), 1, "nothing to read from 9.00 s: the video is 3.00 s"),
+        (
+            ("transcribe", "examples/lgaf6p.mp4", "--partial", "--grammar", "none"),
+            2,
+            "--partial reads parts of a grammar's sentences, so it needs a grammar: not the lexicon beam",
+        ),
+        (
+            ("live", "examples/lgaf6p.mp4", "--partial", "--grammar", "none"),
+            2,
+            "--partial reads parts of a grammar's sentences, so it needs a grammar: not the lexicon beam",
+        ),
         (("live",), 2, "give a VIDEO or --camera N"),
         (("live", "--camera", "0", "--realtime"), 2, "--realtime plays a VIDEO at its own pace"),
         (("live", "--camera", "7"), 2, "--camera 7: no camera there"),

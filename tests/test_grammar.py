@@ -9,10 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE, EXAMPLE_TEXT, ROOT, SHARED_GRID, THREE_PHRASES, clip_path, frames_of, write_video
+from conftest import (
+    ALIGNMENTS,
+    EXAMPLE,
+    EXAMPLE_TEXT,
+    ROOT,
+    SHARED_GRID,
+    THREE_PHRASES,
+    clip_path,
+    frames_of,
+    write_video,
+)
+from data_prep.transcripts import read_grid_align
 from lipread.errors import UserError
 from lipread.grammar import GrammarError, fitting_builtin, load, load_vocabulary, parse
-from lipread.transcript import DroppedPhrase
+from lipread.transcript import DroppedPhrase, Span
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +56,23 @@ def test_optional_slots_phrases_and_weights():
     assert not g.allows("turn on help") and not g.allows("the light")
     weights = {e.words: e.log_weight for e in g.edges if e.source == 0 and e.words != ("help",)}
     assert weights[("switch", "off")] > weights[("turn", "on")]
+
+
+def test_fragments_are_the_runs_of_consecutive_words_of_allowed_sentences():
+    grid = load("grid")
+    parts = grid.fragments()
+    for run in ("bin blue at f two now", "blue at", "eight please", "l", "at l eight", "bin blue"):
+        assert parts.allows(run), run
+    for wrong in ("at blue", "bin please", "blue at f two now please", "bin blue at zz"):
+        assert not parts.allows(wrong), wrong
+    assert not grid.allows("blue at")  # the grammar itself is left as it was
+    assert parts.slot_of_each_word("l eight please") == ["letter", "digit", "adverb"]
+    phrases = parse("phrase: call the nurse (3)\nphrase: i am thirsty\nslot a: yes | no thanks", "mixed").fragments()
+    assert phrases.allows("the nurse") and phrases.allows("thanks") and phrases.allows("call the")
+    assert not phrases.allows("call nurse") and not phrases.allows("the thirsty") and not phrases.allows("nurse i")
+    # a phrase's weight stays on its first word: entering the chain later costs nothing more
+    firsts = {e.words: e.log_weight for e in phrases.edges if e.words in {("call",), ("i",)}}
+    assert firsts[("call",)] > firsts[("i",)]
 
 
 @pytest.mark.parametrize(
@@ -126,6 +154,33 @@ def test_phrases_below_the_minimum_confidence_are_dropped_but_listed(transcriber
     assert dropped.end > dropped.start and raised.confidence == kept.confidence
 
 
+def test_a_phrase_cut_mid_sentence_reads_as_the_part_it_holds_with_partial(transcriber):
+    """A video that ends (or starts) mid-sentence: in whole sentences the grammar can only invent the
+    rest, flagged; with ``partial`` it reads the words the lips said and says it is a part."""
+    grid = load("grid")
+    words = read_grid_align(ALIGNMENTS / "s1" / "bbaf2n.align").words  # bin blue at f two now
+    ends_early = Span(0.0, words[1]["end"] + 0.08)
+    whole = transcriber.transcribe(clip_path("bbaf2n"), span=ends_early)
+    assert grid.allows(whole.text) and len(whole.text.split()) == 6  # four words it never saw
+    assert whole.out_of_domain and whole.confidence < 0.05 and not whole.partial
+    transcriber.partial = True
+    try:
+        part = transcriber.transcribe(clip_path("bbaf2n"), span=ends_early)
+        assert part.text.startswith("bin blue") and len(part.text.split()) < 6, part.text
+        assert grid.fragments().allows(part.text) and not grid.allows(part.text)
+        assert part.partial and part.segments[0].partial and part.to_json()["partial"] is True
+        assert not part.out_of_domain and part.confidence > 0.5
+        assert [w.word for w in part.words] == part.text.split() and part.words[-1].end <= ends_early.end
+        late = read_grid_align(ALIGNMENTS / "s1" / "bbal6n.align").words  # bin blue at l six now
+        starts_late = transcriber.transcribe(clip_path("bbal6n"), span=Span(late[4]["start"] - 0.08))
+        assert starts_late.partial and starts_late.text.endswith("six now"), starts_late.text
+        # a whole sentence is read as before: a part is read only where no whole sentence fits
+        full = transcriber.transcribe(EXAMPLE)
+        assert full.text == EXAMPLE_TEXT and not full.partial and not full.segments[0].partial
+    finally:
+        transcriber.partial = False
+
+
 def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
     bad = tmp_path / "bad.txt"
     bad.write_text("slot a: bin | lay\nslot b: blue | Green!\n")
@@ -142,6 +197,12 @@ def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
     assert data["text"] == EXAMPLE_TEXT and data["grammar"] == "three.txt"
     assert [h["text"] for h in data["n_best"]][0] == data["text"] and len(data["n_best"]) == 2
     assert data["out_of_domain"] is False and 0 < data["confidence"] <= 1
+    assert data["partial"] is False and data["segments"][0]["partial"] is False
+    cut = subprocess.run([*run, "--end", "1.2", "--partial", "-f", "json"], capture_output=True, text=True, cwd=ROOT)
+    assert cut.returncode == 0, cut.stderr
+    data = json.loads(cut.stdout)
+    assert data["partial"] is True and data["text"].startswith("lay green") and len(data["text"].split()) < 6
+    assert "note: some of it was read as part of a sentence (--partial)" in cut.stderr
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import pytest
 from test_enrolment import CHROMEDRIVER, CHROMIUM, fake_camera_chromium, write_y4m
 from test_serve import start_server
 
-from conftest import ROOT, clip_path, frames_of, write_video
+from conftest import EXAMPLE, ROOT, clip_path, frames_of, write_video
 from data_prep.video import iter_frames
 
 pytestmark = pytest.mark.slow  # real models, face tracking, servers and a browser
@@ -185,6 +185,23 @@ def test_a_stream_beyond_the_limit_is_refused_with_503(live_server: str, joined:
     with pytest.raises(websocket.WebSocketBadStatusException) as bad:
         websocket.create_connection(live_server.replace("http://", "ws://") + "/v1/live?min_confidence=1.5")
     assert bad.value.status_code == 400 and "min_confidence must be between 0 and 1" in bad.value.resp_body.decode()
+    with pytest.raises(websocket.WebSocketBadStatusException) as bad:
+        websocket.create_connection(live_server.replace("http://", "ws://") + "/v1/live?partial=true&grammar=none")
+    assert bad.value.status_code == 400 and "needs a grammar" in bad.value.resp_body.decode()
+
+
+def test_a_stream_that_stops_mid_sentence_reads_the_part_said_with_partial(live_server: str):
+    """The camera is switched off after "lay green": with ``partial`` the last phrase is that part,
+    marked; without, the grammar completes it with words nobody said."""
+    said = png_frames(EXAMPLE)[:30]  # 1.2 s of "lay green at f six please"
+    readings = {}
+    for query in ("?partial=true", ""):
+        client = connect_when_free(live_server, query)
+        client.send_frames(said)
+        readings[query] = client.stop() and client.of_type("phrase")
+    (part,), (whole,) = readings["?partial=true"], readings[""]
+    assert part["partial"] is True and part["text"].startswith("lay green") and len(part["text"].split()) < 6
+    assert whole["partial"] is False and len(whole["text"].split()) == 6 and whole["out_of_domain"] is True
 
 
 def test_garbage_and_a_client_gone_mid_phrase_leave_the_server_healthy(live_server: str, joined: Path):

@@ -153,6 +153,12 @@ def test_grammar_fields_n_best_and_flags(server):
     assert post(base, EXAMPLE, grammar="grid").json()["grammar"] == "grid"
     assert post(base, EXAMPLE, grammar="none").json()["grammar"] is None
     assert post(base, EXAMPLE).json()["grammar"] == "grid"  # one request's choice does not stick
+    cut = post(base, EXAMPLE, end="1.2", partial="true").json()  # a video that stops mid-sentence
+    assert cut["partial"] is True and cut["text"].startswith("lay green") and len(cut["text"].split()) < 6
+    whole = post(base, EXAMPLE, end="1.2").json()  # partial does not stick to a worker's reader
+    assert whole["partial"] is False and len(whole["text"].split()) == 6 and whole["out_of_domain"] is True
+    assert post(base, EXAMPLE, grammar="none", partial="true").json() == {
+        "error": "bad_option", "detail": "partial reads parts of a grammar's sentences, so it needs a grammar"}  # fmt: skip
     assert post(base, EXAMPLE, grammar="klingon").json()["error"] == "bad_grammar"
     unsure = post(base, EXAMPLE, min_confidence="1").json()  # no phrase is read with certainty
     assert unsure["text"] == "" and unsure["dropped"][0]["text"] == EXAMPLE_TEXT
