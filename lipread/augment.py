@@ -12,6 +12,9 @@ import torch
 
 Spans = list[tuple[float, float]]
 
+#: Frames a cut inside a sentence may move from where one word meets the next (:func:`word_run`).
+CUT_JITTER = 2
+
 
 def speech_bounds(spans: Spans | None, num_frames: int, keep: int) -> tuple[int, int]:
     """The latest first frame and the earliest end of a trimmed clip: its words and ``keep``
@@ -31,6 +34,42 @@ def trim_range(spans: Spans, num_frames: int, keep: int, rng: np.random.Generato
     start = int(rng.integers(0, first + 1))
     end = int(rng.integers(max(last, start + 1), num_frames + 1))
     return start, end
+
+
+def word_run(spans: Spans, num_frames: int, jitter: int, draw: Callable[[int, int], int]) -> tuple[int, int, int, int]:
+    """Part of a sentence, to train a model on phrases cut mid-sentence (a video, a lost face or a
+    live stream that stops halfway): ``(first, last, start, end)``, the words ``[first, last)`` of a
+    random run of one or more consecutive words, never all of them, and the frames ``[start, end)``
+    that hold them. A cut inside the sentence falls where one word meets the next, moved by up to
+    ``jitter`` frames either way (but never past the middle of a kept word); an edge the run shares
+    with the sentence keeps the clip's own.
+    ``spans`` are the words' frames; ``draw(low, high)`` is the caller's seeded integer in ``[low, high)``."""
+    n = len(spans)
+    first = draw(0, n)
+    last = draw(first + 1, n + 1)
+    if (first, last) == (0, n):  # the whole sentence is the plain sample: drop its last word instead
+        last = n - 1
+    # a cut never passes the middle of a kept word: its label must still be there to read
+    middle_first, middle_last = sum(spans[first]) / 2, sum(spans[last - 1]) / 2
+    start, end = 0, num_frames
+    if first > 0:
+        start = min(round(spans[first][0]) + draw(-jitter, jitter + 1), math.floor(middle_first))
+    if last < n:
+        end = max(round(spans[last - 1][1]) + draw(-jitter, jitter + 1), math.ceil(middle_last))
+    start = min(max(0, start), num_frames - 1)
+    return first, last, start, min(num_frames, max(end, start + 1))
+
+
+def cut_to_run(clip, text: str, spans: Spans | None, jitter: int, draw: Callable[[int, int], int]):
+    """``clip`` (frames, or any per-frame sequence: cached features) cut to a random run of its
+    words (:func:`word_run`), with that run's text and its word spans moved to match; a clip
+    without word times, or of one word, is returned as it is."""
+    words = text.split()
+    if not spans or len(spans) != len(words) or len(words) < 2:
+        return clip, text, spans
+    first, last, start, end = word_run(spans, len(clip), jitter, draw)
+    moved = [(max(0.0, s - start), min(float(end - start), e - start)) for s, e in spans[first:last]]
+    return clip[start:end], " ".join(words[first:last]), moved
 
 
 def time_mask_spans(t: int, frames: int, fps: float, draw: Callable[[int, int], int]) -> list[tuple[int, int]]:
@@ -55,7 +94,8 @@ class Augment:
     """Random ``size`` crop, flip with p=0.5, one time mask of up to ``time_mask_frames`` per
     second of video (filled with the clip's mean frame), speed change by up to ``speed_perturb``
     (0.1 = 0.9x..1.1x, by resampling frame indices), and with probability ``trim_edges`` the
-    silence around the words trimmed at random down to ``trim_keep`` frames (:meth:`trim`)."""
+    silence around the words trimmed at random down to ``trim_keep`` frames (:meth:`trim`); with
+    probability ``cut_words`` only a random run of the words is kept, with its frames (:meth:`cut`)."""
 
     def __init__(
         self,
@@ -66,6 +106,8 @@ class Augment:
         fps: float = 25.0,
         trim_edges: float = 0.0,
         trim_keep: int = 3,
+        cut_words: float = 0.0,
+        cut_jitter: int = CUT_JITTER,
     ):
         self.size = size
         self.flip = flip
@@ -74,6 +116,18 @@ class Augment:
         self.fps = fps
         self.trim_edges = trim_edges
         self.trim_keep = trim_keep
+        self.cut_words = cut_words
+        self.cut_jitter = cut_jitter
+
+    def cut(self, frames: np.ndarray, text: str, spans: Spans | None, rng: np.random.Generator | None = None
+            ) -> tuple[np.ndarray, str, Spans | None]:  # fmt: skip
+        """With probability ``cut_words``, the clip cut to a random run of its words (:func:`cut_to_run`)."""
+        if not self.cut_words or not spans:
+            return frames, text, spans
+        rng = rng or torch_seeded_rng()
+        if rng.random() >= self.cut_words:
+            return frames, text, spans
+        return cut_to_run(frames, text, spans, self.cut_jitter, lambda low, high: int(rng.integers(low, high)))
 
     def trim(self, frames: np.ndarray, spans: Spans | None, rng: np.random.Generator | None = None
              ) -> tuple[np.ndarray, Spans | None]:  # fmt: skip

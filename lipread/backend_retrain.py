@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from lipread.augment import centre_crop, time_mask_spans
+from lipread.augment import CUT_JITTER, centre_crop, cut_to_run, time_mask_spans
 from lipread.clips import ClipDataset, PixelNorm, Utterance, pad_windows, to_model_input
 from lipread.errors import UserError
 from lipread.metrics import word_counts
@@ -53,6 +53,7 @@ class BackendSettings:
     views: int = 4  # feature views per clip: centred, flipped, then random shifts (flipped at random)
     channel_dropout: float = 0.5  # the front-end's own Dropout3d, applied to the cached features
     time_mask_frames: int = 0  # a mask of up to this many frames a second (the clip's mean features)
+    cut_words: float = 0.0  # share of clips cut to a random run of their words (lipread.augment.word_run)
     word_window_margin: float | None = 2.0  # alignment-constrained CTC (frames), as in training
     weight_decay: float = 0.01
     warmup_share: float = 0.05
@@ -273,6 +274,8 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
                     if kind == "clip":
                         views = bank.features[i]
                         sample = (views[rng.randrange(len(views))], bank.texts[i], bank.spans[i])
+                        if settings.cut_words and rng.random() < settings.cut_words:
+                            sample = cut_to_run(*sample, CUT_JITTER, rng.randrange)
                     else:
                         sample = spliced_sample(bank, usable, rng)
                     features = channel_dropout(sample[0], bank.channels, settings.channel_dropout)

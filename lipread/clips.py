@@ -237,6 +237,7 @@ class ClipDataset(Dataset):
         """Crop (augmented when training), normalise and label stored frames: a clip's, or a
         sentence spliced from several clips (:mod:`lipread.splice`)."""
         if self.augment is not None:
+            frames, text, spans = self.augment.cut(frames, text, spans)
             frames, spans = self.augment.trim(frames, spans)
         stored_length = len(frames)
         frames = self.augment(frames) if self.augment is not None else centre_crop(frames, self.input_size)

@@ -56,6 +56,9 @@ class LipreadDataModule(L.LightningDataModule):
             word and after the last is trimmed at random, down to ``trim_keep`` frames: teaches
             the model to read phrases cut soon after the speech (live reading, cut windows).
         trim_keep: the fewest frames of silence a trimmed clip keeps on each side of its words.
+        cut_words: the share of training clips (with word times) of which only a random run of
+            consecutive words is kept, with its frames and labels (:func:`lipread.augment.word_run`):
+            teaches the model to read phrases that start or end mid-sentence (``--partial``).
         max_frames: batch training clips of similar length, as many as fit in this many padded
             frames (clips x the longest), instead of ``batch_size`` clips
             (:mod:`lipread.batching`); for data whose clips vary in length. null = ``batch_size``.
@@ -84,6 +87,7 @@ class LipreadDataModule(L.LightningDataModule):
         device_cache: bool = False,
         trim_edges: float = 0.0,
         trim_keep: int = 3,
+        cut_words: float = 0.0,
         max_frames: int | None = None,
         clip_levels: list[float] | None = None,
     ):
@@ -162,7 +166,7 @@ class LipreadDataModule(L.LightningDataModule):
             if id_list is not None:
                 self.splits[name] = self._select(utterances, id_list, name)
         augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb,
-                          trim_edges=hp.trim_edges, trim_keep=hp.trim_keep)  # fmt: skip
+                          trim_edges=hp.trim_edges, trim_keep=hp.trim_keep, cut_words=hp.cut_words)  # fmt: skip
         for name, utts in self.splits.items():
             train = name == "train"
             clips = ClipDataset(
@@ -232,7 +236,7 @@ class LipreadDataModule(L.LightningDataModule):
         if self._bank is None:
             self._bank = DeviceClipBank(self.splits["train"], hp.channels, hp.input_size, hp.word_window_margin,
                                         device, hp.flip, hp.time_mask_frames, self.fps, self.norm,
-                                        trim_edges=hp.trim_edges, trim_keep=hp.trim_keep)  # fmt: skip
+                                        trim_edges=hp.trim_edges, trim_keep=hp.trim_keep, cut_words=hp.cut_words)  # fmt: skip
             log.info("training clips on %s: %.2f GB as uint8", device, self._bank.nbytes / 1e9)
         return DeviceBatches(self._bank, hp.batch_size, seed=torch.initial_seed() % 2**32, shard=shard)
 

@@ -4,8 +4,8 @@ On a GPU, decoding, cropping and normalising every clip in DataLoader workers ea
 small model like LipNet at a few hundred clips/s while the GPU waits. GRID's training clips fit in
 GPU memory as uint8 (75 x 96 x 96 bytes each: about 0.5 GB for 700 clips), and the augmentations of
 :class:`lipread.augment.Augment` (random crop, flip, time masks filled with the clip's mean frame,
-trimming the silence around the words) are a few tensor operations on a whole batch, so an epoch
-costs only the model's own time.
+trimming the silence around the words, cutting a clip to a run of its words) are a few tensor
+operations on a whole batch, so an epoch costs only the model's own time.
 Speed perturbation and word splicing stay with the DataLoader path.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 
 from data_prep.contracts import Batch
-from lipread.augment import speech_bounds
+from lipread.augment import CUT_JITTER, speech_bounds, word_run
 from lipread.clips import ClipDataset, PixelNorm, Utterance
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
@@ -30,7 +30,7 @@ class DeviceClipBank:
     def __init__(self, utterances: list[Utterance], channels: int = 1, input_size: int = 88,
                  word_window_margin: float | None = 2.0, device: str | torch.device = "cpu", flip: bool = True,
                  time_mask_frames: int = 10, fps: float = 25.0, norm: PixelNorm = PixelNorm(),
-                 trim_edges: float = 0.0, trim_keep: int = 3):  # fmt: skip
+                 trim_edges: float = 0.0, trim_keep: int = 3, cut_words: float = 0.0):  # fmt: skip
         decoded = ClipDataset(utterances, channels, input_size, cache=True)
         clips = [torch.from_numpy(decoded.frames(i)) for i in range(len(utterances))]
         if channels == 3 and clips and clips[0].shape[-1] == 1:
@@ -39,7 +39,7 @@ class DeviceClipBank:
         self.utterances = utterances
         self.size, self.flip, self.time_mask_frames, self.fps = input_size, flip, time_mask_frames, fps
         self.norm = norm
-        self.trim_edges = trim_edges
+        self.trim_edges, self.cut_words = trim_edges, cut_words
         longest = max(len(c) for c in clips)
         self.frames = torch.zeros((len(clips), longest, *clips[0].shape[1:]), dtype=torch.uint8)
         for i, clip in enumerate(clips):
@@ -77,6 +77,11 @@ class DeviceClipBank:
         index = index.to(self.device)
         draw = _Draws(len(index), self.device, generator)
         starts, lengths = self._trims(index, draw) if augment and self.trim_edges else (None, self.lengths[index])
+        chosen = index.tolist()
+        texts = [self.utterances[i].text for i in chosen]
+        label_starts, label_lengths = None, self.label_lengths[index]
+        if augment and self.cut_words:
+            starts, lengths, label_starts, label_lengths, texts = self._cuts(chosen, starts, lengths, generator)
         t = int(lengths.max())
         if starts is None:
             clips = self.frames[index, :t]  # (B, T, H, W, C)
@@ -107,17 +112,54 @@ class DeviceClipBank:
             x = self._time_masks(x, lengths, valid, draw)
         x = self.norm(x, valid)
         x = x * valid[:, :, None, None, None]  # padding is zero after normalising, as in collate
-        chosen = index.tolist()
-        longest_label = int(self.label_lengths[index].max())
+        longest_label = int(label_lengths.max())
+        if label_starts is None:
+            labels = self.labels[index, :longest_label]
+        else:  # each clip's labels from its run's first character; past its run's end, padding (0)
+            steps = torch.arange(longest_label, device=self.device)[None]
+            at = (label_starts[:, None] + steps).clamp(max=self.labels.shape[1] - 1)
+            labels = self.labels[index[:, None], at] * (steps < label_lengths[:, None])
         return Batch(
             ids=[self.utterances[i].id for i in chosen],
-            texts=[self.utterances[i].text for i in chosen],
+            texts=texts,
             video=x.permute(0, 4, 1, 2, 3).contiguous(),
             lengths=lengths,
-            labels=self.labels[index, :longest_label],
-            label_lengths=self.label_lengths[index],
+            labels=labels,
+            label_lengths=label_lengths,
             allowed=allowed,
         )
+
+    def _cuts(self, chosen: list[int], starts: torch.Tensor | None, lengths: torch.Tensor,
+              generator: torch.Generator | None):  # fmt: skip
+        """With probability ``cut_words``, each clip cut to a random run of its words
+        (:func:`lipread.augment.word_run`, as the DataLoader path cuts them): its first frame and
+        length, its labels' first character and length, and its text."""
+        first_frames = [0] * len(chosen) if starts is None else starts.tolist()
+        frame_counts, label_starts = lengths.tolist(), [0] * len(chosen)
+        label_counts, texts = [len(self.utterances[i].labels) for i in chosen], []
+        coins = torch.rand(len(chosen), generator=generator).tolist()
+
+        def draw(low: int, high: int) -> int:
+            return int(torch.randint(low, high, (1,), generator=generator))
+
+        for k, i in enumerate(chosen):
+            utterance = self.utterances[i]
+            words = utterance.text.split()
+            if (
+                coins[k] >= self.cut_words
+                or not utterance.spans
+                or len(utterance.spans) != len(words)
+                or len(words) < 2
+            ):
+                texts.append(utterance.text)
+                continue
+            first, last, start, end = word_run(utterance.spans, int(self.lengths[i]), CUT_JITTER, draw)
+            first_frames[k], frame_counts[k] = start, end - start
+            label_starts[k] = sum(len(w) + 1 for w in words[:first])  # characters, spaces included
+            label_counts[k] = sum(len(w) + 1 for w in words[first:last]) - 1
+            texts.append(" ".join(words[first:last]))
+        numbers = torch.tensor([first_frames, frame_counts, label_starts, label_counts], device=self.device)
+        return *numbers, texts
 
     def _trims(self, index: torch.Tensor, draw: _Draws) -> tuple[torch.Tensor, torch.Tensor]:
         """Each clip's first frame and length after trimming the silence around its words at random

@@ -97,6 +97,32 @@ def test_trimmed_clips_are_stretches_of_the_real_ones_with_their_word_windows(ut
         assert batch.allowed[b, n:].all() and (batch.video[b, :, n:] == 0).all()  # padding as collate's
 
 
+def test_clips_cut_to_runs_of_words_keep_those_words_frames_labels_and_windows(utterances) -> None:
+    """``cut_words``: as the DataLoader path cuts them (``lipread.augment.word_run``), on the bank."""
+    stored = ClipDataset(utterances).frames(0).shape[1]
+    bank = DeviceClipBank(utterances, input_size=stored, flip=False, time_mask_frames=0, cut_words=1.0)
+    plain = ClipDataset(utterances, input_size=stored, word_window_margin=2.0)
+    tokenizer = CharTokenizer()
+    batch = bank.batch(torch.arange(len(utterances)), torch.Generator().manual_seed(3))
+    for b, utt in enumerate(utterances):
+        n, text = int(batch.lengths[b]), batch.texts[b]
+        words, kept = utt.text.split(), text.split()
+        first = next(i for i in range(len(words)) if words[i : i + len(kept)] == kept)
+        assert 1 <= len(kept) < len(words) and batch.ids[b] == utt.id
+        labels = batch.labels[b, : int(batch.label_lengths[b])].tolist()
+        assert labels == tokenizer.encode(text) and not batch.labels[b, len(labels) :].any()
+        whole = plain[b]
+        starts = [s for s in range(utt.num_frames - n + 1)
+                  if torch.allclose(batch.video[b, :, :n], whole.video[:, s : s + n], atol=1e-5)]  # fmt: skip
+        assert len(starts) == 1, (utt.id, starts, n)
+        s = starts[0]
+        for start, end in utt.spans[first : first + len(kept)]:
+            assert s <= (start + end) / 2 <= s + n  # the middle of every kept word is in the frames
+        assert torch.equal(batch.allowed[b, :n], whole.allowed[s : s + n])  # word windows moved with them
+        assert batch.allowed[b, n:].all() and (batch.video[b, :, n:] == 0).all()  # padding as collate's
+    assert DeviceClipBank(utterances, cut_words=0.0).batch(torch.arange(2)).texts == [u.text for u in utterances[:2]]
+
+
 def test_lipread_train_learns_from_the_device_bank(tiny_dataset, tmp_path) -> None:
     """`--data.device_cache true`: Lightning trains from the bank's batches and the loss falls."""
     from conftest import logged, run_tiny_training

@@ -1,13 +1,16 @@
-"""Word splicing and edge trimming: a spliced sentence's frames and word times line up with its
-source words; a trimmed clip keeps its words and their times move with its frames."""
+"""Word splicing, edge trimming and cutting to a run of words: a spliced sentence's frames and word
+times line up with its source words; a trimmed clip keeps its words and their times move with its
+frames; a cut clip keeps the frames of the words it is labelled with."""
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import pytest
 import torch
 
-from lipread.augment import Augment, trim_range
+from lipread.augment import Augment, cut_to_run, trim_range
 from lipread.clips import ClipDataset, Utterance, read_dataset
 from lipread.splice import SplicedClips, splice, word_cuts
 from lipread.text import CharTokenizer
@@ -60,6 +63,36 @@ def test_trimmed_clips_keep_every_word_and_their_times_follow_the_frames() -> No
     assert trim_range([(0.0, 74.5)], 75, 3, rng) == (0, 75)  # speech from edge to edge
 
 
+def test_a_clip_cut_to_a_run_of_words_keeps_those_words_frames_and_labels() -> None:
+    """Phrases that start or end mid-sentence (``--data.cut_words``): the labels are a run of the
+    sentence's words, the frames one unbroken stretch holding the middle of each of them, cut near
+    where a kept word meets a dropped one; a sentence edge the run shares keeps the clip's own."""
+    words = "bin blue at f two now".split()
+    spans = [(23.75, 29.5), (29.5, 34.0), (34.0, 35.5), (35.5, 41.0), (41.0, 47.25), (47.25, 53.0)]  # bbaf2n, frames
+    frames = numbered_clip(0, 75)
+    draw = random.Random(0).randrange
+    runs = set()
+    for _ in range(400):
+        out, text, moved = cut_to_run(frames, " ".join(words), spans, 2, draw)
+        start = int(out[0, 0, 0])
+        assert (out[:, 0, 0] == start + np.arange(len(out))).all()  # one unbroken stretch of the clip
+        kept = text.split()
+        first = next(i for i in range(len(words)) if words[i : i + len(kept)] == kept)
+        last = first + len(kept)
+        runs.add((first, last))
+        assert 1 <= len(kept) < len(words)  # part of the sentence, never all of it
+        for (s, e), (ms, me) in zip(spans[first:last], moved):  # each kept word's time follows the frames
+            assert (ms, me) == (max(0.0, s - start), min(float(len(out)), e - start))
+            assert start <= (s + e) / 2 <= start + len(out)  # and its middle is still there to read
+        assert start == 0 if first == 0 else abs(start - spans[first][0]) <= 2.5
+        assert start + len(out) == 75 if last == len(words) else abs(start + len(out) - spans[last - 1][1]) <= 2.5
+    assert len(runs) == 20  # every run but the whole sentence: starts, ends and middles of it
+    assert cut_to_run(frames, "bin", [(20.0, 30.0)], 2, draw)[1] == "bin"  # one word: nothing to cut
+    assert cut_to_run(frames, "bin blue", None, 2, draw)[0] is frames  # no word times: as it is
+    assert Augment(cut_words=0.0).cut(frames, " ".join(words), spans)[1] == " ".join(words)  # off by default
+    assert Augment(cut_words=1.0).cut(frames, " ".join(words), spans, np.random.default_rng(0))[1] != " ".join(words)
+
+
 @pytest.mark.slow  # preps the tiny dataset with mediapipe
 def test_spliced_clips_mix_real_clips_by_word_position(tiny_dataset) -> None:
     folder = read_dataset(tiny_dataset)
@@ -107,6 +140,22 @@ def test_training_data_gets_spliced_sentences_when_asked(tiny_dataset) -> None:
     spliced = [data.datasets["train"][i] for i in range(clips, 3 * clips)]
     assert all(it.id.startswith("spliced-") for it in spliced)
     assert any(it.text not in texts for it in spliced)
+
+
+@pytest.mark.slow
+def test_training_clips_are_cut_to_runs_of_words_when_asked(tiny_dataset) -> None:
+    from lipread.data import LipreadDataModule
+
+    data = LipreadDataModule(str(tiny_dataset), num_workers=0, cut_words=1.0, time_mask_frames=0)
+    data.setup()
+    torch.manual_seed(0)
+    items = [data.datasets["train"][i] for i in range(len(data.splits["train"]))]
+    tokenizer = CharTokenizer()
+    for utt, item in zip(data.splits["train"], items):
+        assert item.text in utt.text and len(item.text.split()) < len(utt.text.split())
+        assert item.labels.tolist() == tokenizer.encode(item.text)
+        assert item.video.shape[1] < utt.num_frames
+        assert item.allowed is not None and item.allowed.shape[0] == item.video.shape[1]
 
 
 @pytest.mark.slow
