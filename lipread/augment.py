@@ -36,14 +36,22 @@ def trim_range(spans: Spans, num_frames: int, keep: int, rng: np.random.Generato
     return start, end
 
 
-def word_run(spans: Spans, num_frames: int, jitter: int, draw: Callable[[int, int], int]) -> tuple[int, int, int, int]:
+def ctc_frames(text: str) -> int:
+    """The fewest frames CTC can spell ``text`` in: a frame a character, and a blank between repeats."""
+    return len(text) + sum(a == b for a, b in zip(text, text[1:]))
+
+
+def word_run(words: list[str], spans: Spans, num_frames: int, jitter: int, draw: Callable[[int, int], int]
+             ) -> tuple[int, int, int, int]:  # fmt: skip
     """Part of a sentence, to train a model on phrases cut mid-sentence (a video, a lost face or a
     live stream that stops halfway): ``(first, last, start, end)``, the words ``[first, last)`` of a
     random run of one or more consecutive words, never all of them, and the frames ``[start, end)``
     that hold them. A cut inside the sentence falls where one word meets the next, moved by up to
     ``jitter`` frames either way (but never past the middle of a kept word); an edge the run shares
     with the sentence keeps the clip's own.
-    ``spans`` are the words' frames; ``draw(low, high)`` is the caller's seeded integer in ``[low, high)``."""
+    The frames are widened, evenly, where they are too few for CTC to spell the run (a short word
+    cut into). ``spans`` are the words' frames; ``draw(low, high)`` is the caller's seeded integer
+    in ``[low, high)``."""
     n = len(spans)
     first = draw(0, n)
     last = draw(first + 1, n + 1)
@@ -56,8 +64,12 @@ def word_run(spans: Spans, num_frames: int, jitter: int, draw: Callable[[int, in
         start = min(round(spans[first][0]) + draw(-jitter, jitter + 1), math.floor(middle_first))
     if last < n:
         end = max(round(spans[last - 1][1]) + draw(-jitter, jitter + 1), math.ceil(middle_last))
-    start = min(max(0, start), num_frames - 1)
-    return first, last, start, min(num_frames, max(end, start + 1))
+    start, end = max(0, start), min(num_frames, end)
+    need = ctc_frames(" ".join(words[first:last]))
+    if end - start < need:  # too few frames for CTC to spell the run (its loss would be infinite)
+        start = max(0, start - (need - (end - start) + 1) // 2)
+        end = min(num_frames, max(end, start + need))
+    return first, last, start, end
 
 
 def cut_to_run(clip, text: str, spans: Spans | None, jitter: int, draw: Callable[[int, int], int]):
@@ -67,7 +79,7 @@ def cut_to_run(clip, text: str, spans: Spans | None, jitter: int, draw: Callable
     words = text.split()
     if not spans or len(spans) != len(words) or len(words) < 2:
         return clip, text, spans
-    first, last, start, end = word_run(spans, len(clip), jitter, draw)
+    first, last, start, end = word_run(words, spans, len(clip), jitter, draw)
     moved = [(max(0.0, s - start), min(float(end - start), e - start)) for s, e in spans[first:last]]
     return clip[start:end], " ".join(words[first:last]), moved
 

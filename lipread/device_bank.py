@@ -153,7 +153,7 @@ class DeviceClipBank:
             ):
                 texts.append(utterance.text)
                 continue
-            first, last, start, end = word_run(utterance.spans, int(self.lengths[i]), CUT_JITTER, draw)
+            first, last, start, end = word_run(words, utterance.spans, int(self.lengths[i]), CUT_JITTER, draw)
             first_frames[k], frame_counts[k] = start, end - start
             label_starts[k] = sum(len(w) + 1 for w in words[:first])  # characters, spaces included
             label_counts[k] = sum(len(w) + 1 for w in words[first:last]) - 1

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lipread.augment import Augment, cut_to_run, trim_range
+from lipread.augment import Augment, ctc_frames, cut_to_run, trim_range
 from lipread.clips import ClipDataset, Utterance, read_dataset
 from lipread.splice import SplicedClips, splice, word_cuts
 from lipread.text import CharTokenizer
@@ -81,12 +81,21 @@ def test_a_clip_cut_to_a_run_of_words_keeps_those_words_frames_and_labels() -> N
         last = first + len(kept)
         runs.add((first, last))
         assert 1 <= len(kept) < len(words)  # part of the sentence, never all of it
+        assert len(out) >= ctc_frames(text)  # CTC can spell it: never an infinite loss
         for (s, e), (ms, me) in zip(spans[first:last], moved):  # each kept word's time follows the frames
             assert (ms, me) == (max(0.0, s - start), min(float(len(out)), e - start))
             assert start <= (s + e) / 2 <= start + len(out)  # and its middle is still there to read
         assert start == 0 if first == 0 else abs(start - spans[first][0]) <= 2.5
         assert start + len(out) == 75 if last == len(words) else abs(start + len(out) - spans[last - 1][1]) <= 2.5
     assert len(runs) == 20  # every run but the whole sentence: starts, ends and middles of it
+    # a word shorter than its letters ("at": 1.5 frames) kept alone gets the frames CTC needs
+    tight = [(10.0, 16.0), (16.0, 17.5), (17.5, 24.0)]
+    alone = []
+    for _ in range(200):
+        out, text, _ = cut_to_run(frames, "bin at blue", tight, 2, draw)
+        assert len(out) >= ctc_frames(text)
+        alone += [int(out[0, 0, 0]) <= 16.75 <= int(out[-1, 0, 0]) + 1] if text == "at" else []
+    assert alone and all(alone)
     assert cut_to_run(frames, "bin", [(20.0, 30.0)], 2, draw)[1] == "bin"  # one word: nothing to cut
     assert cut_to_run(frames, "bin blue", None, 2, draw)[0] is frames  # no word times: as it is
     assert Augment(cut_words=0.0).cut(frames, " ".join(words), spans)[1] == " ".join(words)  # off by default
