@@ -346,6 +346,16 @@ def test_web_page_in_a_real_browser(server, tmp_path: Path):
         assert driver.find_element(By.ID, "details").text.startswith("3.0-6.0 s of the video, model ")
         for field in ("start", "end"):
             driver.find_element(By.ID, field).clear()
+        driver.find_element(By.ID, "file").send_keys(str(EXAMPLE))  # stopped mid-sentence, read as a part
+        driver.find_element(By.ID, "end").send_keys("1.2")
+        driver.find_element(By.ID, "partial").click()
+        driver.find_element(By.ID, "go").click()
+        WebDriverWait(driver, 120).until(lambda d: d.find_elements(By.ID, "partial-note"))
+        words = [s.text for s in driver.find_elements(By.CSS_SELECTOR, "#transcript span")]
+        assert words[:2] == ["lay", "green"] and len(words) < 6, words
+        assert "the words seen" in driver.find_element(By.ID, "partial-note").text
+        driver.find_element(By.ID, "partial").click()
+        driver.find_element(By.ID, "end").clear()
         bad = ROOT / "README.md"
         driver.find_element(By.ID, "file").send_keys(str(bad))
         driver.find_element(By.ID, "go").click()
