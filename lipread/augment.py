@@ -1,6 +1,7 @@
 """Training-time augmentation of (T, H, W, C) uint8 clips, as in Auto-AVSR: random crop,
 horizontal flip, time masking, and optional speed perturbation; and, where word times are known,
-random trimming of the silence before the first word and after the last."""
+random trimming of the silence before the first word and after the last, and cutting a clip to a
+run of its words (a phrase that starts or ends mid-sentence)."""
 
 from __future__ import annotations
 
@@ -72,12 +73,17 @@ def word_run(words: list[str], spans: Spans, num_frames: int, jitter: int, draw:
     return first, last, start, end
 
 
+def cuttable(words: list[str], spans: Spans | None) -> bool:
+    """Whether a clip can be cut to a run of its words: it has a time for each of two or more."""
+    return bool(spans) and len(spans) == len(words) >= 2
+
+
 def cut_to_run(clip, text: str, spans: Spans | None, jitter: int, draw: Callable[[int, int], int]):
     """``clip`` (frames, or any per-frame sequence: cached features) cut to a random run of its
     words (:func:`word_run`), with that run's text and its word spans moved to match; a clip
     without word times, or of one word, is returned as it is."""
     words = text.split()
-    if not spans or len(spans) != len(words) or len(words) < 2:
+    if not cuttable(words, spans):
         return clip, text, spans
     first, last, start, end = word_run(words, spans, len(clip), jitter, draw)
     moved = [(max(0.0, s - start), min(float(end - start), e - start)) for s, e in spans[first:last]]

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 
 from data_prep.contracts import Batch
-from lipread.augment import CUT_JITTER, speech_bounds, word_run
+from lipread.augment import CUT_JITTER, cuttable, speech_bounds, word_run
 from lipread.clips import ClipDataset, PixelNorm, Utterance
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
@@ -145,12 +145,7 @@ class DeviceClipBank:
         for k, i in enumerate(chosen):
             utterance = self.utterances[i]
             words = utterance.text.split()
-            if (
-                coins[k] >= self.cut_words
-                or not utterance.spans
-                or len(utterance.spans) != len(words)
-                or len(words) < 2
-            ):
+            if coins[k] >= self.cut_words or not cuttable(words, utterance.spans):
                 texts.append(utterance.text)
                 continue
             first, last, start, end = word_run(words, utterance.spans, int(self.lengths[i]), CUT_JITTER, draw)
