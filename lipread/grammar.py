@@ -110,6 +110,13 @@ class Grammar:
                 sentences.append(sentence)
         return sentences
 
+    def repeated(self) -> Grammar:
+        """A grammar of one or more of this one's sentences in a row: what a phrase holds when
+        commands come without a pause between them (the phrase cutter ends a phrase only where the
+        lips rest for 0.4 s). Every final state may go back to the start."""
+        loops = [Edge(final, 0, (), 0.0) for final in sorted(self.finals)]
+        return Grammar(self.name, self.edges + loops, self.num_states, self.finals, self.slots, self.num_phrases)
+
     def fragments(self) -> Grammar:
         """A grammar of the runs of one or more consecutive words of this one's sentences: what a
         phrase cut out of an allowed sentence can hold (video that starts or ends mid-sentence).

@@ -133,13 +133,15 @@ class Transcriber:
             self._tracker = None
 
     def decoder(self, kind: str, fragments: bool = False):
-        """The decoder of this kind for the current grammar (built once per grammar; a few are kept);
-        ``fragments``: the beam over the parts of the grammar's sentences (:meth:`Grammar.fragments`)."""
+        """The decoder of this kind for the current grammar (built once per grammar; a few are kept).
+        The beam reads one or more of the grammar's sentences in a row (:meth:`Grammar.repeated`);
+        with ``fragments``, any run of consecutive words of them (:meth:`Grammar.fragments`)."""
         key = (kind, id(self.grammar) if kind == "beam" else None, fragments)
         if key not in self._decoders:
             if len(self._decoders) >= 8:
                 self._decoders.pop(next(iter(self._decoders)))
-            grammar = self.grammar.fragments() if fragments else self.grammar
+            grammar = self.grammar.repeated() if self.grammar is not None else None
+            grammar = grammar.fragments() if fragments else grammar
             self._decoders[key] = build_decoder(kind, self.model.tokenizer, self.card, self.beam,
                                                 words=self.vocabulary, grammar=grammar)  # fmt: skip
         return self._decoders[key]
@@ -258,7 +260,7 @@ class Transcriber:
             parts = self.decoder(decoder, fragments=True).n_best(log_probs, k)
             part = judge(parts)
             if part.gap < PARTIAL_GAIN * judged.gap:
-                return parts, replace(part, partial=not self.grammar.allows(parts[0].text))
+                return parts, replace(part, partial=not self.grammar.repeated().allows(parts[0].text))
         return hyps, judged
 
     def read_phrase(self, log_probs: torch.Tensor, start: float, end: float, decoder: str,

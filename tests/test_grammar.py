@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import (
@@ -179,6 +181,27 @@ def test_a_phrase_cut_mid_sentence_reads_as_the_part_it_holds_with_partial(trans
         assert full.text == EXAMPLE_TEXT and not full.partial and not full.segments[0].partial
     finally:
         transcriber.partial = False
+
+
+def test_sentences_said_one_after_another_are_each_read(transcriber, tmp_path: Path):
+    """Two commands with a quarter second between them are one phrase (the cutter waits for 0.4 s of
+    rest): both are read, each an allowed sentence, where one sentence a phrase left six words out."""
+
+    def words_only(name: str) -> np.ndarray:  # the clip cut to its words and 0.12 s either side
+        words = read_grid_align(ALIGNMENTS / "s1" / f"{name}.align").words
+        return frames_of(clip_path(name))[
+            int((words[0]["start"] - 0.12) * 25) : math.ceil((words[-1]["end"] + 0.12) * 25)
+        ]
+
+    video = write_video(tmp_path / "two.mp4", np.concatenate([words_only("bbaf5a"), words_only("bbas2p")]))
+    result = transcriber.transcribe(video)
+    assert len(result.segments) == 1 and len(result.words) == 12, result.text  # one phrase, both sentences
+    assert result.text.startswith("bin blue at f five again ") and result.text.endswith(" two please")
+    grid = load("grid")
+    assert grid.repeated().allows(result.text) and not grid.allows(result.text)
+    assert grid.repeated().allows("bin blue at f two now lay red in a one soon") and not grid.repeated().allows(
+        "bin blue"
+    )
 
 
 def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):
