@@ -52,7 +52,8 @@ def add_decoding_options(parser: argparse.ArgumentParser, n_best: bool = True, m
     takes none of them: its report's coverage table shows the WER at each confidence instead."""
     group = parser.add_argument_group("what the beam decoder may say")
     group.add_argument("--grammar", default="default", metavar="FILE|NAME",
-                       help="only sentences this grammar allows: a grammar file, a built-in name (grid), or 'none' "
+                       help="only sentences this grammar allows (one or more a phrase): a grammar file, a built-in name "
+                       "(grid), or 'none' "
                        "for the lexicon + LM; 'default' is the model's own choice (the shipped model: grid)")  # fmt: skip
     group.add_argument("--vocabulary", type=Path, metavar="FILE",
                        help="a word list for the lexicon beam instead of the training words (used with --grammar none)")  # fmt: skip
