@@ -36,7 +36,7 @@ from lipread.transcribe import FACES, TranscriptionError, default_model_path
 from lipread.transcript import Span, TranscriptWord
 from serve.enrolment import Enrolment
 from serve.enrolment_api import enrolment_router
-from serve.errors import STATUS, busy, error
+from serve.errors import STATUS, busy, error, partial_needs_grammar
 from serve.limits import Limits
 from serve.live_api import LIVE_PROTOCOL, live_router
 from serve.schemas import ErrorJSON, TranscriptJSON
@@ -226,7 +226,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
         except GrammarError as err:
             return error(400, "bad_grammar", str(err))
         if partial and chosen is None:
-            return error(400, "bad_option", "partial reads parts of a grammar's sentences, so it needs a grammar")
+            return partial_needs_grammar()
         if format not in ("json", "srt", "vtt", "png") or cues not in ("phrase", "word"):
             return error(400, "bad_option", "format must be json, srt, vtt or png; cues phrase or word")
         if faces not in FACES:

@@ -24,3 +24,8 @@ def error(status: int, code: str, detail: str, headers: dict | None = None) -> J
 def busy() -> JSONResponse:
     """503 when every worker and queue place is taken (:meth:`serve.server_state.ServerState.admit`)."""
     return error(503, "busy", "the queue is full; try again shortly", {"Retry-After": "2"})
+
+
+def partial_needs_grammar() -> JSONResponse:
+    """400 for ``partial`` asked of a request read without a grammar (the upload's field, /v1/live's parameter)."""
+    return error(400, "bad_option", "partial reads parts of a grammar's sentences, so it needs a grammar")

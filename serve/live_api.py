@@ -40,7 +40,7 @@ from data_prep.contracts import DECODERS
 from lipread.grammar import Grammar, GrammarError
 from lipread.live import LiveFrame, LiveReader, read_stream
 from lipread.live_sources import FEED_CAPACITY, FrameFeed, frame_from_rgb
-from serve.errors import error
+from serve.errors import error, partial_needs_grammar
 from serve.server_state import ServerState
 
 log = logging.getLogger("lipread.serve.live")
@@ -80,9 +80,7 @@ def live_router(state: ServerState) -> APIRouter:
         except GrammarError as err:
             return await websocket.send_denial_response(error(400, "bad_grammar", str(err)))
         if partial and chosen is None:
-            return await websocket.send_denial_response(
-                error(400, "bad_option", "partial reads parts of a grammar's sentences, so it needs a grammar")
-            )
+            return await websocket.send_denial_response(partial_needs_grammar())
         if state.live >= limits.live_streams:
             return await websocket.send_denial_response(
                 error(
