@@ -99,6 +99,7 @@ def main() -> None:
             chosen_on=f"{name}: WER {wer(rows[args.grammar]):.2%} with grammar {args.grammar}, "
             f"{wer(rows[None]):.2%} with the lexicon + LM beam (the grammar unless the beam is better by more "
             f"than {GRAMMAR_TOLERANCE:.0%})",
+            rest_frames=decoding_defaults(model_path).rest_frames,  # (not measured here: kept)
         )
         (model_path / DECODING).write_text(json.dumps(defaults.to_json(), indent=2) + "\n")
         print(f"wrote {model_path / DECODING}: grammar {defaults.grammar}, {defaults.calibration}")

@@ -1,14 +1,16 @@
 """How a grammar reads phrases cut mid-sentence, with and without ``--partial``.
 
-Each clip is read whole, cut ``--margin`` frames after each of its words but the last (the start of
-a sentence: what a video, a span or a lost face that ends mid-sentence leaves) and cut as many
-frames before each word but the first (the end of a sentence). Each cut is read as ``transcribe``
-reads a phrase (the model on the cut frames alone, then ``Transcriber.read_window``), once in the
-grammar's whole sentences and once with ``partial``, and scored against the words it holds (word
-times from the manifest).
+Each clip is read whole, cut to its words ``--margin`` frames either side (the rest around the
+sentence left out), cut as many frames after each of its words but the last (the start of a
+sentence: what a video, a span or a lost face that ends mid-sentence leaves) and before each word
+but the first (the end of a sentence). Each cut is read as ``transcribe`` reads a phrase (the model
+on the cut frames, with rest added where it sees too little, then ``Transcriber.read_outputs``),
+once in the grammar's whole sentences and once with ``partial``, and scored against the words it
+holds (word times from the manifest). ``--rest-frames 0`` reads the cut frames alone, as before
+the rest was added.
 
     python benchmarks/cut_sentence_wer.py --data DATASET --split ../shared/grid/splits/s1_val.txt
-    python benchmarks/cut_sentence_wer.py --data DATASET --split ... --margin 0 5
+    python benchmarks/cut_sentence_wer.py --data DATASET --split ... --margin 0 5 --rest-frames 0
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ from lipread.evaluate import select_utterances
 from lipread.metrics import word_counts
 from lipread.transcribe import CONFIDENCE_N_BEST, Transcriber
 
-KINDS = ("whole clip", "sentence start", "sentence end")
+KINDS = ("whole clip", "words only", "sentence start", "sentence end")
 
 
 def cuts(words: list[str], spans: list[tuple[float, float]], frames: int, margin: int):
-    """(kind, first frame, end frame, the words inside) for a clip whole and cut around each word."""
+    """(kind, first frame, end frame, the words inside) for a clip whole, cut to its words (the rest
+    around them left out), and cut around each word."""
     yield KINDS[0], 0, frames, words
+    yield KINDS[1], max(0, math.floor(spans[0][0]) - margin), min(frames, math.ceil(spans[-1][1]) + margin), words
     for k in range(1, len(words)):
-        yield KINDS[1], 0, min(frames, math.ceil(spans[k - 1][1]) + margin), words[:k]
-        yield KINDS[2], max(0, math.floor(spans[k][0]) - margin), frames, words[k:]
+        yield KINDS[2], 0, min(frames, math.ceil(spans[k - 1][1]) + margin), words[:k]
+        yield KINDS[3], max(0, math.floor(spans[k][0]) - margin), frames, words[k:]
 
 
 def main() -> None:
@@ -43,14 +47,20 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="model folder or .ckpt (default: the shipped model)")
     parser.add_argument("--grammar", default="default", help="the grammar (default: the model's own)")
     parser.add_argument("--margin", type=int, nargs="+", default=[0, 5], help="frames kept beyond the words held")
+    parser.add_argument("--rest-frames", type=int,
+                        help="rest the reader makes sure the model sees either side of a phrase (0: none added; "
+                        "default: the model's decoding.json)")  # fmt: skip
     args = parser.parse_args()
     transcriber = Transcriber.from_checkpoint(args.checkpoint, "cpu", args.grammar)
+    if args.rest_frames is not None:
+        transcriber.rest_frames = args.rest_frames
     if transcriber.grammar is None:
         parser.error("the model has no grammar of its own: give one with --grammar")
     card = transcriber.card
     utterances = [u for u in select_utterances(read_dataset(args.data), args.split) if u.spans]
     clips = ClipDataset(utterances, card.channels, card.input_size)
-    print(f"{transcriber.name}, grammar {transcriber.grammar.name}, {len(utterances)} clips of {args.data}, "
+    print(f"{transcriber.name}, grammar {transcriber.grammar.name}, rest {transcriber.rest_frames} frames, "
+          f"{len(utterances)} clips of {args.data}, "
           f"on {platform.machine()} ({platform.processor() or 'cpu'})")  # fmt: skip
     for margin in args.margin:
         # (kind, partial) -> references, readings, phrases read partial, phrases flagged out of domain
@@ -60,10 +70,10 @@ def main() -> None:
         for i, utterance in enumerate(tqdm(utterances, desc=f"margin {margin}", unit="clip")):
             frames = clips.frames(i)
             for kind, a, b, words in cuts(utterance.text.split(), utterance.spans, len(frames), margin):
-                log_probs = transcriber.log_probs([frames[a:b]])[0]
+                outputs = transcriber.log_probs([frames[a:b]])[0]
                 for partial in (False, True):
                     transcriber.partial = partial
-                    hyps, judged = transcriber.read_window(log_probs, "beam", CONFIDENCE_N_BEST)
+                    hyps, judged, _, _ = transcriber.read_outputs(outputs, "beam", CONFIDENCE_N_BEST)
                     for column, value in zip(table[kind, partial], (" ".join(words), hyps[0].text, judged.partial,
                                                                     judged.out_of_domain)):  # fmt: skip
                         column.append(value)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from data_prep.native_logs import quiet_native_stderr
 from data_prep.transcripts import read_grid_align
+from lipread.alignment import timing_summary
 from lipread.evaluate import score
 from lipread.parallel_reading import ReaderRecipe, ReadOptions, readings
 from lipread.report import confusion_text
@@ -41,11 +42,14 @@ def main() -> None:
     start = time.perf_counter()
     found = list(readings(reader, recipe, [str(v) for v in videos], ReadOptions(args.decoder), args.workers))
     seconds = time.perf_counter() - start
-    refs, hyps, ids = [], [], []
+    refs, hyps, ids, timing = [], [], [], []
     for video, result in zip(videos, found):
-        refs.append(read_grid_align(args.alignments / speaker / f"{video.stem}.align").text)
+        said = read_grid_align(args.alignments / speaker / f"{video.stem}.align")
+        refs.append(said.text)
         hyps.append("" if isinstance(result, Exception) else " ".join(w.word for w in result.words))  # (in time order)
         ids.append(f"{speaker}/{video.stem}")
+        if not isinstance(result, Exception) and len(result.words) == len(said.words):  # word for word
+            timing += [(w.start - r["start"], w.end - r["end"]) for w, r in zip(result.words, said.words)]
     failed = sum(isinstance(r, Exception) for r in found)
     result = score(ids, [speaker] * len(ids), refs, hyps, worst=5, grammar=reader.grammar)
     print(f"CPU: {platform.machine()}, {os.cpu_count()} cores; {len(videos)} videos, {args.workers} worker(s), "
@@ -53,6 +57,11 @@ def main() -> None:
     print(f"WER {result.wer:.2%} ({result.words.errors} of {result.words.reference_length} words; 95% interval "
           f"{result.wer_ci95[0]:.2%}-{result.wer_ci95[1]:.2%}), CER {result.cer:.2%}, sentences right "
           f"{result.sentence_accuracy:.1%}; videos that failed: {failed}")  # fmt: skip
+    times = timing_summary(timing)
+    if times.words:
+        print(f"word timings ({times.words} words of the videos read with as many words as said): "
+              f"{times.within_0_1_s:.1%} within 0.1 s, {times.within_0_2_s:.1%} within 0.2 s of the .align "
+              f"times; median start / end error {times.median_start_error_s:.3f} / {times.median_end_error_s:.3f} s")  # fmt: skip
     print("most confused:", ", ".join(confusion_text(c) for c in result.confusions[:8]))
     for w in result.worst:
         print(f"  {w.id}: {w.reference!r} -> {w.hypothesis!r}")

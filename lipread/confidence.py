@@ -140,19 +140,22 @@ def strayed(gap: float, entropy: float, max_gap: float, max_entropy: float,
 
 
 def assess(log_probs: torch.Tensor, n_best: list[tuple[str, float]], free_text: str, tokenizer: CharTokenizer,
-           max_gap: float, max_entropy: float, allowed: str = "the allowed sentences") -> Assessment:  # fmt: skip
+           max_gap: float, max_entropy: float, allowed: str = "the allowed sentences",
+           own: slice = slice(None)) -> Assessment:  # fmt: skip
     """Judge the best of ``n_best`` (text, decoder score) for one utterance's (T, V) log-probabilities;
     ``free_text`` is the unconstrained (greedy) reading; the thresholds come from a :class:`Calibration`;
-    ``allowed`` names what the decoder may say, for the reason (a grammar's sentences, a vocabulary's words)."""
-    frames = max(1, len(log_probs))
+    ``allowed`` names what the decoder may say, for the reason (a grammar's sentences, a vocabulary's words).
+    ``own``: the frames of the video itself, when still frames were added around it to read it (the
+    measures are per frame of the video: added rest would dilute them)."""
+    frames = max(1, len(log_probs[own]))
     scores = torch.tensor([s for _, s in n_best], dtype=torch.float64)
     finite = torch.isfinite(scores)
     posterior = float(torch.softmax(scores[finite], 0)[0]) if finite.any() and finite[0] else 0.0
     chosen = ctc_log_likelihood(log_probs, n_best[0][0], tokenizer)
     free = chosen if free_text == n_best[0][0] else ctc_log_likelihood(log_probs, free_text, tokenizer)
     gap = max(0.0, (free - chosen) / frames) if math.isfinite(chosen) else math.inf
-    probs = log_probs.float().exp()
-    entropy = float(-(probs * log_probs.float()).sum(-1).mean())
+    probs = log_probs[own].float().exp()
+    entropy = float(-(probs * log_probs[own].float()).sum(-1).mean()) if len(probs) else 0.0
     reasons = strayed(gap, entropy, max_gap, max_entropy, allowed)
     penalty = math.exp(-max(0.0, gap / max_gap - 0.5) - max(0.0, entropy / max_entropy - 0.5))
     # (a measure well inside its in-domain range costs nothing; beyond half its threshold, e^-excess)

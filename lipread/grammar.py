@@ -137,6 +137,46 @@ class Grammar:
         return Grammar(f"{self.name} (fragments)", edges, states, frozenset(range(1, states)), self.slots,
                        self.num_phrases)  # fmt: skip
 
+    def split(self, sentence: str) -> list[str] | None:
+        """The fewest of this grammar's sentences that spell ``sentence`` one after another (where
+        there is still a choice, the longest first), or None when none do: where each command of a
+        phrase read in :meth:`repeated` begins and ends. On :meth:`fragments`, the fewest runs of
+        words, each inside one sentence."""
+        words = sentence.split()
+        best: list[tuple[int, int] | None] = [None] * len(words) + [(0, len(words))]  # (pieces, end of the first)
+        for i in range(len(words) - 1, -1, -1):
+            options = [(best[j][0] + 1, -j) for j in self._sentence_ends(words, i) if best[j] is not None]
+            if options:
+                pieces, end = min(options)
+                best[i] = (pieces, -end)
+        if best[0] is None:
+            return None
+        pieces, i = [], 0
+        while i < len(words):
+            end = best[i][1]
+            pieces.append(" ".join(words[i:end]))
+            i = end
+        return pieces
+
+    def _sentence_ends(self, words: list[str], i: int) -> list[int]:
+        """Every ``j`` for which ``words[i:j]`` is a sentence: the automaton run over the words from
+        ``i`` on, a set of states (and places inside multi-word alternatives) at a time, until no
+        sentence goes on with the next word."""
+        ends: list[int] = []
+        states, inside = self._closure({0}), set()  # inside: (edge, words of it read)
+        for j in range(i, len(words)):
+            word, reached, going = words[j], set(), set()
+            steps = [(e, 0) for s in states for e in self.outgoing(s) if e.words] + list(inside)
+            for edge, read in steps:
+                if edge.words[read] == word:
+                    (reached.add(edge.target) if read + 1 == len(edge.words) else going.add((edge, read + 1)))
+            if not reached and not going:
+                break
+            states, inside = self._closure(reached), going
+            if states & self.finals:
+                ends.append(j + 1)
+        return ends
+
     def _parse_from(self, state: int, words: list[str], position: int) -> list[Edge] | None:
         if position == len(words):
             return [] if self.ends_at(state) else None

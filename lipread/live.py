@@ -29,7 +29,7 @@ from data_prep.face_tracks import TrackBuilder
 from data_prep.video import TARGET_FPS, resampled
 from lipread.confidence import combine
 from lipread.segmentation import PhraseCutter
-from lipread.transcript import TranscriptWord
+from lipread.transcript import Sentence, TranscriptWord
 
 
 @dataclass
@@ -59,11 +59,13 @@ class LivePhrase:
     latency: float  # seconds from the phrase's end in the stream to this reading of it
     dropped: bool = False  # its confidence is below the reader's min_confidence: not to be shown as text
     partial: bool = False  # read as part of an allowed sentence (``Transcriber.partial``), not a whole one
+    sentences: list[Sentence] = field(default_factory=list)  # the sentences it holds (commands said without a pause)
     mouth_frames: np.ndarray | None = field(default=None, repr=False)  # (T, S, S, 3) crops read
 
     def to_json(self) -> dict:
         data = {k: v for k, v in vars(self).items() if k != "mouth_frames"}
-        return {**data, "words": [w.to_json() for w in self.words], "latency": round(self.latency, 3)}
+        return {**data, "words": [w.to_json() for w in self.words], "latency": round(self.latency, 3),
+                "sentences": [s.to_json() for s in self.sentences]}  # fmt: skip
 
 
 class FaceStream:
@@ -220,8 +222,8 @@ class LiveReader:
             if width < self.crop.min_mouth_width:
                 continue
             number = self.numbers.setdefault(stream.track, len(self.numbers))
-            log_probs = t.log_probs([crops])[0]
-            words, _, judged = t.read_phrase(log_probs, start / t.fps, end / t.fps, self.decoder)
+            outputs = t.log_probs([crops])[0]
+            words, _, judged = t.read_phrase(outputs, start / t.fps, end / t.fps, self.decoder)
             confidence, out_of_domain, reason = combine([judged])
             reached = self.arrivals.get(end - 1, time.monotonic()) + 1 / TARGET_FPS
             out.append(LivePhrase(
@@ -229,6 +231,7 @@ class LiveReader:
                 start=round(start / t.fps, 3), end=round(end / t.fps, 3), track=number, confidence=confidence,
                 out_of_domain=out_of_domain, reason=reason, latency=time.monotonic() - reached, mouth_frames=crops,
                 dropped=confidence < self.min_confidence, partial=judged.partial,
+                sentences=t.sentences(words, judged, self.decoder, number),
             ))  # fmt: skip
         return out
 

@@ -1,9 +1,10 @@
 """``lipread live``: read the lips of a camera, or of a video played as if it were one, phrase by phrase.
 
-Each phrase is printed the moment it is read: ``text`` as ``[start - end] words``, ``jsonl`` as one
-JSON object a line (text, words with start/end/confidence, start, end, latency, track, confidence,
-out_of_domain, reason, dropped). Times are stream seconds; latency is the seconds from the phrase's end in the
-stream to its printing. A summary (frames read and dropped, latency) goes to stderr at the end.
+Each phrase is printed the moment it is read: ``text`` as ``[start - end] words``, a line for each
+sentence it holds, ``jsonl`` as one JSON object a line (text, words with start/end/confidence,
+sentences, start, end, latency, track, confidence, out_of_domain, reason, dropped, partial). Times
+are stream seconds; latency is the seconds from the phrase's end in the stream to its printing. A
+summary (frames read and dropped, latency) goes to stderr at the end.
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ def render(phrase, fmt: str) -> str:
     if fmt == "jsonl":
         return json.dumps(phrase.to_json())
     speaker = f"[{phrase.track}] " if phrase.track else ""
-    warning = ("  (?)" if phrase.out_of_domain else "") + ("  (part of a sentence)" if phrase.partial else "")
-    return f"[{phrase.start:7.2f} - {phrase.end:7.2f}] {speaker}{phrase.text}{warning}"
+    unsure = "  (?)" if phrase.out_of_domain else ""
+    said = [(s.start, s.end, s.text, s.partial) for s in phrase.sentences] or [
+        (phrase.start, phrase.end, phrase.text, phrase.partial)
+    ]
+    return "\n".join(f"[{start:7.2f} - {end:7.2f}] {speaker}{text}{unsure}" + ("  (part of a sentence)" if part else "")
+                     for start, end, text, part in said)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

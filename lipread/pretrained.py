@@ -27,7 +27,8 @@ from lipread.text import CharTokenizer
 
 CONFIG = "config.json"
 #: A model folder's decoding defaults, chosen on its validation data: the grammar to decode in
-#: (if any) and the out-of-domain thresholds (:class:`~lipread.confidence.Calibration`).
+#: (if any), the out-of-domain thresholds (:class:`~lipread.confidence.Calibration`) and the rest
+#: the model expects around a phrase.
 DECODING = "decoding.json"
 
 
@@ -36,9 +37,15 @@ class DecodingDefaults:
     grammar: str | None = None  # a built-in grammar's name, or a file in the model folder
     calibration: Calibration = Calibration()
     chosen_on: str | None = None  # the measurement behind the choice
+    #: Still frames the model should see either side of a phrase: one read with fewer is read again with
+    #: its first and last crops repeated up to this (``Transcriber.log_probs``); 0 reads phrases as cut.
+    #: A model that learnt sentences with rest around them (GRID's clips: about a second) reads a phrase
+    #: cut close to its words far better so (RESULTS.md, "A still mouth around each phrase").
+    rest_frames: int = 0
 
     def to_json(self) -> dict:
-        return {"grammar": self.grammar, "chosen_on": self.chosen_on, "out_of_domain": self.calibration.to_json()}
+        return {"grammar": self.grammar, "chosen_on": self.chosen_on, "rest_frames": self.rest_frames,
+                "out_of_domain": self.calibration.to_json()}  # fmt: skip
 
 
 def decoding_defaults(path: Path | None) -> DecodingDefaults:
@@ -49,7 +56,7 @@ def decoding_defaults(path: Path | None) -> DecodingDefaults:
     try:
         record = json.loads(record_path.read_text())
         return DecodingDefaults(record.get("grammar"), Calibration(**record.get("out_of_domain", {})),
-                                record.get("chosen_on"))  # fmt: skip
+                                record.get("chosen_on"), int(record.get("rest_frames", 0)))  # fmt: skip
     except (ValueError, TypeError) as err:
         raise ContractError(f"{record_path}: not a valid {DECODING} ({err})") from None
 

@@ -35,8 +35,17 @@ from lipread.decoding import Hypothesis, build_decoder, combine_n_best
 from lipread.grammar import Grammar
 from lipread.grammar import load as load_grammar
 from lipread.pretrained import DecodingDefaults, Model, decoding_defaults, load
+from lipread.rest import PhraseOutputs, rest_to_add, with_rest
 from lipread.segmentation import PhraseSettings, phrase_cuts
-from lipread.transcript import DroppedPhrase, Span, TrackReading, Transcript, TranscriptWord, transcript_text
+from lipread.transcript import (
+    DroppedPhrase,
+    Sentence,
+    Span,
+    TrackReading,
+    Transcript,
+    TranscriptWord,
+    transcript_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +105,7 @@ class Transcriber:
         #: mid-sentence) instead of the whole sentence that fits it least badly
         self.partial = partial
         self.defaults = defaults or DecodingDefaults()  # the model folder's decoding.json
+        self.rest_frames = self.defaults.rest_frames  # still frames the model should see either side of a phrase
         self.calibration = self.defaults.calibration
         self._decoders: dict[str, object] = {}
         self._tracker = None
@@ -173,26 +183,34 @@ class Transcriber:
         return scan, chosen
 
     @torch.no_grad()
-    def log_probs(self, clips: list[np.ndarray], bar=None) -> list[torch.Tensor]:
-        """Model outputs (T, V) for each crop sequence, each read on its own: its numbers then do not
+    def log_probs(self, clips: list[np.ndarray], bar=None) -> list[PhraseOutputs]:
+        """Model outputs for each crop sequence, each read on its own: its numbers then do not
         depend on what it is read with (a live stream gets the very outputs a file gets), no time goes
         on padding (on 2 CPU cores one by one is 15% faster than batches), and memory is one phrase's
-        (at most :attr:`PhraseSettings.max_frames`, about 0.6 MB a frame for LipNet). ``bar``: a
-        progress bar to count the frames on."""
-        card = self.card
-        out: list[torch.Tensor] = []
+        (at most :attr:`PhraseSettings.max_frames`, about 0.6 MB a frame for LipNet). A phrase the
+        model sees less than :attr:`rest_frames` of rest around is read again with a still mouth
+        added (:mod:`lipread.rest`). ``bar``: a progress bar to count the frames on."""
+        out: list[PhraseOutputs] = []
         for clip in clips:
-            video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
-            lengths = torch.tensor([len(clip)])
-            out.append(self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0])
+            plain = self._forward(clip)
+            before, after = rest_to_add(plain, self.model.tokenizer.blank, self.rest_frames)
+            rested = None if before == after == 0 else self._forward(with_rest(clip, before, after))
+            out.append(PhraseOutputs(plain, rested, before))
             if bar is not None:
                 bar.update(len(clip))
         return out
 
+    def _forward(self, clip: np.ndarray) -> torch.Tensor:
+        """The model's (T, V) log-probabilities for one (T, S, S, 3) uint8 crop sequence."""
+        card = self.card
+        video = to_model_input(centre_crop(clip, card.input_size), card.channels, self.norm)
+        lengths = torch.tensor([len(clip)])
+        return self.model(video[None].to(self.device), lengths.to(self.device)).cpu()[0]
+
     def read_lips(self, scan: VideoScan, chosen: list[Segment], timings: dict[str, float], keep_crops: bool = False
-                  ) -> tuple[dict[int, list[tuple[int, int, torch.Tensor]]], np.ndarray | None]:  # fmt: skip
+                  ) -> tuple[dict[int, list[tuple[int, int, PhraseOutputs]]], np.ndarray | None]:  # fmt: skip
         """The model's outputs for every phrase of every chosen segment: ``{segment index: [(first
-        frame, end frame, (T, V) log-probabilities)]}``, frames counted from the segment's start.
+        frame, end frame, PhraseOutputs)]}``, frames counted from the segment's start.
 
         The mouths are cut and read a batch of at most :data:`BATCH_FRAMES` frames at a time (each
         batch decoded from the keyframe before it; in one batch where the container cannot seek),
@@ -210,7 +228,7 @@ class Transcriber:
             units = [(j, s, e, [(s, e)]) for j, c in enumerate(cuts) for s, e in c]
         units.sort(key=lambda u: (chosen[u[0]].start + u[1], u[0]))
         matrices = [transforms(p, self.crop) for p in points]
-        outputs: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
+        outputs: dict[int, list[tuple[int, int, PhraseOutputs]]] = {}
         kept: dict[tuple[int, int], np.ndarray] = {}
         name = Path(scan.frames.path).name
         model_seconds = 0.0
@@ -242,9 +260,11 @@ class Transcriber:
             return outputs, None
         return outputs, np.concatenate([kept[key] for key in sorted(kept)]) if kept else None
 
-    def read_window(self, log_probs: torch.Tensor, decoder: str, k: int) -> tuple[list[Hypothesis], Assessment]:
+    def read_window(self, log_probs: torch.Tensor, decoder: str, k: int,
+                    own: slice = slice(None)) -> tuple[list[Hypothesis], Assessment]:  # fmt: skip
         """The ``k`` best sentences for one window's (T, V) model outputs, and how far to trust the best
-        (with :attr:`partial`, maybe the best parts of sentences: see :data:`PARTIAL_GAIN`)."""
+        (with :attr:`partial`, maybe the best parts of sentences: see :data:`PARTIAL_GAIN`); ``own``:
+        the window's own frames, when rest was added around it (:attr:`PhraseOutputs.own`)."""
         free = self.decoder("greedy").n_best(log_probs, 1)[0].text
         in_grammar = self.grammar is not None and decoder == "beam"
         max_gap = self.calibration.max_gap(decoder, in_grammar)
@@ -252,7 +272,7 @@ class Transcriber:
         def judge(hyps: list[Hypothesis]) -> Assessment:
             return assess(log_probs, [(h.text, h.score) for h in hyps], free, self.model.tokenizer, max_gap,
                           self.calibration.max_entropy,
-                          "the allowed sentences" if in_grammar else "the vocabulary's words")  # fmt: skip
+                          "the allowed sentences" if in_grammar else "the vocabulary's words", own)  # fmt: skip
 
         hyps = self.decoder(decoder).n_best(log_probs, k)
         judged = judge(hyps)
@@ -263,14 +283,50 @@ class Transcriber:
                 return parts, replace(part, partial=not self.grammar.repeated().allows(parts[0].text))
         return hyps, judged
 
-    def read_phrase(self, log_probs: torch.Tensor, start: float, end: float, decoder: str,
+    def read_outputs(self, outputs: PhraseOutputs, decoder: str, k: int
+                     ) -> tuple[list[Hypothesis], Assessment, torch.Tensor, int]:  # fmt: skip
+        """:meth:`read_window` of a phrase's outputs: the rested reading where there is one. With
+        :attr:`partial`, a rested reading that is not a whole sentence in domain gives way to a plain
+        one that is a part of a sentence (a cut mid-sentence is not followed by rest: held still, its
+        last mouth shape reads as more words). Also the log-probabilities read and the still frames
+        ahead of the phrase in them, for word times."""
+        if outputs.rested is None:
+            return *self.read_window(outputs.plain, decoder, k), outputs.plain, 0
+        hyps, judged = self.read_window(outputs.rested, decoder, k, outputs.own)
+        if self.partial and (judged.out_of_domain or judged.partial):
+            plain_hyps, plain_judged = self.read_window(outputs.plain, decoder, k)
+            if plain_judged.partial:
+                return plain_hyps, plain_judged, outputs.plain, 0
+        return hyps, judged, outputs.rested, outputs.before
+
+    def read_phrase(self, outputs: PhraseOutputs, start: float, end: float, decoder: str,
                     n_best: int = 0) -> tuple[list[TranscriptWord], list[Hypothesis], Assessment]:  # fmt: skip
         """One phrase's words (with times from ``start`` seconds), its best sentences and their assessment."""
-        hyps, judged = self.read_window(log_probs, decoder, max(n_best, CONFIDENCE_N_BEST))
+        hyps, judged, log_probs, before = self.read_outputs(outputs, decoder, max(n_best, CONFIDENCE_N_BEST))
         text = hyps[0].text
-        aligned = word_timings(log_probs, text, self.model.tokenizer, self.fps, offset=start)
-        words = [TranscriptWord(w.word, w.start, w.end, w.confidence) for w in aligned]
+        aligned = word_timings(log_probs, text, self.model.tokenizer, self.fps, offset=start - before / self.fps)
+        within = lambda t: round(min(max(t, start), end), 3)  # noqa: E731 (a word aligned onto the still frames)
+        words = [TranscriptWord(w.word, within(w.start), within(w.end), w.confidence) for w in aligned]
         return words or TranscriptWord.spread(text, start, end), hyps, judged
+
+    def sentences(self, words: list[TranscriptWord], judged: Assessment, decoder: str,
+                  track: int = 0) -> list[Sentence]:  # fmt: skip
+        """One phrase's words as the sentences they spell: in the grammar (the beam), each of its
+        sentences (:meth:`Grammar.split`; with a part read, each run of words inside one); else the
+        phrase as one. Each carries the phrase's confidence."""
+        texts = [" ".join(w.word for w in words)] if words else []
+        if words and self.grammar is not None and decoder == "beam":
+            split = self.grammar.split(texts[0])
+            if split is None and judged.partial:
+                split = self.grammar.fragments().split(texts[0])
+            texts = split or texts
+        out, first = [], 0
+        for text in texts:
+            mine = words[first : first + len(text.split())]
+            first += len(mine)
+            partial = judged.partial and self.grammar is not None and not self.grammar.allows(text)
+            out.append(Sentence(track, mine[0].start, mine[-1].end, text, judged.confidence, partial))
+        return out
 
     def transcribe(self, path: str | Path, decoder: str = "beam", faces: str = "all", n_best: int = 0,
                    min_confidence: float = 0.0, keep_crops: bool = False, span: Span | None = None) -> Transcript:  # fmt: skip
@@ -314,13 +370,13 @@ class Transcriber:
         return results
 
     def _reading(self, path: str, scan: VideoScan, found: list[Segment],
-                 by_segment: dict[int, list[tuple[int, int, torch.Tensor]]], decoder: str, n_best: int,
+                 by_segment: dict[int, list[tuple[int, int, PhraseOutputs]]], decoder: str, n_best: int,
                  min_confidence: float, timings: dict[str, float], mouth_frames: np.ndarray | None,
                  span: Span | None = None) -> Transcript:  # fmt: skip
         """One video's transcript from its phrases' model outputs: each phrase decoded, timed and judged."""
         clock = time.perf_counter()
         numbers = {t: n for n, t in enumerate(dict.fromkeys(segment.track for segment in found))}
-        segments, all_hyps, all_judged, dropped = [], [], [], []
+        segments, all_hyps, all_judged, dropped, sentences = [], [], [], [], []
         for j, segment in enumerate(found):
             track = numbers[segment.track]
             words, hyps, judged = [], [], []
@@ -332,6 +388,7 @@ class Transcriber:
                                                  window_judged.confidence))  # fmt: skip
                 else:
                     words += piece
+                    sentences += self.sentences(piece, window_judged, decoder, track)
                 hyps.append(window_hyps)
                 judged.append(window_judged)
             words = [replace(w, track=track) for w in words]
@@ -358,6 +415,7 @@ class Transcriber:
             model=self.name,
             decoder=decoder,
             segments=segments,
+            sentences=sorted(sentences, key=lambda s: (s.start, s.track)),
             gaps=gaps,
             confidence=confidence,
             out_of_domain=out,

@@ -94,14 +94,15 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def render(result: Transcript, fmt: str, per: str) -> str:
     from lipread.subtitles import to_srt, to_vtt
+    from lipread.transcript import sentence_lines
 
     if fmt == "json":
         return json.dumps(result.to_json(), indent=2)
     if fmt == "srt":
-        return to_srt(result.words, per)
+        return to_srt(result.words, per, result.sentences)
     if fmt == "vtt":
-        return to_vtt(result.words, per)
-    return result.text
+        return to_vtt(result.words, per, result.sentences)
+    return sentence_lines(result.sentences)
 
 
 def output_paths(videos: list[Path], folder: Path, extension: str) -> dict[str, Path]:

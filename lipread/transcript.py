@@ -81,6 +81,23 @@ class DroppedPhrase:
     confidence: float
 
 
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence read, with its time and face: with a grammar, each of its sentences (commands said
+    without a pause between them are one phrase, and several sentences); without one, each phrase
+    between pauses of the lips. What a command interface acts on, and a subtitle cue's bounds."""
+
+    track: int
+    start: float  # its first word's start, seconds
+    end: float  # its last word's end
+    text: str
+    confidence: float  # the phrase's it was read in (:class:`Transcript` ``confidence``)
+    partial: bool = False  # a run of words of an allowed sentence, not a whole one (``--partial``)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class TrackReading:
     """One stretch of one face track that was read: seconds ``[start, end)``, the face's median box
@@ -117,6 +134,7 @@ class Transcript:
     model: str
     decoder: str
     segments: list[TrackReading] = field(default_factory=list)
+    sentences: list[Sentence] = field(default_factory=list)  # in order of their start
     span: list[float] | None = None  # [start, end] seconds of the video read, when only a part of it was
     gaps: list[list[float]] = field(default_factory=list)  # [start, end] seconds with no readable face
     confidence: float = 0.0  # [0, 1]: how far to trust the text (lipread.confidence)
@@ -133,12 +151,19 @@ class Transcript:
         return {
             "file": self.file, "text": self.text, "words": [w.to_json() for w in self.words],
             "duration": self.duration, "span": self.span, "model": self.model, "decoder": self.decoder,
-            "segments": [s.to_json() for s in self.segments], "gaps": self.gaps, "confidence": self.confidence,
+            "segments": [s.to_json() for s in self.segments],
+            "sentences": [s.to_json() for s in self.sentences], "gaps": self.gaps, "confidence": self.confidence,
             "out_of_domain": self.out_of_domain, "reason": self.reason, "grammar": self.grammar,
             "partial": self.partial, "n_best": [h.to_json() for h in self.n_best],
             "dropped": [asdict(d) for d in self.dropped],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }  # fmt: skip
+
+
+def sentence_lines(sentences: list[Sentence]) -> str:
+    """The sentences a line each (``-f text``); with several talkers, each labelled ``[track]``."""
+    several = len({s.track for s in sentences}) > 1
+    return "\n".join(f"[{s.track}] {s.text}" if several else s.text for s in sentences)
 
 
 def transcript_text(segments: list[TrackReading]) -> str:

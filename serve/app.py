@@ -33,7 +33,7 @@ from lipread.reading_sheet import reading_sheet
 from lipread.subtitles import cues as cue_list
 from lipread.subtitles import to_srt, to_vtt
 from lipread.transcribe import FACES, TranscriptionError, default_model_path
-from lipread.transcript import Span, TranscriptWord
+from lipread.transcript import Sentence, Span, TranscriptWord
 from serve.enrolment import Enrolment
 from serve.enrolment_api import enrolment_router
 from serve.errors import STATUS, busy, error, partial_needs_grammar
@@ -167,13 +167,15 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
     @app.post("/v1/subtitles")
     async def subtitles(request: SubtitleRequest):
-        """Words of a transcription (its JSON ``words``) as SRT, WebVTT or timed cues, without running the
-        model again: the page offers downloads and shows phrases with the very writers the CLI uses."""
+        """Words of a transcription (its JSON ``words``, and ``sentences`` to keep cues inside them) as SRT,
+        WebVTT or timed cues, without running the model again: the page offers downloads and shows
+        phrases with the very writers the CLI uses."""
+        words, per, sentences = request.words, request.cues, request.sentences
         if request.format == "srt":
-            return PlainTextResponse(to_srt(request.words, request.cues), media_type="application/x-subrip")
+            return PlainTextResponse(to_srt(words, per, sentences), media_type="application/x-subrip")
         if request.format == "vtt":
-            return PlainTextResponse(to_vtt(request.words, request.cues), media_type="text/vtt")
-        return {"cues": [asdict(c) for c in cue_list(request.words, request.cues)]}
+            return PlainTextResponse(to_vtt(words, per, sentences), media_type="text/vtt")
+        return {"cues": [asdict(c) for c in cue_list(words, per, sentences)]}
 
     @app.post(
         "/v1/transcriptions",
@@ -288,9 +290,11 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
                 return error(STATUS.get(err.code, 422), err.code, err.detail.replace(str(upload), "upload"))
             request.state.stages.update(result.timings)
             if format == "srt":
-                return PlainTextResponse(to_srt(result.words, cues), media_type="application/x-subrip")
+                return PlainTextResponse(
+                    to_srt(result.words, cues, result.sentences), media_type="application/x-subrip"
+                )
             if format == "vtt":
-                return PlainTextResponse(to_vtt(result.words, cues), media_type="text/vtt")
+                return PlainTextResponse(to_vtt(result.words, cues, result.sentences), media_type="text/vtt")
             if format == "png":  # the mouth the model read at each word, the word under it
                 return Response(png_bytes(reading_sheet(result)), media_type="image/png")
             body = result.to_json()
@@ -329,6 +333,7 @@ def create_app(checkpoint: str | Path | None = None, limits: Limits | None = Non
 
 class SubtitleRequest(BaseModel):
     words: list[TranscriptWord]
+    sentences: list[Sentence] = []  # the transcription's: a phrase cue then never runs into the next sentence
     format: Literal["srt", "vtt", "cues"] = "srt"
     cues: Literal["phrase", "word"] = "phrase"
 

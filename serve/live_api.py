@@ -6,8 +6,9 @@ end the stream; the server then reads the last phrase, sends ``end`` and closes.
 text messages:
 
 - ``{"type": "ready", "model", "fps", "max_waiting_frames"}`` once, first;
-- ``{"type": "phrase", "text", "words", "start", "end", "latency", "track", "confidence",
-  "out_of_domain", "reason", "dropped", "partial"}`` as each phrase is read (times in stream seconds, from the first frame);
+- ``{"type": "phrase", "text", "words", "sentences", "start", "end", "latency", "track", "confidence",
+  "out_of_domain", "reason", "dropped", "partial"}`` as each phrase is read (times in stream seconds, from the first
+  frame; ``sentences``: each sentence of the phrase with its own times, as in a transcription's JSON);
 - ``{"type": "status", "frames", "received", "dropped", "bad_frames", "face", "crop"}`` about twice a
   second: frames read at 25 fps, frames received, dropped because the reader was behind, not
   decodable; whether a face is in view; the newest mouth crop as a ``data:image/jpeg`` URL, or null;

@@ -25,6 +25,11 @@ from conftest import (
 from data_prep.transcripts import read_grid_align
 from lipread.errors import UserError
 from lipread.grammar import GrammarError, fitting_builtin, load, load_vocabulary, parse
+from lipread.live import LiveReader, read_stream
+from lipread.live_cli import render as live_render
+from lipread.live_sources import file_frames
+from lipread.subtitles import cues
+from lipread.transcribe_cli import render
 from lipread.transcript import DroppedPhrase, Span
 
 
@@ -75,6 +80,26 @@ def test_fragments_are_the_runs_of_consecutive_words_of_allowed_sentences():
     # a phrase's weight stays on its first word: entering the chain later costs nothing more
     firsts = {e.words: e.log_weight for e in phrases.edges if e.words in {("call",), ("i",)}}
     assert firsts[("call",)] > firsts[("i",)]
+
+
+def test_split_finds_where_each_sentence_of_a_run_begins():
+    grid = load("grid")
+    assert grid.split("bin blue at f two now lay red in a one soon") == [
+        "bin blue at f two now",
+        "lay red in a one soon",
+    ]
+    assert grid.split("bin blue at f two now") == ["bin blue at f two now"] and grid.split("") == []
+    assert grid.split("bin blue") is None and grid.split("bin blue at f two now lay") is None
+    # a part read (--partial): the fewest runs, each inside one sentence
+    assert grid.fragments().split("f two now lay red") == ["f two now", "lay red"]
+    assert grid.fragments().split("at f two") == ["at f two"]
+    # where several splits fit: the fewest sentences, then the longest first
+    choices = parse("phrase: call\nphrase: the nurse\nphrase: call the nurse\nphrase: call the", "choices")
+    assert choices.split("call the nurse") == ["call the nurse"]
+    assert choices.split("call the nurse call") == ["call the nurse", "call"]
+    assert choices.split("call the the nurse") == ["call the", "the nurse"]
+    multi = parse("slot a: thank you | yes\nslot b?: very much", "multi")  # multi-word alternatives
+    assert multi.split("thank you very much yes thank you") == ["thank you very much", "yes", "thank you"]
 
 
 @pytest.mark.parametrize(
@@ -171,6 +196,7 @@ def test_a_phrase_cut_mid_sentence_reads_as_the_part_it_holds_with_partial(trans
         assert part.text.startswith("bin blue") and len(part.text.split()) < 6, part.text
         assert grid.fragments().allows(part.text) and not grid.allows(part.text)
         assert part.partial and part.segments[0].partial and part.to_json()["partial"] is True
+        assert [(s.text, s.partial) for s in part.sentences] == [(part.text, True)]
         assert not part.out_of_domain and part.confidence > 0.5
         assert [w.word for w in part.words] == part.text.split() and part.words[-1].end <= ends_early.end
         late = read_grid_align(ALIGNMENTS / "s1" / "bbal6n.align").words  # bin blue at l six now
@@ -202,6 +228,25 @@ def test_sentences_said_one_after_another_are_each_read(transcriber, tmp_path: P
     assert grid.repeated().allows("bin blue at f two now lay red in a one soon") and not grid.repeated().allows(
         "bin blue"
     )
+    # each sentence on its own, timed by its words: what a command interface acts on
+    first, second = result.sentences
+    assert [first.text, second.text] == grid.split(result.text) and all(grid.allows(s.text) for s in result.sentences)
+    assert (first.start, first.end) == (result.words[0].start, result.words[5].end)
+    assert (second.start, second.end) == (result.words[6].start, result.words[11].end) and first.end <= second.start
+    assert first.confidence == second.confidence == result.segments[0].confidence and not first.partial
+    assert result.to_json()["sentences"][1] == {"track": 0, "start": second.start, "end": second.end,
+                                                 "text": second.text, "confidence": second.confidence,
+                                                 "partial": False}  # fmt: skip
+    # a subtitle cue each (not 7 words and 5) and a line each as text
+    assert [c.text for c in cues(result.words, "phrase", result.sentences)] == [first.text, second.text]
+    assert [len(c.text.split()) for c in cues(result.words, "phrase")] == [7, 5]  # without them: cut at 7 words
+    assert render(result, "text", "phrase") == f"{first.text}\n{second.text}"
+    # read live, the phrase says the same
+    (phrase,) = read_stream(LiveReader(transcriber), file_frames(video, realtime=False))
+    assert phrase.text == result.text and phrase.sentences == result.sentences
+    assert live_render(phrase, "text").splitlines() == [
+        f"[{s.start:7.2f} - {s.end:7.2f}] {s.text}" for s in result.sentences
+    ]
 
 
 def test_cli_grammar_errors_and_n_best_json(tmp_path: Path):

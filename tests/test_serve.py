@@ -181,6 +181,15 @@ def test_subtitles_from_words_without_the_model(server):
     assert bad.status_code == 422 and bad.json()["error"] == "bad_request"
     endless = httpx.post(f"{base}/v1/subtitles", json={"words": [{"word": "bin", "start": 0.5}]})
     assert endless.status_code == 422 and endless.json()["detail"] == "words.0.end: Field required"
+    # two commands said without a pause: one cue of 7 words and one of 5, or, given the sentences, one each
+    said = "bin blue at f two now lay red in a one soon".split()
+    run = [{"word": w, "start": 0.2 * i, "end": 0.2 * i + 0.2, "track": 0} for i, w in enumerate(said)]
+    sentences = [{"track": 0, "start": 0.0, "end": 1.2, "text": " ".join(said[:6]), "confidence": 0.9},
+                 {"track": 0, "start": 1.2, "end": 2.4, "text": " ".join(said[6:]), "confidence": 0.9}]  # fmt: skip
+    plain = httpx.post(f"{base}/v1/subtitles", json={"words": run, "format": "cues"}).json()["cues"]
+    assert [len(c["text"].split()) for c in plain] == [7, 5]
+    split = httpx.post(f"{base}/v1/subtitles", json={"words": run, "sentences": sentences, "format": "cues"})
+    assert [c["text"] for c in split.json()["cues"]] == [s["text"] for s in sentences]
 
 
 def test_health_readiness_models_docs(server):

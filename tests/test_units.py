@@ -602,3 +602,18 @@ def test_a_worker_pool_names_the_item_that_kills_its_worker_and_reads_the_rest()
 
     results = dict(in_workers(square_unless_three, list(range(8)), 2, ready))
     assert results == {i: (WORKER_DIED if i == 3 else i * i) for i in range(8)}
+
+
+def test_a_phrase_gets_a_still_mouth_only_where_the_model_sees_too_little_rest():
+    from lipread.rest import rest_to_add, with_rest
+
+    blank = 0
+    path = [0] * 3 + [5, 0, 7] + [0] * 20  # speech read from frame 3 to 5, 20 frames of rest after it
+    log_probs = torch.nn.functional.one_hot(torch.tensor(path), 28).float().log_softmax(-1)
+    assert rest_to_add(log_probs, blank, 12) == (12, 0)  # 3 frames of rest before: too few; after: enough
+    assert rest_to_add(log_probs, blank, 20) == (20, 0) and rest_to_add(log_probs, blank, 21) == (21, 21)
+    assert rest_to_add(log_probs[:1].repeat(30, 1), blank, 12) == (0, 0)  # nothing read: nothing to rest around
+    frames = np.arange(4 * 2 * 2 * 3, dtype=np.uint8).reshape(4, 2, 2, 3)
+    rested = with_rest(frames, 2, 1)
+    assert len(rested) == 7 and (rested[:3] == frames[0]).all() and (rested[2:6] == frames).all()
+    assert (rested[-1] == frames[-1]).all() and with_rest(frames, 0, 0) is frames
