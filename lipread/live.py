@@ -222,17 +222,18 @@ class LiveReader:
             if width < self.crop.min_mouth_width:
                 continue
             number = self.numbers.setdefault(stream.track, len(self.numbers))
-            outputs = t.log_probs([crops])[0]
-            words, _, judged = t.read_phrase(outputs, start / t.fps, end / t.fps, self.decoder)
-            confidence, out_of_domain, reason = combine([judged])
             reached = self.arrivals.get(end - 1, time.monotonic()) + 1 / TARGET_FPS
-            out.append(LivePhrase(
-                text=" ".join(w.word for w in words), words=[replace(w, track=number) for w in words],
-                start=round(start / t.fps, 3), end=round(end / t.fps, 3), track=number, confidence=confidence,
-                out_of_domain=out_of_domain, reason=reason, latency=time.monotonic() - reached, mouth_frames=crops,
-                dropped=confidence < self.min_confidence, partial=judged.partial,
-                sentences=t.sentences(words, judged, self.decoder, number),
-            ))  # fmt: skip
+            for a, b, outputs in t.each_sentence(crops, t.log_probs([crops])[0], self.decoder):
+                first, last = (start + a) / t.fps, (start + b) / t.fps
+                words, _, judged = t.read_phrase(outputs, first, last, self.decoder)
+                confidence, out_of_domain, reason = combine([judged])
+                out.append(LivePhrase(
+                    text=" ".join(w.word for w in words), words=[replace(w, track=number) for w in words],
+                    start=round(first, 3), end=round(last, 3), track=number, confidence=confidence,
+                    out_of_domain=out_of_domain, reason=reason, latency=time.monotonic() - reached,
+                    mouth_frames=crops[a:b], dropped=confidence < self.min_confidence, partial=judged.partial,
+                    sentences=t.sentences(words, judged, self.decoder, number),
+                ))  # fmt: skip
         return out
 
 

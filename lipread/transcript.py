@@ -91,7 +91,7 @@ class Sentence:
     start: float  # its first word's start, seconds
     end: float  # its last word's end
     text: str
-    confidence: float  # the phrase's it was read in (:class:`Transcript` ``confidence``)
+    confidence: float  # the phrase's it was read in (several sentences in one phrase are cut apart and read alone)
     partial: bool = False  # a run of words of an allowed sentence, not a whole one (``--partial``)
 
     def to_json(self) -> dict:

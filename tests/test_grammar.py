@@ -221,19 +221,20 @@ def test_sentences_said_one_after_another_are_each_read(transcriber, tmp_path: P
 
     video = write_video(tmp_path / "two.mp4", np.concatenate([words_only("bbaf5a"), words_only("bbas2p")]))
     result = transcriber.transcribe(video)
-    assert len(result.segments) == 1 and len(result.words) == 12, result.text  # one phrase, both sentences
-    assert result.text.startswith("bin blue at f five again ") and result.text.endswith(" two please")
+    assert len(result.segments) == 1 and result.text == "bin blue at f five again bin blue at s two please"
     grid = load("grid")
     assert grid.repeated().allows(result.text) and not grid.allows(result.text)
     assert grid.repeated().allows("bin blue at f two now lay red in a one soon") and not grid.repeated().allows(
         "bin blue"
     )
-    # each sentence on its own, timed by its words: what a command interface acts on
+    # each sentence on its own, timed by its words: what a command interface acts on; the phrase was cut
+    # between them and each read alone, so each has its own confidence
     first, second = result.sentences
     assert [first.text, second.text] == grid.split(result.text) and all(grid.allows(s.text) for s in result.sentences)
     assert (first.start, first.end) == (result.words[0].start, result.words[5].end)
     assert (second.start, second.end) == (result.words[6].start, result.words[11].end) and first.end <= second.start
-    assert first.confidence == second.confidence == result.segments[0].confidence and not first.partial
+    low, high = sorted([first.confidence, second.confidence])
+    assert 0.5 < low and low <= result.segments[0].confidence <= high and not first.partial
     assert result.to_json()["sentences"][1] == {"track": 0, "start": second.start, "end": second.end,
                                                  "text": second.text, "confidence": second.confidence,
                                                  "partial": False}  # fmt: skip
@@ -241,10 +242,11 @@ def test_sentences_said_one_after_another_are_each_read(transcriber, tmp_path: P
     assert [c.text for c in cues(result.words, "phrase", result.sentences)] == [first.text, second.text]
     assert [len(c.text.split()) for c in cues(result.words, "phrase")] == [7, 5]  # without them: cut at 7 words
     assert render(result, "text", "phrase") == f"{first.text}\n{second.text}"
-    # read live, the phrase says the same
-    (phrase,) = read_stream(LiveReader(transcriber), file_frames(video, realtime=False))
-    assert phrase.text == result.text and phrase.sentences == result.sentences
-    assert live_render(phrase, "text").splitlines() == [
+    # read live, a phrase a sentence with the same words and times
+    phrases = list(read_stream(LiveReader(transcriber), file_frames(video, realtime=False)))
+    assert [s for p in phrases for s in p.sentences] == result.sentences
+    assert [p.text for p in phrases] == [first.text, second.text] and phrases[0].end <= phrases[1].start
+    assert [live_render(p, "text") for p in phrases] == [
         f"[{s.start:7.2f} - {s.end:7.2f}] {s.text}" for s in result.sentences
     ]
 
