@@ -145,7 +145,8 @@ class Grammar:
         words = sentence.split()
         best: list[tuple[int, int] | None] = [None] * len(words) + [(0, len(words))]  # (pieces, end of the first)
         for i in range(len(words) - 1, -1, -1):
-            options = [(best[j][0] + 1, -j) for j in self._sentence_ends(words, i) if best[j] is not None]
+            options = [(best[j][0] + 1, -j) for j in range(i + 1, len(words) + 1)
+                       if best[j] is not None and self.allows(" ".join(words[i:j]))]  # fmt: skip
             if options:
                 pieces, end = min(options)
                 best[i] = (pieces, -end)
@@ -157,25 +158,6 @@ class Grammar:
             pieces.append(" ".join(words[i:end]))
             i = end
         return pieces
-
-    def _sentence_ends(self, words: list[str], i: int) -> list[int]:
-        """Every ``j`` for which ``words[i:j]`` is a sentence: the automaton run over the words from
-        ``i`` on, a set of states (and places inside multi-word alternatives) at a time, until no
-        sentence goes on with the next word."""
-        ends: list[int] = []
-        states, inside = self._closure({0}), set()  # inside: (edge, words of it read)
-        for j in range(i, len(words)):
-            word, reached, going = words[j], set(), set()
-            steps = [(e, 0) for s in states for e in self.outgoing(s) if e.words] + list(inside)
-            for edge, read in steps:
-                if edge.words[read] == word:
-                    (reached.add(edge.target) if read + 1 == len(edge.words) else going.add((edge, read + 1)))
-            if not reached and not going:
-                break
-            states, inside = self._closure(reached), going
-            if states & self.finals:
-                ends.append(j + 1)
-        return ends
 
     def _parse_from(self, state: int, words: list[str], position: int) -> list[Edge] | None:
         if position == len(words):

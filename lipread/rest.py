@@ -8,7 +8,7 @@ rest at an end is read again with its first or last mouth crop repeated: a mouth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ class PhraseOutputs:
     plain: torch.Tensor
     rested: torch.Tensor | None = None
     before: int = 0
+    #: ``((decoder, k), what Transcriber.read_outputs gave)`` once it has been read (to find the
+    #: sentences in it), so that the reading is not decoded a second time
+    reading: tuple[tuple[str, int], tuple] | None = field(default=None, compare=False, repr=False)
 
     @property
     def own(self) -> slice:

@@ -231,7 +231,7 @@ class Transcriber:
         outputs: dict[int, list[tuple[int, int, PhraseOutputs]]] = {}
         kept: dict[tuple[int, int], np.ndarray] = {}
         name = Path(scan.frames.path).name
-        model_seconds = 0.0
+        model_seconds = sentence_seconds = 0.0
         to_cut = sum(b - a for _, a, b, _ in units)
         with frame_bar(to_cut, f"{name}: mouths", self.progress) as mouths, \
                 frame_bar(sum(e - s for c in cuts for s, e in c), f"{name}: lips", self.progress) as lips:  # fmt: skip
@@ -248,13 +248,17 @@ class Transcriber:
                            for s, e in inside]  # fmt: skip
                 phrases = [p for p in phrases if len(p[3])]  # (a video that ends sooner than its scan said)
                 clock = time.perf_counter()
-                for (j, s, e, mouths_read), lp in zip(phrases, self.log_probs([p[3] for p in phrases], lips)):
+                read = self.log_probs([p[3] for p in phrases], lips)
+                model_seconds += time.perf_counter() - clock
+                clock = time.perf_counter()  # (decoding, to find the sentences: the decoder's time)
+                for (j, s, e, mouths_read), lp in zip(phrases, read):
                     for a, b, piece in self.each_sentence(mouths_read, lp, decoder):
                         outputs.setdefault(j, []).append((s + a, s + b, piece))
-                model_seconds += time.perf_counter() - clock
+                sentence_seconds += time.perf_counter() - clock
                 if keep_crops:
                     kept.update({(j, a): unit.frames for (j, a, _, _), unit in zip(batch, crops)})
         timings["model"] = timings.get("model", 0.0) + model_seconds
+        timings["decoder"] = timings.get("decoder", 0.0) + sentence_seconds
         for j in outputs:
             outputs[j].sort(key=lambda o: o[0])
         if not keep_crops:
@@ -292,13 +296,16 @@ class Transcriber:
         phrases come back whole. On s1_val's sentences joined 5 a video 0.12/0.24/0.4 s apart
         (``benchmarks/continuous_speech_wer.py``): 22.3/17.7/9.7% -> 17.0/13.0/5.7% WER (RESULTS.md,
         "A still mouth around each phrase")."""
-        whole = [(0, len(crops), outputs)]
         if self.grammar is None or decoder != "beam":
-            return whole
-        hyps, _, log_probs, before = self.read_outputs(outputs, decoder, CONFIDENCE_N_BEST)
+            return [(0, len(crops), outputs)]
+        read = self.read_outputs(outputs, decoder, CONFIDENCE_N_BEST)
+        whole = [(0, len(crops), replace(outputs, reading=((decoder, CONFIDENCE_N_BEST), read)))]
+        hyps, _, log_probs, before = read
         pieces = self.grammar.split(hyps[0].text)
+        if pieces is None or len(pieces) < 2:
+            return whole
         words = word_timings(log_probs, hyps[0].text, self.model.tokenizer, 1.0, offset=-before)  # in frames
-        if pieces is None or len(pieces) < 2 or not words:
+        if not words:
             return whole
         cuts, said = [0], 0
         for piece in pieces[:-1]:
@@ -315,7 +322,10 @@ class Transcriber:
         :attr:`partial`, a rested reading that is not a whole sentence in domain gives way to a plain
         one that is a part of a sentence (a cut mid-sentence is not followed by rest: held still, its
         last mouth shape reads as more words). Also the log-probabilities read and the still frames
-        ahead of the phrase in them, for word times."""
+        ahead of the phrase in them, for word times. A reading already made (:attr:`PhraseOutputs.reading`)
+        is given again."""
+        if outputs.reading is not None and outputs.reading[0] == (decoder, k):
+            return outputs.reading[1]
         if outputs.rested is None:
             return *self.read_window(outputs.plain, decoder, k), outputs.plain, 0
         hyps, judged = self.read_window(outputs.rested, decoder, k, outputs.own)
@@ -427,7 +437,7 @@ class Transcriber:
             ))  # fmt: skip
             all_hyps += hyps
             all_judged += judged
-        timings["decoder"] = time.perf_counter() - clock
+        timings["decoder"] = timings.get("decoder", 0.0) + time.perf_counter() - clock
         covered = [(s.start, s.end) for s in found]
         gaps = [[round(a / self.fps, 3), round(b / self.fps, 3)]
                 for a, b in uncovered(covered, scan.num_frames, self.min_frames, scan.first)]  # fmt: skip
