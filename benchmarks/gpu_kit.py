@@ -18,7 +18,8 @@ training reads the clips through OpenCV, which the image has (``data_prep.video.
         --split ../shared/grid/splits/s1_val.txt --out reports/gpu
 
 ``judge`` reads the shipped model and each unpacked one on the split in the GRID grammar (``lipread
-evaluate -o``, as the shipped model decodes), compares each with the shipped one (``lipread
+evaluate -o``, as the shipped model decodes; each unpacked one with ``--calibrate``, so that it
+has its own out-of-domain thresholds and ``rest_frames``), compares each with the shipped one (``lipread
 compare``: the paired interval and the letter slot) and writes ``summary.md``; a report already
 there is kept, so it resumes.
 
@@ -162,8 +163,10 @@ def judge(args: argparse.Namespace) -> None:
     lipread = [sys.executable, "-m", "lipread.cli"]
     for name, model in [("baseline", args.baseline)] + [(m.name, m) for m in models]:
         if not (args.out / name / "report.json").is_file():
+            # (a new model's thresholds and rest are measured on the way; the baseline's are left as shipped)
             subprocess.run(lipread + ["evaluate", "--checkpoint", str(model), "--data", str(args.data), "--split",
-                                      str(args.split), "--grammar", "grid", "-o", str(args.out / name)], check=True)  # fmt: skip
+                                      str(args.split), "--grammar", "grid", "-o", str(args.out / name)]
+                           + (["--calibrate"] if name != "baseline" else []), check=True)  # fmt: skip
     rows = ["| model | greedy | beam | beam B - A (points, 95% paired interval) | B fewer / more beam errors "
             "in | letter slot errors, A -> B |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for model in models:

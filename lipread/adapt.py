@@ -350,12 +350,13 @@ def recalibrate(base: Path, out: Path, test: list[Utterance], speakers: list[str
     """The adapted folder's out-of-domain thresholds, measured on the held-out clips of its speaker,
     from the base model's up to a few times them. The base's come from its own speaker's validation
     clips: left as they are, a personal model calls most of its own speaker's video out of domain
-    (8 of 10 held-out GRID s4 clips, RESULTS.md). For the report: the thresholds, and how many
-    held-out clips the base's and the new ones call out of domain."""
+    (8 of 10 held-out GRID s4 clips, RESULTS.md). The rest it expects around a phrase is measured on
+    them too. For the report: the thresholds, how many held-out clips the base's and the new ones
+    call out of domain, and the rest."""
     source = f"{len(test)} held-out clips of {'+'.join(speakers)}"
     done = calibrate_folder(out, test, source, device, base=decoding_defaults(base).calibration)
     return {"thresholds": done.calibration.to_json(), "held_out_flagged": done.flagged_after,
-            "held_out_flagged_by_base_thresholds": done.flagged_before}  # fmt: skip
+            "held_out_flagged_by_base_thresholds": done.flagged_before, "rest_frames": done.rest_frames}  # fmt: skip
 
 
 def draw_report(report: AdaptReport, path: Path) -> None:

@@ -32,8 +32,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=non_negative_int, default=2, help="clip-decoding processes")
     parser.add_argument("--worst", type=non_negative_int, default=10, help="how many worst utterances to list")
     parser.add_argument("--calibrate", action="store_true",
-                        help="also measure the out-of-domain thresholds on these clips (a validation split) and "
-                        "write them into the --checkpoint model folder's decoding.json")  # fmt: skip
+                        help="also measure the out-of-domain thresholds and the rest the model expects around a "
+                        "phrase (rest_frames) on these clips (a validation split) and write them into the "
+                        "--checkpoint model folder's decoding.json")  # fmt: skip
     add_model_options(parser)
     add_decoding_options(parser, n_best=False, min_confidence=False)
     add_beam_options(parser)
@@ -91,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
               f"{c.max_entropy}, gap {c.max_gap_grammar} in a grammar, {c.max_gap_lexicon} with the lexicon "
               f"(nats a frame); they flag {done.flagged_after} of these {done.clips} clips, the folder's "
               f"thresholds before flagged {done.flagged_before}")  # fmt: skip
+        print(f"rest_frames {done.rest_frames} (was {done.rest_before}): the still frames the model reads at 9 in 10 of "
+              f"these clips' ends; a phrase with fewer is read with its first or last mouth held that long")  # fmt: skip
     return 0

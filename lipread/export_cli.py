@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
               "`--grammar none` gives the lexicon + LM")  # fmt: skip
     measure = f"measure its own with `lipread evaluate --checkpoint {out} --data DATASET --split VAL_IDS --calibrate`"
     if defaults.calibration.source == Calibration().source:
-        print(f"its out-of-domain thresholds are guesses: {measure}")
+        print(f"its out-of-domain thresholds are guesses and it reads phrases as cut (rest_frames 0): {measure}")
     elif args.checkpoint[0].is_dir() and (len(args.checkpoint) > 1 or args.decoder_options):
-        print(f"its out-of-domain thresholds are {args.checkpoint[0]}'s: {measure}")
+        print(f"its out-of-domain thresholds and rest_frames are {args.checkpoint[0]}'s: {measure}")
     return 0

@@ -79,7 +79,7 @@ def test_adapted_folder_keeps_the_base_decoding_and_transcribes(adapted):
         assert base <= getattr(mine.calibration, threshold) <= 2 * base + 1e-9
     assert "5 held-out clips of s26" in mine.calibration.source
     ood = report["out_of_domain"]
-    assert ood["thresholds"] == mine.calibration.to_json()
+    assert ood["thresholds"] == mine.calibration.to_json() and ood["rest_frames"] == mine.rest_frames
     assert ood["held_out_flagged"] < ood["held_out_flagged_by_base_thresholds"], ood
     assert f"they flag {ood['held_out_flagged']} of the 5" in stdout
     card, base = load(out).card, load(SHIPPED).card

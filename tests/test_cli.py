@@ -542,6 +542,6 @@ def test_export_of_a_model_folder_keeps_its_decoding_and_says_what_to_measure(tm
     lines = result.stdout.splitlines()
     assert lines[0] == f"model folder: {out}"
     assert lines[1].startswith("its beam reads in the grammar grid unless told otherwise (s1_val.txt: WER 4.33%")
-    assert lines[2] == (f"its out-of-domain thresholds are lipread/pretrained's: measure its own with "
+    assert lines[2] == (f"its out-of-domain thresholds and rest_frames are lipread/pretrained's: measure its own with "
                         f"`lipread evaluate --checkpoint {out} --data DATASET --split VAL_IDS --calibrate`")  # fmt: skip
     assert (out / "decoding.json").read_text() == (ROOT / "lipread" / "pretrained" / "decoding.json").read_text()

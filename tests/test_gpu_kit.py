@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from lipread.pretrained import decoding_defaults
 
 
 def _kit(*args: str | Path) -> subprocess.CompletedProcess:
@@ -34,9 +35,13 @@ def test_unpack_then_judge_against_the_baseline(
     split = tmp_path / "all.txt"
     split.write_text("".join(json.loads(line)["id"] + "\n" for line in (tiny_dataset / "manifest.jsonl").open()))
     out = tmp_path / "reports"
+    baseline_decoding = decoding_defaults(trained_tiny)
     judged = _kit("judge", "--models", tmp_path / "gpu", "--baseline", trained_tiny, "--data", tiny_dataset,
                   "--split", split, "--out", out)  # fmt: skip
     assert judged.returncode == 0, judged.stderr[-2000:]
+    # the new model's thresholds and rest measured on the split; the baseline's left as they were
+    assert decoding_defaults(tmp_path / "gpu" / "windowed").calibration.source.startswith("all.txt, 7 utterances")
+    assert decoding_defaults(trained_tiny) == baseline_decoding
     compared = {
         d["decoder"]: d for d in json.loads((out / "windowed-vs-baseline" / "comparison.json").read_text())["decoders"]
     }

@@ -105,6 +105,24 @@ def test_evaluate_calibrate_measures_a_model_folders_thresholds(trained_tiny: Pa
     assert flagged() == 0
 
 
+def test_evaluate_calibrate_measures_the_rest_a_model_expects(tiny_dataset: Path, tmp_path: Path):
+    """The shipped model learnt GRID's clips, which hold about a second of still lips around each
+    sentence: ``evaluate --calibrate`` on GRID clips measures its ``rest_frames`` (set to 0 here) from
+    the blank at the ends of its readings, near the 12 chosen by hand on s1_val's cut clips (it gives
+    exactly 12 on s1_val, RESULTS.md), not 0 nor a whole clip's 75."""
+    from lipread.pretrained import decoding_defaults
+
+    model = Path(shutil.copytree(ROOT / "lipread" / "pretrained", tmp_path / "model"))
+    record = json.loads((model / "decoding.json").read_text())
+    (model / "decoding.json").write_text(json.dumps({**record, "rest_frames": 0}))
+    result = lipread("evaluate", "--checkpoint", model, "--data", tiny_dataset, "--decoder", "beam", "--calibrate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = decoding_defaults(model)
+    assert 8 <= measured.rest_frames <= 16, measured
+    assert f"rest_frames {measured.rest_frames} (was 0)" in result.stdout
+    assert measured.grammar == record["grammar"]  # the rest of the folder's decoding kept
+
+
 def _timing_errors(words: list[TranscriptWord], align: Path) -> np.ndarray:
     reference = read_grid_align(align).words
     assert [w.word for w in words] == [w["word"] for w in reference]

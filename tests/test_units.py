@@ -605,7 +605,7 @@ def test_a_worker_pool_names_the_item_that_kills_its_worker_and_reads_the_rest()
 
 
 def test_a_phrase_gets_a_still_mouth_only_where_the_model_sees_too_little_rest():
-    from lipread.rest import rest_to_add, with_rest
+    from lipread.rest import blank_ends, expected_rest, rest_to_add, with_rest
 
     blank = 0
     path = [0] * 3 + [5, 0, 7] + [0] * 20  # speech read from frame 3 to 5, 20 frames of rest after it
@@ -613,6 +613,9 @@ def test_a_phrase_gets_a_still_mouth_only_where_the_model_sees_too_little_rest()
     assert rest_to_add(log_probs, blank, 12) == (12, 0)  # 3 frames of rest before: too few; after: enough
     assert rest_to_add(log_probs, blank, 20) == (20, 0) and rest_to_add(log_probs, blank, 21) == (21, 21)
     assert rest_to_add(log_probs[:1].repeat(30, 1), blank, 12) == (0, 0)  # nothing read: nothing to rest around
+    assert blank_ends(log_probs, blank) == (3, 20) and blank_ends(log_probs[:1].repeat(30, 1), blank) is None
+    # the 10th percentile of the ends: one clip cut close in ten does not pull it down to its own 2 frames
+    assert expected_rest([2] + [12] * 9 + [20] * 10) == 12 and expected_rest([]) == 0
     frames = np.arange(4 * 2 * 2 * 3, dtype=np.uint8).reshape(4, 2, 2, 3)
     rested = with_rest(frames, 2, 1)
     assert len(rested) == 7 and (rested[:3] == frames[0]).all() and (rested[2:6] == frames).all()
