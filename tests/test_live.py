@@ -248,3 +248,27 @@ def test_live_page_with_a_fake_camera(live_server: str, joined: Path, tmp_path: 
         wait.until(lambda d: d.find_element(By.ID, "live-face").text.startswith("Stopped"))
     finally:
         driver.quit()
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
+def test_live_page_reads_a_part_of_a_sentence_with_the_switch_on(live_server: str, tmp_path: Path):
+    """The page's "parts of sentences" switch goes with its live stream: a camera that says "lay green"
+    and then rests reads as that part, marked as one, not as a whole sentence with words nobody said."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    said = frames_of(EXAMPLE)
+    camera = np.concatenate([said[:30], np.repeat(said[:1], 45, 0)])  # 1.2 s of the sentence, 1.8 s of rest
+    driver = fake_camera_chromium(write_y4m(tmp_path / "camera.y4m", camera))
+    try:
+        driver.get(live_server + "/")
+        driver.find_element(By.ID, "partial").click()
+        driver.find_element(By.ID, "live-start").click()
+        WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#live-text .phrase"))
+        line = driver.find_elements(By.CSS_SELECTOR, "#live-text .phrase")[0].text  # "0.5-1.3 s lay green at (...)"
+        assert line.endswith(" (part of a sentence)"), line
+        words = line.split(" s ", 1)[1].removesuffix(" (part of a sentence)").removesuffix(" (?)").split()
+        assert words[:2] == ["lay", "green"] and len(words) < 6, line
+        driver.find_element(By.ID, "live-stop").click()
+    finally:
+        driver.quit()
