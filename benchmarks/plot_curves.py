@@ -10,7 +10,8 @@ RESULTS.md's picture of every CPU recipe tried came from
         "channel dropout 0.6, seed 2=results/backend_retrain_cd06s2_curve.csv" \\
         "with clip levels (time mask 0)=results/backend_retrain_timemask0_curve.csv" \\
         "time mask 3 frames/s=results/backend_retrain_timemask3_curve.csv" \\
-        "time mask 10 frames/s=results/backend_retrain_timemask10_curve.csv"
+        "time mask 10 frames/s=results/backend_retrain_timemask10_curve.csv" \\
+        "12 views, from the shipped model=results/backend_retrain_views12_curve.csv"
 
 Each run read its own session's prep of s1_val with the decoding of its day, so curves a word or
 two apart are not told apart by this picture (``lipread compare`` on two reports does that).
