@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,11 +42,20 @@ class VideoInfo:
     height: int
     sar: Fraction = Fraction(1)  # sample (pixel) aspect ratio; frames are shown sar times wider
     seekable: bool = False  # the container has a keyframe index (SEEKABLE): decoding may start mid-video
+    #: degrees counter-clockwise (0, 90, 180 or 270) the stored frames are turned to be shown upright:
+    #: a phone films with its sensor's orientation and says in the container how to show the video
+    rotation: int = 0
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """(width, height) as stored, non-square pixels stretched to square ones: before :attr:`rotation`."""
+        return _even(self.width * self.sar), self.height
 
     @property
     def display_size(self) -> tuple[int, int]:
-        """(width, height) as shown: non-square pixels stretched to square ones."""
-        return _even(self.width * self.sar), self.height
+        """(width, height) as shown: square pixels, turned upright."""
+        width, height = self.stored_size
+        return (height, width) if self.rotation in (90, 270) else (width, height)
 
 
 def _even(x: float) -> int:
@@ -62,10 +71,26 @@ def fitted_size(width: int, height: int, max_side: int | None) -> tuple[int, int
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Open a video and read its stream properties, or raise a :class:`PrepError`."""
+    """Open a video and read its stream properties, or raise a :class:`PrepError`. Its first frame is
+    decoded for the rotation it is to be shown with (PyAV gives that frame by frame only)."""
     with _open(path) as container:
         stream = _video_stream(container, path)
-        return _info(container, stream)
+        return replace(_info(container, stream), rotation=_first_rotation(container, stream))
+
+
+def quarter_turns(degrees: float) -> int:
+    """A display rotation in degrees counter-clockwise, as 0, 90, 180 or 270 (the nearest)."""
+    return int(round(degrees / 90)) % 4 * 90
+
+
+def _first_rotation(container, stream) -> int:
+    """The display rotation of the stream's first decodable frame (0 when none decodes)."""
+    try:
+        for frame in container.decode(stream):
+            return quarter_turns(frame.rotation or 0)
+    except av.error.FFmpegError:
+        pass
+    return 0
 
 
 def _open(path: str | Path):
@@ -139,12 +164,14 @@ def iter_frame_pairs(path: str | Path, max_side: int) -> Iterator[tuple[float, n
 
 
 def to_rgb(frame, info: VideoInfo, max_side: int | None = None) -> np.ndarray:
-    """A decoded frame as (H, W, 3) RGB at its display shape, fitted to ``max_side``.
+    """A decoded frame as (H, W, 3) RGB at its display shape, fitted to ``max_side`` and turned upright
+    (:attr:`VideoInfo.rotation`: a phone video filmed upside down or sideways is read as it is shown).
 
     One swscale thread: its default (one per core) is no faster alone and 2-7x slower beside prep's
     other worker or a training run (benchmarks/frame_conversion.py); the pixels are the same."""
-    size = fitted_size(*info.display_size, max_side)
-    return frame.reformat(width=size[0], height=size[1], format="rgb24", threads=1).to_ndarray()
+    width, height = fitted_size(*info.stored_size, max_side)
+    rgb = frame.reformat(width=width, height=height, format="rgb24", threads=1).to_ndarray()
+    return np.ascontiguousarray(np.rot90(rgb, info.rotation // 90)) if info.rotation else rgb
 
 
 def decoded_frames(path: str | Path, from_s: float = 0.0) -> Iterator[tuple[float, av.VideoFrame, VideoInfo]]:
@@ -202,6 +229,9 @@ def _decoded(path: str | Path, seek_s: float = 0.0) -> Iterator[tuple[float, av.
                 for frame in frames:
                     t = (frame.pts - start) * time_base if frame.pts is not None else index / info.fps
                     index += 1
+                    turn = quarter_turns(frame.rotation or 0)
+                    if turn != info.rotation:  # (said by the frames, not the stream)
+                        info = replace(info, rotation=turn)
                     yield t, frame, info
         except av.error.FFmpegError as err:
             raise PrepError("unreadable", f"decoding failed: {getattr(err, 'strerror', None) or err}") from err

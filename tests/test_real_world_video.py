@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, align_text, clip_path, frames_of, write_video
+from conftest import EXAMPLE, ROOT, align_text, clip_path, frames_of, write_video
 from lipread.transcribe import Transcriber, TranscriptionError
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
@@ -129,6 +129,25 @@ def test_non_square_pixels_are_shown_square(shipped: Transcriber, tmp_path: Path
     result = shipped.transcribe(path)
     assert result.text == align_text(FIRST)
     assert abs(result.segments[0].box[2] - square.segments[0].box[2]) <= 5  # not 1.4 times wider
+
+
+def test_a_phone_video_filmed_upside_down_is_read(tmp_path: Path):
+    """A landscape phone video filmed with the phone the other way up is stored upside down with a
+    180-degree display rotation; read as stored, the model saw an upside-down face and read
+    "bin blue at l two now" out of domain. (Read as ``transcribe`` reads, in the GRID grammar.)"""
+    frames = frames_of(EXAMPLE)
+    path = tmp_path / "upside_down.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        stream.set_display_rotation(180)
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[::-1, ::-1]))):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    result = Transcriber.from_checkpoint(device="cpu").transcribe(path)
+    assert result.text == "lay green at f six please" and not result.out_of_domain
 
 
 def test_face_less_video_is_still_no_face(shipped: Transcriber, tmp_path: Path):

@@ -226,6 +226,31 @@ def test_a_stream_that_starts_late_is_timed_from_its_first_frame(tmp_path: Path)
     assert times[0] == pytest.approx(0.0) and times[-1] == pytest.approx(9 / 25)
 
 
+@pytest.mark.parametrize("rotation", [90, 180, -90])
+def test_a_video_to_be_shown_turned_is_read_upright(tmp_path: Path, rotation: int):
+    """Phones film in their sensor's orientation and say in the container how far to turn the picture
+    (a display matrix): the frames come turned as they are shown, and the sizes say so."""
+    upright = np.zeros((32, 48, 3), np.uint8)
+    upright[:8, :16] = 255  # a white patch at the top left of the picture as shown
+    stored = np.ascontiguousarray(np.rot90(upright, -rotation // 90))  # as the file holds it
+    path = tmp_path / f"turned{rotation}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv444p"
+        stream.options = {"crf": "0"}
+        stream.set_display_rotation(rotation)
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = probe(path)
+    assert info.rotation == rotation % 360 and info.display_size == (48, 32)
+    frames = [frame for _, frame in iter_frames(path)]
+    assert len(frames) == 3 and all(np.abs(f.astype(int) - upright).max() <= 3 for f in frames)
+    assert next(iter_frames(path, max_side=24))[1].shape == (16, 24, 3)  # shrunk upright too
+
+
 def test_a_dataset_clip_reads_the_same_without_pyav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Where PyAV is missing (a lent GPU box), prep's clips are read through OpenCV, pixel for pixel
     as PyAV reads them; anything else that needs PyAV says so."""
