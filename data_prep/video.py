@@ -117,9 +117,11 @@ def _need_pyav() -> None:
 
 
 def _video_stream(container, path):
+    """The stream ffmpeg itself would play (``av_find_best_stream``): the moving picture, not a cover
+    image or thumbnail stored as a one-frame video stream ahead of it."""
     if not container.streams.video:
         raise PrepError("no_video_stream", "the file has no video stream")
-    return container.streams.video[0]
+    return container.streams.best("video") or container.streams.video[0]
 
 
 def _info(container, stream) -> VideoInfo:

@@ -251,6 +251,32 @@ def test_a_video_to_be_shown_turned_is_read_upright(tmp_path: Path, rotation: in
     assert next(iter_frames(path, max_side=24))[1].shape == (16, 24, 3)  # shrunk upright too
 
 
+def test_the_moving_picture_is_read_not_a_cover_image_ahead_of_it(tmp_path: Path):
+    """A container whose first video stream is a one-frame cover picture (as download tools embed
+    thumbnails) is read from its real video, the stream ffmpeg itself would play."""
+    path = tmp_path / "with_cover.mkv"
+    with av.open(str(path), "w") as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 48, 32, "yuv420p"
+        picture = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24").reformat(
+            format="yuvj420p"
+        )
+        for packet in [*cover.encode(picture), *cover.encode()]:
+            container.mux(packet)
+        for i in range(10):
+            for packet in video.encode(
+                av.VideoFrame.from_ndarray(np.full((32, 48, 3), 20 * i, np.uint8), format="rgb24")
+            ):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    assert probe(path).display_size == (48, 32)
+    frames = [frame for _, frame in iter_frames(path)]
+    assert len(frames) == 10 and frames[0].shape == (32, 48, 3)
+
+
 def test_a_dataset_clip_reads_the_same_without_pyav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Where PyAV is missing (a lent GPU box), prep's clips are read through OpenCV, pixel for pixel
     as PyAV reads them; anything else that needs PyAV says so."""
