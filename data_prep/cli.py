@@ -95,6 +95,10 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
 def run_prep(args: argparse.Namespace) -> int:
     from data_prep.builder import PrepOptions, build
 
+    if args.input_dir.is_file():
+        log.error("%s is a file: prep reads a folder of videos (put the video in a folder of its own, "
+                  "with its transcript beside it or in --manifest)", args.input_dir)  # fmt: skip
+        return 2
     if not args.input_dir.is_dir():
         log.error("input folder %s does not exist", args.input_dir)
         return 2

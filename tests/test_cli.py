@@ -55,6 +55,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
             "lipread: --decoder: no decoder 'gredy'; choose from greedy, beam, beam-nolex",
         ),
         (("prep", "in", "--out", "out", "--crf", "99"), 2, "--crf: must be at most 51"),
+        (("prep", "examples/lgaf6p.mp4", "--out", "out"), 2, "examples/lgaf6p.mp4 is a file: prep reads a folder"),
         (("prep", "in", "--out", "out", "--max-missing", "3"), 2, "--max-missing: must be between 0 and 1"),
         (("adapt", "data", "--out", "m", "--lr", "-1"), 2, "--lr: must be above 0"),
         (("export", "/missing.ckpt", "out", "--decoder-options", "beam=3"), 2, "expected NAME=VALUE"),
