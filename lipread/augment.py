@@ -1,5 +1,6 @@
 """Training-time augmentation of (T, H, W, C) uint8 clips, as in Auto-AVSR: random crop,
-horizontal flip, time masking, and optional speed perturbation; and, where word times are known,
+horizontal flip, time masking, optional speed perturbation and a slower camera's repeated frames;
+and, where word times are known,
 random trimming of the silence before the first word and after the last, and cutting a clip to a
 run of its words (a phrase that starts or ends mid-sentence)."""
 
@@ -15,6 +16,21 @@ Spans = list[tuple[float, float]]
 
 #: Frames a cut inside a sentence may move from where one word meets the next (:func:`word_run`).
 CUT_JITTER = 2
+#: The slowest camera ``low_frame_rate`` imitates, in frames a second (a webcam in poor light).
+SLOWEST_FPS = 10.0
+
+
+def slower_camera(frames: int, fps: float, rates: torch.Tensor) -> torch.Tensor:
+    """For each of ``rates`` (frames a second, at most ``fps``): which of a ``fps`` clip's ``frames``
+    frames is shown at each of its times when the clip is filmed at that rate instead and brought
+    back to ``fps`` by repeating frames, as lipread brings a slower video (each time shows the
+    slower camera's latest frame, :func:`data_prep.video.resampled`). (len(rates), frames) indices,
+    none later than its time. s1_val read by a model that never saw this: 5.67% WER at 25 fps,
+    16% at 15, 35% at 10 (``benchmarks/frame_rate_wer.py``)."""
+    t = torch.arange(frames, device=rates.device, dtype=torch.float64)
+    rates = rates.to(torch.float64)[:, None]
+    taken = torch.floor(t * rates / fps + 1e-6)  # the slower camera's frames so far, less one
+    return torch.minimum(torch.round(taken * fps / rates), t).long()
 
 
 def speech_bounds(spans: Spans | None, num_frames: int, keep: int) -> tuple[int, int]:
@@ -111,7 +127,9 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
 class Augment:
     """Random ``size`` crop, flip with p=0.5, one time mask of up to ``time_mask_frames`` per
     second of video (filled with the clip's mean frame), speed change by up to ``speed_perturb``
-    (0.1 = 0.9x..1.1x, by resampling frame indices), and with probability ``trim_edges`` the
+    (0.1 = 0.9x..1.1x, by resampling frame indices), with probability ``low_frame_rate`` the clip
+    as a camera of :data:`SLOWEST_FPS` to ``fps`` frames a second shows it (:func:`slower_camera`),
+    and with probability ``trim_edges`` the
     silence around the words trimmed at random down to ``trim_keep`` frames (:meth:`trim`); with
     probability ``cut_words`` only a random run of the words is kept, with its frames (:meth:`cut`)."""
 
@@ -126,6 +144,7 @@ class Augment:
         trim_keep: int = 3,
         cut_words: float = 0.0,
         cut_jitter: int = CUT_JITTER,
+        low_frame_rate: float = 0.0,
     ):
         self.size = size
         self.flip = flip
@@ -136,6 +155,7 @@ class Augment:
         self.trim_keep = trim_keep
         self.cut_words = cut_words
         self.cut_jitter = cut_jitter
+        self.low_frame_rate = low_frame_rate
 
     def cut(self, frames: np.ndarray, text: str, spans: Spans | None, rng: np.random.Generator | None = None
             ) -> tuple[np.ndarray, str, Spans | None]:  # fmt: skip
@@ -167,6 +187,9 @@ class Augment:
             count = max(1, int(round(t / factor)))
             frames = frames[np.minimum((np.arange(count) * factor).astype(int), t - 1)]
             t = count
+        if self.low_frame_rate and rng.random() < self.low_frame_rate:
+            rate = torch.tensor([rng.uniform(SLOWEST_FPS, self.fps)])
+            frames = frames[slower_camera(t, self.fps, rate)[0].numpy()]
         top, left = rng.integers(0, h - self.size + 1), rng.integers(0, w - self.size + 1)
         frames = frames[:, top : top + self.size, left : left + self.size]
         if self.flip and rng.random() < 0.5:

@@ -59,6 +59,10 @@ class LipreadDataModule(L.LightningDataModule):
         cut_words: the share of training clips (with word times) of which only a random run of
             consecutive words is kept, with its frames and labels (:func:`lipread.augment.word_run`):
             teaches the model to read phrases that start or end mid-sentence (``--partial``).
+        low_frame_rate: the share of training clips shown as a slower camera (10 to 25 frames a
+            second, at random) would show them, each frame repeated until its next, as lipread
+            brings a slower video to 25 fps (:func:`lipread.augment.slower_camera`): teaches the
+            model webcams' low frame rates, which a model without it reads far worse.
         max_frames: batch training clips of similar length, as many as fit in this many padded
             frames (clips x the longest), instead of ``batch_size`` clips
             (:mod:`lipread.batching`); for data whose clips vary in length. null = ``batch_size``.
@@ -88,6 +92,7 @@ class LipreadDataModule(L.LightningDataModule):
         trim_edges: float = 0.0,
         trim_keep: int = 3,
         cut_words: float = 0.0,
+        low_frame_rate: float = 0.0,
         max_frames: int | None = None,
         clip_levels: list[float] | None = None,
     ):
@@ -165,8 +170,8 @@ class LipreadDataModule(L.LightningDataModule):
         for name, id_list in (("val", hp.val_list), ("test", hp.test_list)):
             if id_list is not None:
                 self.splits[name] = self._select(utterances, id_list, name)
-        augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb,
-                          trim_edges=hp.trim_edges, trim_keep=hp.trim_keep, cut_words=hp.cut_words)  # fmt: skip
+        augment = Augment(hp.input_size, hp.flip, hp.time_mask_frames, hp.speed_perturb, trim_edges=hp.trim_edges,
+                          trim_keep=hp.trim_keep, cut_words=hp.cut_words, low_frame_rate=hp.low_frame_rate)  # fmt: skip
         for name, utts in self.splits.items():
             train = name == "train"
             clips = ClipDataset(
@@ -236,7 +241,8 @@ class LipreadDataModule(L.LightningDataModule):
         if self._bank is None:
             self._bank = DeviceClipBank(self.splits["train"], hp.channels, hp.input_size, hp.word_window_margin,
                                         device, hp.flip, hp.time_mask_frames, self.fps, self.norm,
-                                        trim_edges=hp.trim_edges, trim_keep=hp.trim_keep, cut_words=hp.cut_words)  # fmt: skip
+                                        trim_edges=hp.trim_edges, trim_keep=hp.trim_keep, cut_words=hp.cut_words,
+                                        low_frame_rate=hp.low_frame_rate)  # fmt: skip
             log.info("training clips on %s: %.2f GB as uint8", device, self._bank.nbytes / 1e9)
         return DeviceBatches(self._bank, hp.batch_size, seed=torch.initial_seed() % 2**32, shard=shard)
 

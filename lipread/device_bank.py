@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 
 from data_prep.contracts import Batch
-from lipread.augment import CUT_JITTER, cuttable, speech_bounds, word_run
+from lipread.augment import CUT_JITTER, SLOWEST_FPS, cuttable, slower_camera, speech_bounds, word_run
 from lipread.clips import ClipDataset, PixelNorm, Utterance
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
@@ -30,7 +30,8 @@ class DeviceClipBank:
     def __init__(self, utterances: list[Utterance], channels: int = 1, input_size: int = 88,
                  word_window_margin: float | None = 2.0, device: str | torch.device = "cpu", flip: bool = True,
                  time_mask_frames: int = 10, fps: float = 25.0, norm: PixelNorm = PixelNorm(),
-                 trim_edges: float = 0.0, trim_keep: int = 3, cut_words: float = 0.0):  # fmt: skip
+                 trim_edges: float = 0.0, trim_keep: int = 3, cut_words: float = 0.0,
+                 low_frame_rate: float = 0.0):  # fmt: skip
         decoded = ClipDataset(utterances, channels, input_size, cache=True)
         clips = [torch.from_numpy(decoded.frames(i)) for i in range(len(utterances))]
         if channels == 3 and clips and clips[0].shape[-1] == 1:
@@ -39,7 +40,7 @@ class DeviceClipBank:
         self.utterances = utterances
         self.size, self.flip, self.time_mask_frames, self.fps = input_size, flip, time_mask_frames, fps
         self.norm = norm
-        self.trim_edges, self.cut_words = trim_edges, cut_words
+        self.trim_edges, self.cut_words, self.low_frame_rate = trim_edges, cut_words, low_frame_rate
         longest = max(len(c) for c in clips)
         self.frames = torch.zeros((len(clips), longest, *clips[0].shape[1:]), dtype=torch.uint8)
         for i, clip in enumerate(clips):
@@ -91,6 +92,10 @@ class DeviceClipBank:
             clips = self.frames[index[:, None], frames]
             allowed = self.allowed[index[:, None], frames] if self.allowed is not None else None
         b, _, h, w, c = clips.shape
+        if augment and self.low_frame_rate:  # some clips as a slower camera shows them (augment.slower_camera)
+            slower = draw.uniform() < self.low_frame_rate
+            rates = torch.where(slower, SLOWEST_FPS + draw.uniform() * (self.fps - SLOWEST_FPS), self.fps)
+            clips = clips[torch.arange(b, device=self.device)[:, None], slower_camera(t, self.fps, rates)]
         if augment:
             top = draw.integers(h - self.size + 1)
             left = draw.integers(w - self.size + 1)

@@ -97,6 +97,23 @@ def test_trimmed_clips_are_stretches_of_the_real_ones_with_their_word_windows(ut
         assert batch.allowed[b, n:].all() and (batch.video[b, :, n:] == 0).all()  # padding as collate's
 
 
+def test_clips_as_a_slower_camera_shows_them_repeat_real_frames_in_time(utterances) -> None:
+    """``low_frame_rate``: each clip's frames are the real ones, some repeated, never one ahead of its
+    time; lengths, labels and word windows are the clip's own (the words keep their times)."""
+    stored = ClipDataset(utterances).frames(0).shape[1]
+    bank = DeviceClipBank(utterances, input_size=stored, flip=False, time_mask_frames=0, low_frame_rate=1.0)
+    plain = ClipDataset(utterances, input_size=stored, word_window_margin=2.0)
+    batch = bank.batch(torch.arange(len(utterances)), torch.Generator().manual_seed(4))
+    for b, utt in enumerate(utterances):
+        whole, n = plain[b], utt.num_frames
+        assert int(batch.lengths[b]) == n and torch.equal(batch.allowed[b, :n], whole.allowed)
+        shown = [next(i for i in range(n) if torch.allclose(batch.video[b, :, t], whole.video[:, i], atol=1e-5))
+                 for t in range(n)]  # fmt: skip
+        assert all(a <= b for a, b in zip(shown, shown[1:])) and all(i <= t for t, i in enumerate(shown))
+        assert n * 10 / 25 - 1 <= len(set(shown)) < n, (utt.id, len(set(shown)))
+    assert torch.equal(batch.labels, bank.batch(torch.arange(len(utterances)), augment=False).labels)
+
+
 def test_clips_cut_to_runs_of_words_keep_those_words_frames_labels_and_windows(utterances) -> None:
     """``cut_words``: as the DataLoader path cuts them (``lipread.augment.word_run``), on the bank."""
     stored = ClipDataset(utterances).frames(0).shape[1]

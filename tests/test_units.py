@@ -671,3 +671,26 @@ def test_a_phrase_gets_a_still_mouth_only_where_the_model_sees_too_little_rest()
     rested = with_rest(frames, 2, 1)
     assert len(rested) == 7 and (rested[:3] == frames[0]).all() and (rested[2:6] == frames).all()
     assert (rested[-1] == frames[-1]).all() and with_rest(frames, 0, 0) is frames
+
+
+def test_a_slower_camera_shows_the_frames_lipreads_resampler_shows():
+    """Training's low-frame-rate augmentation repeats frames exactly as a slower video read by lipread
+    is brought to 25 fps: for each rate, the frame shown at each time is the one ``resampled`` picks
+    from that camera's frames (each the 25 fps frame nearest its time)."""
+    from lipread.augment import Augment, slower_camera
+
+    length = 75
+    for rate in (25.0, 15.0, 12.5, 10.0):
+        nearest = [int(np.round(k * 25 / rate)) for k in range(int(length * rate / 25) + 1)]  # (ties to even)
+        camera = [(k / rate, frame) for k, frame in enumerate(nearest) if frame < length]
+        shown = [frame for _, frame in resampled(iter(camera), [(0.0, length / 25)])]
+        assert slower_camera(length, 25.0, torch.tensor([rate]))[0].tolist() == shown, rate
+    assert slower_camera(10, 25.0, torch.tensor([10.0]))[0].tolist() == [0, 0, 0, 2, 2, 5, 5, 5, 8, 8]
+
+    clip = np.repeat(np.arange(length, dtype=np.uint8)[:, None, None, None], 4, axis=1).repeat(4, 2)  # frame i is i
+    shown = Augment(size=4, flip=False, time_mask_frames=0, low_frame_rate=1.0)(clip, np.random.default_rng(0))
+    order = shown[:, 0, 0, 0].astype(int)
+    assert len(order) == length and (np.diff(order) >= 0).all() and (order <= np.arange(length)).all()
+    assert length * 10 / 25 - 1 <= len(set(order.tolist())) < length  # a 10-25 fps camera's frames, repeated
+    same = Augment(size=4, flip=False, time_mask_frames=0)(clip, np.random.default_rng(0))
+    assert (same[:, 0, 0, 0] == np.arange(length)).all()  # off by default
