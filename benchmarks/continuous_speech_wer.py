@@ -19,6 +19,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+from grid_split import add_grid_arguments, split_names
 from tqdm import tqdm
 
 from data_prep.native_logs import quiet_native_stderr
@@ -53,15 +54,13 @@ def joined_videos(videos: Path, alignments: Path, ids: list[str], pause: float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("videos", type=Path, help="a folder of GRID videos of one speaker (<id>.mp4 or .mpg)")
-    parser.add_argument("--alignments", type=Path, required=True, help="GRID .align files, <speaker>/<id>.align")
-    parser.add_argument("--split", type=Path, required=True, help="ids to join, 's1/bbaf2n' a line")
+    add_grid_arguments(parser, "ids to join, 's1/bbaf2n' a line")
     parser.add_argument("--pause", type=float, default=0.24, help="seconds of rest between two sentences")
     parser.add_argument("--per-video", type=int, default=5, help="sentences joined into each video")
     parser.add_argument("--work", type=Path, default=Path("/tmp/lipread-continuous"), help="where the videos go")
     args = parser.parse_args()
     quiet_native_stderr()
-    ids = [line.strip().split("/")[-1] for line in args.split.read_text().splitlines() if line.strip()]
+    ids = split_names(args.split)
     videos = joined_videos(args.videos, args.alignments, ids, args.pause, args.per_video, args.work)
     reader = Transcriber.from_checkpoint(None, "cpu")
     print(f"{reader.name}, grammar {reader.grammar.name if reader.grammar else None}; {len(videos)} videos of "

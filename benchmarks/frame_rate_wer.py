@@ -14,6 +14,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+from grid_split import add_grid_arguments, split_names
 from tqdm import tqdm
 
 from data_prep.native_logs import quiet_native_stderr
@@ -36,14 +37,12 @@ def at_rate(video: Path, fps: float, work: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("videos", type=Path, help="a folder of GRID videos of one speaker (<id>.mp4 or .mpg)")
-    parser.add_argument("--alignments", type=Path, required=True, help="GRID .align files, <speaker>/<id>.align")
-    parser.add_argument("--split", type=Path, required=True, help="ids to read, 's1/bbaf2n' a line")
+    add_grid_arguments(parser, "ids to read, 's1/bbaf2n' a line")
     parser.add_argument("--fps", type=float, nargs="+", default=[25, 15, 12.5, 10], help="frame rates to film at")
     parser.add_argument("--work", type=Path, default=Path("/tmp/lipread-frame-rates"), help="where the videos go")
     args = parser.parse_args()
     quiet_native_stderr()
-    ids = [line.strip().split("/")[-1] for line in args.split.read_text().splitlines() if line.strip()]
+    ids = split_names(args.split)
     refs = [read_grid_align(args.alignments / args.videos.name / f"{name}.align").text for name in ids]
     reader = Transcriber.from_checkpoint(None, "cpu")
     args.work.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from grid_split import split_names
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,8 +109,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=20, help="clips to join (3 s each)")
     parser.add_argument("--minutes", type=int, default=0, help="also measure memory over this many stream minutes")
     args = parser.parse_args()
-    ids = ([line.strip().split("/")[-1] for line in args.split.open() if line.strip()] if args.split
-           else sorted(p.stem for p in args.clips_dir.iterdir()))[: args.clips]  # fmt: skip
+    ids = (split_names(args.split) if args.split else sorted(p.stem for p in args.clips_dir.iterdir()))[: args.clips]
     with tempfile.TemporaryDirectory() as tmp:
         video, reference = joined_video(args.clips_dir, ids, Path(tmp) / "joined.mp4")
         phrases, summary, wall = live_run(video)

@@ -13,7 +13,8 @@ import argparse
 import os
 import platform
 import time
-from pathlib import Path
+
+from grid_split import add_grid_arguments, split_names
 
 from data_prep.native_logs import quiet_native_stderr
 from data_prep.transcripts import read_grid_align
@@ -25,9 +26,7 @@ from lipread.report import confusion_text
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("videos", type=Path, help="a folder of GRID videos of one speaker (<id>.mp4 or .mpg)")
-    parser.add_argument("--alignments", type=Path, required=True, help="GRID .align files, <speaker>/<id>.align")
-    parser.add_argument("--split", type=Path, help="ids to read, 's1/bbaf2n' a line (default: every video)")
+    add_grid_arguments(parser, "ids to read, 's1/bbaf2n' a line (default: every video)", split_required=False)
     parser.add_argument("--decoder", default="beam")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
@@ -35,7 +34,7 @@ def main() -> None:
     speaker = args.videos.name
     videos = sorted(p for p in args.videos.iterdir() if p.suffix in (".mp4", ".mpg"))
     if args.split:
-        wanted = {line.strip().split("/")[-1] for line in args.split.read_text().splitlines() if line.strip()}
+        wanted = set(split_names(args.split))
         videos = [v for v in videos if v.stem in wanted]
     recipe = ReaderRecipe()
     reader = recipe.build()
