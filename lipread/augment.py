@@ -1,8 +1,9 @@
 """Training-time augmentation of (T, H, W, C) uint8 clips, as in Auto-AVSR: random crop,
 horizontal flip, time masking, optional speed perturbation and a slower camera's repeated frames;
 and, where word times are known,
-random trimming of the silence before the first word and after the last, and cutting a clip to a
-run of its words (a phrase that starts or ends mid-sentence)."""
+random trimming of the silence before the first word and after the last, cutting a clip to a
+run of its words (a phrase that starts or ends mid-sentence), and joining two clips' sentences with a
+short rest between them (commands said one after another)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ Spans = list[tuple[float, float]]
 CUT_JITTER = 2
 #: The slowest camera ``low_frame_rate`` imitates, in frames a second (a webcam in poor light).
 SLOWEST_FPS = 10.0
+#: The most frames of rest between two joined sentences (:func:`join_sentences`): 0.48 s at 25 fps,
+#: past the 0.4 s of still lips at which the phrase cutter would have made them two phrases.
+JOIN_REST = 12
 
 
 def slower_camera(frames: int, fps: float, rates: torch.Tensor) -> torch.Tensor:
@@ -104,6 +108,35 @@ def cut_to_run(clip, text: str, spans: Spans | None, jitter: int, draw: Callable
     first, last, start, end = word_run(words, spans, len(clip), jitter, draw)
     moved = [(max(0.0, s - start), min(float(end - start), e - start)) for s, e in spans[first:last]]
     return clip[start:end], " ".join(words[first:last]), moved
+
+
+def join_range(first_spans: Spans, first_frames: int, second_spans: Spans, rest: int) -> tuple[int, int]:
+    """Where two sentences are cut to be joined with ``rest`` frames between one's last word and the
+    next one's first: the first clip's end and the second clip's start (half the rest from each, or
+    all a clip has where it has less)."""
+    before = rest // 2
+    end = min(first_frames, math.ceil(first_spans[-1][1]) + before)
+    start = max(0, math.floor(second_spans[0][0]) - (rest - before))
+    return end, start
+
+
+def join_sentences(first, first_text: str, first_spans: Spans, second, second_text: str, second_spans: Spans,
+                   rest: int):  # fmt: skip
+    """Two clips (frames, or any per-frame sequence: cached features) joined into one in which the
+    second sentence follows the first after ``rest`` frames (:func:`join_range`): the first keeps the
+    rest before its words, the second the rest after its words. Returns the clip, both texts and the
+    word spans moved to match. A model that learnt sentences with a second of still lips around each
+    reads commands said one after another far worse (``benchmarks/continuous_speech_wer.py``)."""
+    end, start = join_range(first_spans, len(first), second_spans, rest)
+    pieces = (first[:end], second[start:])
+    clip = torch.cat(pieces) if isinstance(first, torch.Tensor) else np.concatenate(pieces)
+    return clip, f"{first_text} {second_text}", joined_spans(first_spans, second_spans, end, start)
+
+
+def joined_spans(first_spans: Spans, second_spans: Spans, end: int, start: int) -> Spans:
+    """Both sentences' word spans in their joined clip: the first clip's frames up to ``end``, then
+    the second's from ``start`` (:func:`join_range`)."""
+    return [*first_spans, *[(s - start + end, e - start + end) for s, e in second_spans]]
 
 
 def time_mask_spans(t: int, frames: int, fps: float, draw: Callable[[int, int], int]) -> list[tuple[int, int]]:

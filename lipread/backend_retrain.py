@@ -25,9 +25,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from lipread.augment import CUT_JITTER, centre_crop, cut_to_run, time_mask_spans
+from lipread.augment import CUT_JITTER, centre_crop, cut_to_run, join_sentences, time_mask_spans
 from lipread.clips import ClipDataset, PixelNorm, Utterance, pad_windows, to_model_input
 from lipread.errors import UserError
+from lipread.joined_clips import JoinPartners
 from lipread.metrics import word_counts
 from lipread.objective import adamw, ctc_loss, freeze, keep_frozen_in_eval, warmup_cosine
 from lipread.pretrained import Model
@@ -54,6 +55,7 @@ class BackendSettings:
     channel_dropout: float = 0.5  # the front-end's own Dropout3d, applied to the cached features
     time_mask_frames: int = 0  # a mask of up to this many frames a second (the clip's mean features)
     cut_words: float = 0.0  # share of clips cut to a random run of their words (lipread.augment.word_run)
+    joined: float = 0.0  # share of clips followed by another's words after a short rest (lipread.joined_clips)
     word_window_margin: float | None = 2.0  # alignment-constrained CTC (frames), as in training
     weight_decay: float = 0.01
     warmup_share: float = 0.05
@@ -70,6 +72,7 @@ class FeatureBank:
     spans: list[Spans | None]
     features: list[torch.Tensor]
     channels: int  # the front-end's output channels (F = channels x positions): what channel dropout drops
+    speakers: list[str] | None = None  # (None in caches made before joined sentences: one speaker)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -132,7 +135,7 @@ def build_bank(
         features.append(net.visual_features(video, lengths).half())
     channels = net.blocks[-1][0].out_channels
     return FeatureBank([u.id for u in utterances], [u.text for u in utterances], [u.spans for u in utterances],
-                       features, channels)  # fmt: skip
+                       features, channels, [u.speaker for u in utterances])  # fmt: skip
 
 
 def frontend_digest(model: Model) -> str:
@@ -188,6 +191,11 @@ def spliced_sample(bank: FeatureBank, usable: list[int], rng: random.Random) -> 
     joined, text, spans = splice(frames, [bank.texts[c].split() for c in clips], [bank.spans[c] for c in clips],
                                  [at[c] for c in sources], at[frame_clip])  # fmt: skip
     return torch.as_tensor(joined), text, spans
+
+
+def random_view(bank: FeatureBank, clip: int, rng: random.Random) -> torch.Tensor:
+    views = bank.features[clip]
+    return views[rng.randrange(len(views))]
 
 
 def channel_dropout(features: torch.Tensor, channels: int, p: float) -> torch.Tensor:
@@ -252,6 +260,9 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
     spliced = int(round(settings.spliced_per_clip * len(bank))) if len(usable) >= 2 else 0
     if settings.spliced_per_clip and not spliced:
         log.warning("no two clips with word times of the same length: training without spliced sentences")
+    partners = JoinPartners(bank.spans, bank.speakers or [""] * len(bank))
+    if settings.joined and not partners:
+        log.warning("no two clips of one speaker with word times: training without joined sentences")
     frontend = net.FRONTEND
     freeze(net, frontend)
     optimizer = adamw(net, settings.lr, settings.weight_decay)
@@ -272,9 +283,13 @@ def train_backend(model: Model, bank: FeatureBank, settings: BackendSettings, ev
                 samples = []
                 for kind, i in order[start : start + settings.batch_size]:
                     if kind == "clip":
-                        views = bank.features[i]
-                        sample = (views[rng.randrange(len(views))], bank.texts[i], bank.spans[i])
-                        if settings.cut_words and rng.random() < settings.cut_words:
+                        sample = (random_view(bank, i, rng), bank.texts[i], bank.spans[i])
+                        join = partners.draw(i, settings.joined, rng.random, rng.randrange) if settings.joined else None
+                        if join is not None:
+                            second = join.second
+                            sample = join_sentences(*sample, random_view(bank, second, rng), bank.texts[second],
+                                                    bank.spans[second], join.rest)  # fmt: skip
+                        elif settings.cut_words and rng.random() < settings.cut_words:
                             sample = cut_to_run(*sample, CUT_JITTER, rng.randrange)
                     else:
                         sample = spliced_sample(bank, usable, rng)

@@ -233,10 +233,12 @@ class ClipDataset(Dataset):
         utt = self.utterances[index]
         return self.make_item(utt.id, utt.text, self.frames(index), utt.spans)
 
-    def make_item(self, uid: str, text: str, frames: np.ndarray, spans: list[tuple[float, float]] | None) -> Item:
-        """Crop (augmented when training), normalise and label stored frames: a clip's, or a
-        sentence spliced from several clips (:mod:`lipread.splice`)."""
-        if self.augment is not None:
+    def make_item(self, uid: str, text: str, frames: np.ndarray, spans: list[tuple[float, float]] | None,
+                  whole: bool = False) -> Item:  # fmt: skip
+        """Crop (augmented when training), normalise and label stored frames: a clip's, a sentence
+        spliced from several clips (:mod:`lipread.splice`), or two joined (:mod:`lipread.joined_clips`);
+        ``whole``: never cut to a run of its words or trimmed."""
+        if self.augment is not None and not whole:
             frames, text, spans = self.augment.cut(frames, text, spans)
             frames, spans = self.augment.trim(frames, spans)
         stored_length = len(frames)

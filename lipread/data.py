@@ -27,6 +27,7 @@ from lipread.clips import (
 )
 from lipread.device_bank import DeviceBatches, DeviceClipBank
 from lipread.errors import UserError
+from lipread.joined_clips import with_joined
 from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 
@@ -63,6 +64,10 @@ class LipreadDataModule(L.LightningDataModule):
             second, at random) would show them, each frame repeated until its next, as lipread
             brings a slower video to 25 fps (:func:`lipread.augment.slower_camera`): teaches the
             model webcams' low frame rates, which a model without it reads far worse.
+        joined_sentences: the share of training clips (with word times) each followed by another
+            clip of the same speaker, with 1 to 12 frames of rest between one's last word and the
+            next one's first (:mod:`lipread.joined_clips`): teaches the model commands said one
+            after another, which a model that saw only single sentences reads far worse.
         max_frames: batch training clips of similar length, as many as fit in this many padded
             frames (clips x the longest), instead of ``batch_size`` clips
             (:mod:`lipread.batching`); for data whose clips vary in length. null = ``batch_size``.
@@ -93,6 +98,7 @@ class LipreadDataModule(L.LightningDataModule):
         trim_keep: int = 3,
         cut_words: float = 0.0,
         low_frame_rate: float = 0.0,
+        joined_sentences: float = 0.0,
         max_frames: int | None = None,
         clip_levels: list[float] | None = None,
     ):
@@ -178,7 +184,8 @@ class LipreadDataModule(L.LightningDataModule):
                 utts, hp.channels, hp.input_size, augment if train else None, hp.cache,
                 hp.word_window_margin if train else None, self.norm,
             )  # fmt: skip
-            self.datasets[name] = with_spliced(clips, hp.spliced_per_clip) if train else clips
+            shown = with_joined(clips, hp.joined_sentences) if train else clips
+            self.datasets[name] = with_spliced(clips, hp.spliced_per_clip, shown) if train else shown
         log.info("data: %s", ", ".join(f"{len(v)} {k} clips" for k, v in self.splits.items()))
 
     # -- what a checkpoint must remember
@@ -214,9 +221,12 @@ class LipreadDataModule(L.LightningDataModule):
                           **common)  # fmt: skip
 
     def _frame_budget_batches(self) -> FrameBudgetBatches:
-        """Training batches by ``max_frames``; spliced sentences count as long as the longest clip."""
+        """Training batches by ``max_frames``; spliced sentences count as long as the longest clip, and
+        with ``joined_sentences`` every clip as long as it and the longest together (it may be joined)."""
         clips = [u.num_frames for u in self.splits["train"]]
-        lengths = clips + [max(clips)] * (len(self.datasets["train"]) - len(clips))
+        longest = max(clips)
+        own = [n + longest for n in clips] if self.hparams.joined_sentences else clips
+        lengths = own + [longest] * (len(self.datasets["train"]) - len(clips))
         trainer = getattr(self, "trainer", None)
         shard = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         if shard[1] > 1 and trainer._accelerator_connector.use_distributed_sampler:
@@ -242,7 +252,8 @@ class LipreadDataModule(L.LightningDataModule):
             self._bank = DeviceClipBank(self.splits["train"], hp.channels, hp.input_size, hp.word_window_margin,
                                         device, hp.flip, hp.time_mask_frames, self.fps, self.norm,
                                         trim_edges=hp.trim_edges, trim_keep=hp.trim_keep, cut_words=hp.cut_words,
-                                        low_frame_rate=hp.low_frame_rate)  # fmt: skip
+                                        low_frame_rate=hp.low_frame_rate,
+                                        joined_sentences=hp.joined_sentences)  # fmt: skip
             log.info("training clips on %s: %.2f GB as uint8", device, self._bank.nbytes / 1e9)
         return DeviceBatches(self._bank, hp.batch_size, seed=torch.initial_seed() % 2**32, shard=shard)
 

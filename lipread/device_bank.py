@@ -4,8 +4,8 @@ On a GPU, decoding, cropping and normalising every clip in DataLoader workers ea
 small model like LipNet at a few hundred clips/s while the GPU waits. GRID's training clips fit in
 GPU memory as uint8 (75 x 96 x 96 bytes each: about 0.5 GB for 700 clips), and the augmentations of
 :class:`lipread.augment.Augment` (random crop, flip, time masks filled with the clip's mean frame,
-trimming the silence around the words, cutting a clip to a run of its words) are a few tensor
-operations on a whole batch, so an epoch costs only the model's own time.
+trimming the silence around the words, cutting a clip to a run of its words, joining two clips'
+sentences) are a few tensor operations on a whole batch, so an epoch costs only the model's own time.
 Speed perturbation and word splicing stay with the DataLoader path.
 """
 
@@ -17,8 +17,18 @@ from collections.abc import Iterator
 import torch
 
 from data_prep.contracts import Batch
-from lipread.augment import CUT_JITTER, SLOWEST_FPS, cuttable, slower_camera, speech_bounds, word_run
+from lipread.augment import (
+    CUT_JITTER,
+    SLOWEST_FPS,
+    cuttable,
+    join_range,
+    joined_spans,
+    slower_camera,
+    speech_bounds,
+    word_run,
+)
 from lipread.clips import ClipDataset, PixelNorm, Utterance
+from lipread.joined_clips import Join, JoinPartners
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
 
@@ -31,7 +41,7 @@ class DeviceClipBank:
                  word_window_margin: float | None = 2.0, device: str | torch.device = "cpu", flip: bool = True,
                  time_mask_frames: int = 10, fps: float = 25.0, norm: PixelNorm = PixelNorm(),
                  trim_edges: float = 0.0, trim_keep: int = 3, cut_words: float = 0.0,
-                 low_frame_rate: float = 0.0):  # fmt: skip
+                 low_frame_rate: float = 0.0, joined_sentences: float = 0.0):  # fmt: skip
         decoded = ClipDataset(utterances, channels, input_size, cache=True)
         clips = [torch.from_numpy(decoded.frames(i)) for i in range(len(utterances))]
         if channels == 3 and clips and clips[0].shape[-1] == 1:
@@ -41,6 +51,8 @@ class DeviceClipBank:
         self.size, self.flip, self.time_mask_frames, self.fps = input_size, flip, time_mask_frames, fps
         self.norm = norm
         self.trim_edges, self.cut_words, self.low_frame_rate = trim_edges, cut_words, low_frame_rate
+        self.joined, self.partners = joined_sentences, JoinPartners.of(utterances)
+        self.margin, self.tokenizer = word_window_margin, CharTokenizer()
         longest = max(len(c) for c in clips)
         self.frames = torch.zeros((len(clips), longest, *clips[0].shape[1:]), dtype=torch.uint8)
         for i, clip in enumerate(clips):
@@ -76,21 +88,37 @@ class DeviceClipBank:
         """Clips ``index`` cropped (at random with ``augment``, else centred), maybe flipped and
         time-masked, normalised and zero-padded like :func:`lipread.clips.collate`'s batches."""
         index = index.to(self.device)
+        chosen = index.tolist()
+        joins = self._joins(chosen, generator) if augment and self.joined and self.partners else []
         draw = _Draws(len(index), self.device, generator)
         starts, lengths = self._trims(index, draw) if augment and self.trim_edges else (None, self.lengths[index])
-        chosen = index.tolist()
         texts = [self.utterances[i].text for i in chosen]
         label_starts, label_lengths = None, self.label_lengths[index]
         if augment and self.cut_words:
             starts, lengths, label_starts, label_lengths, texts = self._cuts(chosen, starts, lengths, generator)
+        second = None
+        if any(joins):  # those clips whole, each followed by its partner's words (never trimmed or cut)
+            starts, lengths, second, texts = self._joined(joins, starts, lengths, texts)
         t = int(lengths.max())
         if starts is None:
             clips = self.frames[index, :t]  # (B, T, H, W, C)
             allowed = self.allowed[index, :t] if self.allowed is not None else None
-        else:  # each clip from its own first frame; frames past its end are zeroed below
-            frames = (starts[:, None] + torch.arange(t, device=self.device)).clamp(max=self.frames.shape[1] - 1)
-            clips = self.frames[index[:, None], frames]
-            allowed = self.allowed[index[:, None], frames] if self.allowed is not None else None
+        else:  # each clip from its own first frame (a joined one's second piece from its partner's);
+            # frames past its end are zeroed below
+            steps = torch.arange(t, device=self.device)[None]
+            sources, frames = index[:, None].expand(-1, t), starts[:, None] + steps
+            if second is not None:
+                partner, partner_start, first_count = second
+                later = steps >= first_count[:, None]
+                sources = torch.where(later, partner[:, None], sources)
+                frames = torch.where(later, partner_start[:, None] + steps - first_count[:, None], frames)
+            frames = frames.clamp(max=self.frames.shape[1] - 1)
+            clips = self.frames[sources, frames]
+            allowed = self.allowed[sources, frames] if self.allowed is not None else None
+            if allowed is not None:
+                for k, join in enumerate(joins):
+                    if join is not None:
+                        allowed[k, : int(lengths[k])] = self._join_windows(join, texts[k], int(lengths[k]))
         b, _, h, w, c = clips.shape
         if augment and self.low_frame_rate:  # some clips as a slower camera shows them (augment.slower_camera)
             slower = draw.uniform() < self.low_frame_rate
@@ -124,6 +152,16 @@ class DeviceClipBank:
             steps = torch.arange(longest_label, device=self.device)[None]
             at = (label_starts[:, None] + steps).clamp(max=self.labels.shape[1] - 1)
             labels = self.labels[index[:, None], at] * (steps < label_lengths[:, None])
+        if any(joins):  # both sentences' characters, a space between them
+            encoded = [torch.tensor(self.tokenizer.encode(text)) for text in texts]
+            label_lengths = torch.tensor([len(e) for e in encoded], device=self.device)
+            wide = torch.zeros(b, int(label_lengths.max()), dtype=labels.dtype, device=self.device)
+            wide[:, : labels.shape[1]] = labels[:, : wide.shape[1]]
+            for k, join in enumerate(joins):
+                if join is not None:
+                    wide[k] = 0
+                    wide[k, : len(encoded[k])] = encoded[k].to(self.device)
+            labels = wide
         return Batch(
             ids=[self.utterances[i].id for i in chosen],
             texts=texts,
@@ -160,6 +198,45 @@ class DeviceClipBank:
             texts.append(" ".join(words[first:last]))
         numbers = torch.tensor([first_frames, frame_counts, label_starts, label_counts], device=self.device)
         return *numbers, texts
+
+    def _joins(self, chosen: list[int], generator: torch.Generator | None) -> list[Join | None]:
+        """With probability ``joined``, each clip's join to another of its speaker's
+        (:meth:`lipread.joined_clips.JoinPartners.draw`, as the DataLoader path draws them)."""
+
+        def uniform() -> float:
+            return float(torch.rand(1, generator=generator))
+
+        def integer(low: int, high: int) -> int:
+            return int(torch.randint(low, high, (1,), generator=generator))
+
+        return [self.partners.draw(i, self.joined, uniform, integer) for i in chosen]
+
+    def _joined(self, joins: list[Join | None], starts: torch.Tensor | None, lengths: torch.Tensor,
+                texts: list[str]):  # fmt: skip
+        """The joined clips' pieces (:func:`lipread.augment.join_range`): every clip's first frame and
+        length, and (partner, partner's first frame, frames before it) a clip, with the texts."""
+        first_frames = [0] * len(joins) if starts is None else starts.tolist()
+        counts = lengths.tolist()
+        partners, partner_starts, before = [0] * len(joins), [0] * len(joins), list(counts)
+        for k, join in enumerate(joins):
+            if join is not None:
+                end, start = self._join_range(join)
+                first_frames[k], counts[k] = 0, end + int(self.lengths[join.second]) - start
+                partners[k], partner_starts[k], before[k] = join.second, start, end
+                texts[k] = f"{self.utterances[join.first].text} {self.utterances[join.second].text}"
+        numbers = torch.tensor([first_frames, counts, partners, partner_starts, before], device=self.device)
+        return numbers[0], numbers[1], (numbers[2], numbers[3], numbers[4]), texts
+
+    def _join_range(self, join: Join) -> tuple[int, int]:
+        a, b = self.utterances[join.first], self.utterances[join.second]
+        return join_range(a.spans, int(self.lengths[join.first]), b.spans, join.rest)
+
+    def _join_windows(self, join: Join, text: str, frames: int) -> torch.Tensor:
+        """A joined clip's word windows (:func:`lipread.word_windows.allowed_classes`), both
+        sentences' word times moved to where they are in it."""
+        spans = joined_spans(self.utterances[join.first].spans, self.utterances[join.second].spans,
+                             *self._join_range(join))  # fmt: skip
+        return allowed_classes(text, spans, frames, self.tokenizer, self.margin).to(self.device)
 
     def _trims(self, index: torch.Tensor, draw: _Draws) -> tuple[torch.Tensor, torch.Tensor]:
         """Each clip's first frame and length after trimming the silence around its words at random

@@ -1,0 +1,148 @@
+"""Two sentences joined into one training sample (``--data.joined_sentences``): the first clip's
+frames up to a short rest after its words, then the second's from a short rest before its words;
+both texts, word times moved with the frames, word windows that let CTC spell both; partners of
+the same speaker only; the DataLoader path and the device bank join alike."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from test_splice import numbered_clip
+
+from lipread.augment import JOIN_REST, join_range, join_sentences
+from lipread.clips import ClipDataset, Utterance, read_dataset
+from lipread.joined_clips import JoinPartners
+from lipread.text import CharTokenizer
+from lipread.word_windows import allowed_classes, mask_log_probs
+
+FIRST = (numbered_clip(0, 50), "bin blue", [(10.0, 20.0), (22.0, 30.0)])
+SECOND = (numbered_clip(1, 45), "set red", [(12.0, 18.0), (20.0, 28.0)])
+
+
+def test_the_second_sentence_follows_the_first_after_the_rest() -> None:
+    clip, text, spans = join_sentences(*FIRST, *SECOND, rest=5)
+    assert text == "bin blue set red"
+    # 2 frames of rest after "blue" (frames 30, 31 of the first clip), 3 before "set" (9-11 of the second)
+    assert [int(f[0, 0]) for f in clip] == list(range(32)) + [100 + t for t in range(9, 45)]
+    assert spans == [(10.0, 20.0), (22.0, 30.0), (35.0, 41.0), (43.0, 51.0)]
+    assert spans[2][0] - spans[1][1] == 5  # the rest asked for, word end to word start
+    for (start, end), word_frames in zip(spans[2:], [(12, 18), (20, 28)]):  # each word on its own frames
+        assert (
+            int(clip[int(start)][0, 0]) == 100 + word_frames[0] and int(clip[int(end) - 1][0, 0]) == 99 + word_frames[1]
+        )
+    # a clip with less rest than asked gives what it has
+    assert join_range(FIRST[2], 31, SECOND[2], 8) == (31, 8)
+    assert join_range(FIRST[2], 50, [(1.5, 4.0)], 8) == (34, 0)
+
+
+def test_cached_features_join_as_frames_do() -> None:
+    features = [(torch.as_tensor(c, dtype=torch.float32).flatten(1), t, s) for c, t, s in (FIRST, SECOND)]
+    joined, text, spans = join_sentences(*features[0], *features[1], rest=5)
+    frames = join_sentences(*FIRST, *SECOND, rest=5)[0]
+    assert isinstance(joined, torch.Tensor) and torch.equal(joined, torch.as_tensor(frames).float().flatten(1))
+
+
+@pytest.mark.parametrize("rest", [1, 3, JOIN_REST])
+def test_a_joined_clips_word_windows_let_ctc_spell_both_sentences(rest: int) -> None:
+    """The word break between the sentences may fire in the rest between them: without it, no CTC
+    path would spell the joined text and the sample would teach nothing (or fall back to plain CTC)."""
+    tokenizer = CharTokenizer()
+    clip, text, spans = join_sentences(*FIRST, *SECOND, rest=rest)
+    allowed = allowed_classes(text, spans, len(clip), tokenizer, 2.0)
+    space = tokenizer.encode(" ")[0]
+    assert allowed[int(spans[1][1]) : int(spans[2][0]), space].any()
+    log_probs = mask_log_probs(torch.zeros(1, len(clip), tokenizer.vocab_size).log_softmax(-1), allowed[None])
+    labels = torch.tensor([tokenizer.encode(text)])
+    loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), labels, torch.tensor([len(clip)]),
+                                        torch.tensor([labels.shape[1]]), blank=tokenizer.blank)  # fmt: skip
+    assert torch.isfinite(loss) and loss < 1e3  # masked entries cost 1e4 each: no path goes through one
+
+
+def test_partners_are_other_clips_of_the_same_speaker_with_word_times() -> None:
+    spans = [[(1.0, 2.0)], [(1.0, 2.0)], None, [(1.0, 2.0)], [(1.0, 2.0)]]
+    partners = JoinPartners(spans, ["a", "a", "a", "a", "b"])
+    rng = random.Random(0)
+    drawn = {first: set() for first in range(5)}
+    rests = set()
+    for _ in range(300):
+        for first in range(5):
+            join = partners.draw(first, 1.0, rng.random, rng.randrange)
+            if join is not None:
+                drawn[first].add(join.second)
+                rests.add(join.rest)
+    assert drawn == {0: {1, 3}, 1: {0, 3}, 2: set(), 3: {0, 1}, 4: set()}  # each other one, never itself
+    assert rests == set(range(1, JOIN_REST + 1))
+    assert all(partners.draw(0, 0.0, rng.random, rng.randrange) is None for _ in range(50))
+    assert not JoinPartners([[(1.0, 2.0)], None], ["a", "a"])  # no two clips to join
+
+
+@pytest.fixture(scope="module")
+def utterances(tiny_dataset) -> list[Utterance]:
+    folder = read_dataset(tiny_dataset)
+    return [Utterance.from_entry(e, folder.root, CharTokenizer()) for e in folder.entries]
+
+
+def rest_of(first: Utterance, second: Utterance, frames: int) -> int:
+    """The rest a joined clip of ``frames`` frames was made with (its length grows by one a frame)."""
+    for rest in range(1, JOIN_REST + 1):
+        end, start = join_range(first.spans, first.num_frames, second.spans, rest)
+        if end + second.num_frames - start == frames:
+            return rest
+    raise AssertionError(f"no rest gives {frames} frames")
+
+
+@pytest.mark.slow
+def test_the_data_module_joins_training_clips_when_asked(tiny_dataset) -> None:
+    from lipread.data import LipreadDataModule
+
+    data = LipreadDataModule(str(tiny_dataset), num_workers=0, joined_sentences=1.0, time_mask_frames=0)
+    data.setup()
+    torch.manual_seed(0)
+    train = data.splits["train"]
+    by_text = {u.text: u for u in train}
+    tokenizer = CharTokenizer()
+    for utt in train:
+        item = data.datasets["train"][train.index(utt)]
+        if utt.speaker == "s2":  # its speaker has no other clip: never joined
+            assert item.text == utt.text and item.id == utt.id
+            continue
+        second = by_text[item.text[len(utt.text) + 1 :]]
+        assert item.text.startswith(utt.text + " ") and second.speaker == utt.speaker and second is not utt
+        assert item.id == f"{utt.id}+{second.id}" and item.labels.tolist() == tokenizer.encode(item.text)
+        assert rest_of(utt, second, item.video.shape[1]) in range(1, JOIN_REST + 1)
+        assert item.allowed is not None and item.allowed.shape[0] == item.video.shape[1]
+    plain = LipreadDataModule(str(tiny_dataset), num_workers=0)
+    plain.setup()
+    assert plain.datasets["train"][0].text == train[0].text  # off by default
+
+
+@pytest.mark.slow
+def test_the_device_bank_joins_clips_as_the_dataloader_path_does(utterances) -> None:
+    from lipread.device_bank import DeviceClipBank
+
+    stored = ClipDataset(utterances).frames(0).shape[1]
+    bank = DeviceClipBank(utterances, input_size=stored, flip=False, time_mask_frames=0, joined_sentences=1.0,
+                          word_window_margin=2.0)  # fmt: skip
+    plain = ClipDataset(utterances, input_size=stored, word_window_margin=2.0)
+    by_text = {u.text: (i, u) for i, u in enumerate(utterances)}
+    batch = bank.batch(torch.arange(len(utterances)), torch.Generator().manual_seed(2))
+    joined = 0
+    for b, utt in enumerate(utterances):
+        n = int(batch.lengths[b])
+        if batch.texts[b] == utt.text:
+            assert utt.speaker == "s2" and torch.equal(batch.video[b, :, :n], plain[b].video)
+            continue
+        j, second = by_text[batch.texts[b][len(utt.text) + 1 :]]
+        rest = rest_of(utt, second, n)
+        frames, text, spans = join_sentences(plain.frames(b), utt.text, utt.spans, plain.frames(j), second.text,
+                                             second.spans, rest)  # fmt: skip
+        theirs = plain.make_item(utt.id, text, frames, spans, whole=True)
+        assert torch.allclose(batch.video[b, :, :n], theirs.video, atol=1e-5) and (batch.video[b, :, n:] == 0).all()
+        labels = batch.labels[b, : int(batch.label_lengths[b])]
+        assert torch.equal(labels, theirs.labels) and not batch.labels[b, len(labels) :].any()
+        assert torch.equal(batch.allowed[b, :n], theirs.allowed) and batch.allowed[b, n:].all()
+        joined += 1
+    assert joined == len(utterances) - 1
+    assert DeviceClipBank(utterances).batch(torch.arange(3)).texts == [u.text for u in utterances[:3]]
