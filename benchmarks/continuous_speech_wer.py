@@ -62,7 +62,7 @@ def main() -> None:
     quiet_native_stderr()
     ids = split_names(args.split)
     videos = joined_videos(args.videos, args.alignments, ids, args.pause, args.per_video, args.work)
-    reader = Transcriber.from_checkpoint(None, "cpu")
+    reader = Transcriber.from_checkpoint(args.checkpoint, "cpu")
     print(f"{reader.name}, grammar {reader.grammar.name if reader.grammar else None}; {len(videos)} videos of "
           f"{args.per_video} sentences with {args.pause:g} s between them; on {platform.machine()}")  # fmt: skip
     for partial in (False, True):

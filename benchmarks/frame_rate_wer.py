@@ -44,7 +44,7 @@ def main() -> None:
     quiet_native_stderr()
     ids = split_names(args.split)
     refs = [read_grid_align(args.alignments / args.videos.name / f"{name}.align").text for name in ids]
-    reader = Transcriber.from_checkpoint(None, "cpu")
+    reader = Transcriber.from_checkpoint(args.checkpoint, "cpu")
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"{reader.name}, grammar {reader.grammar.name if reader.grammar else None}; {len(ids)} videos of "
           f"{args.split.name}; on {platform.machine()}")  # fmt: skip

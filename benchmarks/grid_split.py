@@ -8,10 +8,14 @@ from pathlib import Path
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser, split_help: str, split_required: bool = True) -> None:
-    """``videos``, ``--alignments`` and ``--split`` (``split_help`` says what the split's ids are for)."""
+    """``videos``, ``--alignments``, ``--split`` (``split_help`` says what the split's ids are for)
+    and ``--checkpoint``, the model that reads them."""
     parser.add_argument("videos", type=Path, help="a folder of GRID videos of one speaker (<id>.mp4 or .mpg)")
     parser.add_argument("--alignments", type=Path, required=True, help="GRID .align files, <speaker>/<id>.align")
     parser.add_argument("--split", type=Path, required=split_required, help=split_help)
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="model folder or .ckpt (default: the shipped model)"
+    )
 
 
 def split_names(path: Path) -> list[str]:

@@ -36,7 +36,7 @@ def main() -> None:
     if args.split:
         wanted = set(split_names(args.split))
         videos = [v for v in videos if v.stem in wanted]
-    recipe = ReaderRecipe()
+    recipe = ReaderRecipe(args.checkpoint)
     reader = recipe.build()
     start = time.perf_counter()
     found = list(readings(reader, recipe, [str(v) for v in videos], ReadOptions(args.decoder), args.workers))
