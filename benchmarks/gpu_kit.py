@@ -24,9 +24,11 @@ compare``: the paired interval and the letter slot) and writes ``summary.md``; a
 there is kept, so it resumes.
 
 The recipes (``RECIPES``) are the next step of RESULTS.md ("What did not work, and what to try
-next"): the whole LipNet with word windows and s1's clip levels from scratch, the same with the
-silence around the words trimmed (for live reading), and the shipped model fine-tuned with the
-GPU's augmentation.
+next"): the whole LipNet with word windows and s1's clip levels from scratch; the same shown
+speech as users film it (the silence around the words trimmed, sentences joined 0.04-0.48 s apart,
+phrases cut mid-sentence, slower cameras: ``realworld``, to be judged also with
+``benchmarks/continuous_speech_wer.py``, ``cut_sentence_wer.py`` and ``frame_rate_wer.py``); and
+the shipped model fine-tuned with the GPU's augmentation.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ LEVELS = "[0.5577, 0.0906]"  # s1_train's clip levels, as the shipped model's ca
 COMMON = "--data.device_cache true --early_stopping_patience 100000"
 RECIPES = [
     f"scratch=configs/grid_lipnet.yaml {COMMON} --data.clip_levels '{LEVELS}'",
-    f"trimmed=configs/grid_lipnet.yaml {COMMON} --data.clip_levels '{LEVELS}' --data.trim_edges 0.5",
+    f"realworld=configs/grid_lipnet.yaml {COMMON} --data.clip_levels '{LEVELS}' --data.trim_edges 0.5 "
+    "--data.joined_sentences 0.3 --data.cut_words 0.2 --data.low_frame_rate 0.2",
     f"finetune=configs/grid_lipnet.yaml {COMMON} --init_from lipread/pretrained --model.lr 0.0003",
 ]
 
