@@ -19,7 +19,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
-from grid_split import add_grid_arguments, split_names
+from grid_split import WRITE_CRF, add_grid_arguments, split_names
 from tqdm import tqdm
 
 from data_prep.native_logs import quiet_native_stderr
@@ -36,7 +36,7 @@ def joined_videos(videos: Path, alignments: Path, ids: list[str], pause: float, 
     out = []
     for g in range(0, len(ids) - per_video + 1, per_video):
         group, frames, texts = ids[g : g + per_video], [], []
-        path = work / f"{group[0]}-{per_video}-{pause:g}.mp4"
+        path = work / f"{group[0]}-{per_video}-{pause:g}-crf{WRITE_CRF}.mp4"
         for name in group:
             sentence = read_grid_align(alignments / videos.name / f"{name}.align")
             texts.append(sentence.text)
@@ -47,7 +47,7 @@ def joined_videos(videos: Path, alignments: Path, ids: list[str], pause: float, 
             end = min(len(clip), math.ceil((sentence.words[-1]["end"] + pause / 2) * TARGET_FPS))
             frames.append(clip[start:end])
         if not path.exists():
-            write_clip(path, np.concatenate(frames))
+            write_clip(path, np.concatenate(frames), crf=WRITE_CRF)
         out.append((path, " ".join(texts)))
     return out
 

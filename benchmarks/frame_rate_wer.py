@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
-from grid_split import add_grid_arguments, split_names
+from grid_split import WRITE_CRF, add_grid_arguments, split_names
 from tqdm import tqdm
 
 from data_prep.native_logs import quiet_native_stderr
@@ -26,12 +26,12 @@ from lipread.transcribe import Transcriber
 
 def at_rate(video: Path, fps: float, work: Path) -> Path:
     """``video`` (25 fps) as filmed at ``fps``: the frame nearest each of its times, written once."""
-    path = work / f"{video.stem}-{fps:g}.mp4"
+    path = work / f"{video.stem}-{fps:g}-crf{WRITE_CRF}.mp4"
     if not path.exists():
         frames = np.stack([frame for _, frame in iter_frames(video)])
         times = np.arange(0, len(frames) / TARGET_FPS, 1 / fps)
         picked = np.round(times * TARGET_FPS).astype(int)
-        write_clip(path, frames[picked[picked < len(frames)]], fps=fps)
+        write_clip(path, frames[picked[picked < len(frames)]], fps=fps, crf=WRITE_CRF)
     return path
 
 

@@ -6,6 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+#: How the benchmarks write the videos they make from GRID's (joined sentences, lower frame rates):
+#: lossless, so that every writing has the same pixels and readings compare across runs and
+#: machines (x264 at crf 18 writes slightly different pixels each time, which moved
+#: ``continuous_speech_wer`` by up to 11 words of 300; and it blurs: 4 words of 300 on s1_val).
+WRITE_CRF = 0
+
 
 def add_grid_arguments(parser: argparse.ArgumentParser, split_help: str, split_required: bool = True) -> None:
     """``videos``, ``--alignments``, ``--split`` (``split_help`` says what the split's ids are for)
