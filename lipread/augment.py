@@ -29,8 +29,8 @@ def slower_camera(frames: int, fps: float, rates: torch.Tensor) -> torch.Tensor:
     frames is shown at each of its times when the clip is filmed at that rate instead and brought
     back to ``fps`` by repeating frames, as lipread brings a slower video (each time shows the
     slower camera's latest frame, :func:`data_prep.video.resampled`). (len(rates), frames) indices,
-    none later than its time. s1_val read by a model that never saw this: 5.67% WER at 25 fps,
-    16% at 15, 35% at 10 (``benchmarks/frame_rate_wer.py``)."""
+    none later than its time. s1_val read by a model that never saw this: 4.33% WER at 25 fps,
+    15% at 15, 32% at 10 (``benchmarks/frame_rate_wer.py``)."""
     t = torch.arange(frames, device=rates.device, dtype=torch.float64)
     rates = rates.to(torch.float64)[:, None]
     taken = torch.floor(t * rates / fps + 1e-6)  # the slower camera's frames so far, less one

@@ -2,7 +2,7 @@
 
 GRID's clips hold one sentence with about a second of still lips around it, and a model trained on
 them alone reads commands said without that rest far worse: on s1_val's sentences joined five to a
-video, 17% of words wrong 0.12 s apart against 4.33% alone (RESULTS.md, "Sentences said one after
+video, 15% of words wrong 0.12 s apart against 4.33% alone (RESULTS.md, "Sentences said one after
 another"). Joining a clip's words to another clip's words with a short rest between them
 (:func:`lipread.augment.join_sentences`) shows the model such joins. The same draws serve the
 DataLoader path (:class:`JoinedClips`) and the device bank (:mod:`lipread.device_bank`).
