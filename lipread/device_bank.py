@@ -84,12 +84,14 @@ class DeviceClipBank:
     def nbytes(self) -> int:
         return self.frames.numel()
 
-    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = True) -> Batch:
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = True,
+              joining: list[bool] | None = None) -> Batch:  # fmt: skip
         """Clips ``index`` cropped (at random with ``augment``, else centred), maybe flipped and
-        time-masked, normalised and zero-padded like :func:`lipread.clips.collate`'s batches."""
+        time-masked, normalised and zero-padded like :func:`lipread.clips.collate`'s batches;
+        ``joining``: which of them are joined to a partner (None: each with probability ``joined``)."""
         index = index.to(self.device)
         chosen = index.tolist()
-        joins = self._joins(chosen, generator) if augment and self.joined and self.partners else []
+        joins = self._joins(chosen, generator, joining) if augment and self.joined and self.partners else []
         draw = _Draws(len(index), self.device, generator)
         starts, lengths = self._trims(index, draw) if augment and self.trim_edges else (None, self.lengths[index])
         texts = [self.utterances[i].text for i in chosen]
@@ -199,9 +201,10 @@ class DeviceClipBank:
         numbers = torch.tensor([first_frames, frame_counts, label_starts, label_counts], device=self.device)
         return *numbers, texts
 
-    def _joins(self, chosen: list[int], generator: torch.Generator | None) -> list[Join | None]:
-        """With probability ``joined``, each clip's join to another of its speaker's
-        (:meth:`lipread.joined_clips.JoinPartners.draw`, as the DataLoader path draws them)."""
+    def _joins(self, chosen: list[int], generator: torch.Generator | None, joining: list[bool] | None
+               ) -> list[Join | None]:  # fmt: skip
+        """Each clip's join to another of its speaker's (:meth:`lipread.joined_clips.JoinPartners.draw`,
+        as the DataLoader path draws them): with probability ``joined``, or where ``joining`` says."""
 
         def uniform() -> float:
             return float(torch.rand(1, generator=generator))
@@ -209,7 +212,9 @@ class DeviceClipBank:
         def integer(low: int, high: int) -> int:
             return int(torch.randint(low, high, (1,), generator=generator))
 
-        return [self.partners.draw(i, self.joined, uniform, integer) for i in chosen]
+        if joining is None:
+            return [self.partners.draw(i, self.joined, uniform, integer) for i in chosen]
+        return [self.partners.draw(i, 1.0, uniform, integer) if join else None for i, join in zip(chosen, joining)]
 
     def _joined(self, joins: list[Join | None], starts: torch.Tensor | None, lengths: torch.Tensor,
                 texts: list[str]):  # fmt: skip
@@ -268,10 +273,21 @@ class DeviceClipBank:
     def epoch(self, batch_size: int, generator: torch.Generator | None = None, shard: tuple[int, int] = (0, 1)
               ) -> Iterator[Batch]:  # fmt: skip
         """The clips in a random order (``generator``), ``batch_size`` at a time; ``shard`` =
-        (rank, world size) keeps every rank's clips apart."""
+        (rank, world size) keeps every rank's clips apart. With ``joined``, the clips to be joined
+        are batched together (the batches then come in a random order): one joined pair among single
+        sentences would pad its whole batch to the length of two."""
         order = torch.randperm(len(self), generator=generator)[shard[0] :: shard[1]]
-        for start in range(0, len(order), batch_size):
-            yield self.batch(order[start : start + batch_size], generator)
+        if not (self.joined and self.partners):
+            for start in range(0, len(order), batch_size):
+                yield self.batch(order[start : start + batch_size], generator)
+            return
+        joinable = torch.tensor([i in self.partners.joinable for i in order.tolist()], dtype=torch.bool)
+        joining = (torch.rand(len(order), generator=generator) < self.joined) & joinable
+        order, joining = torch.cat([order[joining], order[~joining]]), torch.sort(joining, descending=True).values
+        starts = list(range(0, len(order), batch_size))
+        for k in torch.randperm(len(starts), generator=generator).tolist():
+            chosen = slice(starts[k], starts[k] + batch_size)
+            yield self.batch(order[chosen], generator, joining=joining[chosen].tolist())
 
 
 class _Draws:

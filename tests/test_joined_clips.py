@@ -146,3 +146,22 @@ def test_the_device_bank_joins_clips_as_the_dataloader_path_does(utterances) -> 
         joined += 1
     assert joined == len(utterances) - 1
     assert DeviceClipBank(utterances).batch(torch.arange(3)).texts == [u.text for u in utterances[:3]]
+
+
+@pytest.mark.slow
+def test_the_device_bank_batches_joined_clips_together(utterances) -> None:
+    """An epoch shows every clip once, in as many batches as without joins, and at most one batch
+    mixes joined pairs with single sentences (one pair would pad a whole batch to two sentences)."""
+    from lipread.device_bank import DeviceBatches, DeviceClipBank
+
+    bank = DeviceClipBank(utterances, joined_sentences=0.5, time_mask_frames=0)
+    single = {u.text for u in utterances}
+    mixed = 0
+    for seed in range(4):
+        batches = list(DeviceBatches(bank, batch_size=2, seed=seed))
+        assert len(batches) == len(DeviceBatches(bank, batch_size=2)) == 4
+        assert sorted(i.split("+")[0] for b in batches for i in b.ids) == sorted(u.id for u in utterances)
+        kinds = [{t in single for t in b.texts} for b in batches]
+        mixed += sum(len(k) == 2 for k in kinds)
+        assert sum(len(k) == 2 for k in kinds) <= 1 and any(k == {False} for k in kinds), kinds
+    assert mixed < 4  # not every epoch mixes (7 clips, 2 a batch)
