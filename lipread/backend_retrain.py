@@ -179,6 +179,12 @@ def cached_bank(
     return bank
 
 
+def random_view(bank: FeatureBank, clip: int, rng: random.Random) -> torch.Tensor:
+    """One of a clip's cached views (centred, flipped, shifted), at random."""
+    views = bank.features[clip]
+    return views[rng.randrange(len(views))]
+
+
 def spliced_sample(bank: FeatureBank, usable: list[int], rng: random.Random) -> tuple[torch.Tensor, str, Spans]:
     """A new sentence: word ``i`` from a random clip of ``usable`` (all with as many words), lead and
     trail from another, each from a random view."""
@@ -187,15 +193,10 @@ def spliced_sample(bank: FeatureBank, usable: list[int], rng: random.Random) -> 
     frame_clip = rng.choice(usable)
     clips = sorted({*sources, frame_clip})
     at = {c: k for k, c in enumerate(clips)}
-    frames = [bank.features[c][rng.randrange(len(bank.features[c]))] for c in clips]
+    frames = [random_view(bank, c, rng) for c in clips]
     joined, text, spans = splice(frames, [bank.texts[c].split() for c in clips], [bank.spans[c] for c in clips],
                                  [at[c] for c in sources], at[frame_clip])  # fmt: skip
     return torch.as_tensor(joined), text, spans
-
-
-def random_view(bank: FeatureBank, clip: int, rng: random.Random) -> torch.Tensor:
-    views = bank.features[clip]
-    return views[rng.randrange(len(views))]
 
 
 def channel_dropout(features: torch.Tensor, channels: int, p: float) -> torch.Tensor:

@@ -98,9 +98,9 @@ class DeviceClipBank:
         label_starts, label_lengths = None, self.label_lengths[index]
         if augment and self.cut_words:
             starts, lengths, label_starts, label_lengths, texts = self._cuts(chosen, starts, lengths, generator)
-        second = None
+        second, joined_spans = None, {}
         if any(joins):  # those clips whole, each followed by its partner's words (never trimmed or cut)
-            starts, lengths, second, texts = self._joined(joins, starts, lengths, texts)
+            starts, lengths, second, texts, joined_spans = self._joined(joins, starts, lengths, texts)
         t = int(lengths.max())
         if starts is None:
             clips = self.frames[index, :t]  # (B, T, H, W, C)
@@ -117,10 +117,10 @@ class DeviceClipBank:
             frames = frames.clamp(max=self.frames.shape[1] - 1)
             clips = self.frames[sources, frames]
             allowed = self.allowed[sources, frames] if self.allowed is not None else None
-            if allowed is not None:
-                for k, join in enumerate(joins):
-                    if join is not None:
-                        allowed[k, : int(lengths[k])] = self._join_windows(join, texts[k], int(lengths[k]))
+            if allowed is not None:  # a joined clip's windows from both sentences' word times, moved
+                for k, spans in joined_spans.items():
+                    n = int(lengths[k])
+                    allowed[k, :n] = allowed_classes(texts[k], spans, n, self.tokenizer, self.margin).to(self.device)
         b, _, h, w, c = clips.shape
         if augment and self.low_frame_rate:  # some clips as a slower camera shows them (augment.slower_camera)
             slower = draw.uniform() < self.low_frame_rate
@@ -219,29 +219,22 @@ class DeviceClipBank:
     def _joined(self, joins: list[Join | None], starts: torch.Tensor | None, lengths: torch.Tensor,
                 texts: list[str]):  # fmt: skip
         """The joined clips' pieces (:func:`lipread.augment.join_range`): every clip's first frame and
-        length, and (partner, partner's first frame, frames before it) a clip, with the texts."""
+        length, and (partner, partner's first frame, frames before it) a clip, with the texts and, by
+        batch position, each joined clip's word spans (:func:`lipread.augment.joined_spans`)."""
         first_frames = [0] * len(joins) if starts is None else starts.tolist()
         counts = lengths.tolist()
         partners, partner_starts, before = [0] * len(joins), [0] * len(joins), list(counts)
+        spans: dict[int, list[tuple[float, float]]] = {}
         for k, join in enumerate(joins):
             if join is not None:
-                end, start = self._join_range(join)
+                a, b = self.utterances[join.first], self.utterances[join.second]
+                end, start = join_range(a.spans, int(self.lengths[join.first]), b.spans, join.rest)
                 first_frames[k], counts[k] = 0, end + int(self.lengths[join.second]) - start
                 partners[k], partner_starts[k], before[k] = join.second, start, end
-                texts[k] = f"{self.utterances[join.first].text} {self.utterances[join.second].text}"
+                texts[k] = f"{a.text} {b.text}"
+                spans[k] = joined_spans(a.spans, b.spans, end, start)
         numbers = torch.tensor([first_frames, counts, partners, partner_starts, before], device=self.device)
-        return numbers[0], numbers[1], (numbers[2], numbers[3], numbers[4]), texts
-
-    def _join_range(self, join: Join) -> tuple[int, int]:
-        a, b = self.utterances[join.first], self.utterances[join.second]
-        return join_range(a.spans, int(self.lengths[join.first]), b.spans, join.rest)
-
-    def _join_windows(self, join: Join, text: str, frames: int) -> torch.Tensor:
-        """A joined clip's word windows (:func:`lipread.word_windows.allowed_classes`), both
-        sentences' word times moved to where they are in it."""
-        spans = joined_spans(self.utterances[join.first].spans, self.utterances[join.second].spans,
-                             *self._join_range(join))  # fmt: skip
-        return allowed_classes(text, spans, frames, self.tokenizer, self.margin).to(self.device)
+        return numbers[0], numbers[1], (numbers[2], numbers[3], numbers[4]), texts, spans
 
     def _trims(self, index: torch.Tensor, draw: _Draws) -> tuple[torch.Tensor, torch.Tensor]:
         """Each clip's first frame and length after trimming the silence around its words at random
