@@ -26,7 +26,7 @@ USAGE = """usage: lipread [--version] [--verbose] <command> [options]
 commands:
   prep        videos + transcripts -> mouth-crop dataset folder
   prep-merge  join the shards of a dataset built with --shard
-  train       train a model (LightningCLI; --config configs/X.yaml)
+  train       train a model (LightningCLI; --config NAME)
   evaluate    WER/CER of a model on a dataset
   compare     is model B better than A? (two evaluate reports, paired bootstrap)
   adapt       fine-tune a model on a new speaker's clips (a personal model)
@@ -168,8 +168,12 @@ def _main(argv: list[str]) -> int:
 
 def _train(rest: list[str], verbose: bool) -> int:
     if not rest:
-        print("usage: lipread train --config configs/grid_lipnet.yaml [--data.root DATASET ...]\n"
-              "       lipread train --help   (every option)", file=sys.stderr)  # fmt: skip
+        from lipread.shipped_configs import CONFIG_DIR, shipped_configs
+
+        print("usage: lipread train --config grid_lipnet [--data.root DATASET ...]\n"
+              "       lipread train --help   (every option)\n"
+              f"--config takes a YAML file of your own or one of lipread's: {', '.join(shipped_configs())} "
+              f"(in {CONFIG_DIR})", file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     setup_logging(verbose)
     from lipread.train import main as train_main

@@ -28,6 +28,7 @@ from lipread.errors import UserError
 from lipread.module import LipreadModule
 from lipread.pretrained import load, weight_mismatch
 from lipread.run_logs import LearningCurve, ResumableCSVLogger
+from lipread.shipped_configs import with_shipped_configs
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def without_validation(trainer, last: Path) -> None:
 
 
 def main(args: list[str]) -> int:
-    cli = make_cli(args)
+    cli = make_cli(with_shipped_configs(args))
     trainer, model = cli.trainer, cli.model
     init_from = cli.config["init_from"]
     if init_from:

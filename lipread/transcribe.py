@@ -77,8 +77,8 @@ class TranscriptionError(Exception):
 def default_model_path() -> Path:
     if not (DEFAULT_MODEL / "config.json").is_file():
         raise FileNotFoundError(
-            "no model shipped with this install; train one with `lipread train --config "
-            "configs/grid_lipnet.yaml` and pass --checkpoint runs/grid_lipnet/checkpoints/last.ckpt"
+            "no model shipped with this install; train one with `lipread train --config grid_lipnet` "
+            "and pass --checkpoint runs/grid_lipnet/checkpoints/last.ckpt"
         )
     return DEFAULT_MODEL
 

@@ -13,6 +13,7 @@ import pytest
 
 from data_prep.transcripts import read_grid_align
 from data_prep.video import iter_frames, write_clip
+from lipread.shipped_configs import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -56,7 +57,7 @@ def write_video(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     return path
 
 
-TINY = ROOT / "configs" / "tiny.yaml"
+TINY = CONFIG_DIR / "tiny.yaml"
 
 
 def train_cmd(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -121,7 +122,7 @@ TINY_MODELS = DATA / "tiny_models"
 
 
 def train_tiny(tiny_dataset: Path, run_dir: Path, *extra: str) -> Path:
-    """configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS, for 240 epochs at lr 0.03 unless
+    """lipread/configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS, for 240 epochs at lr 0.03 unless
     ``extra`` says otherwise (about 2.5 minutes on 2 CPU cores; 600 epochs at lr 0.01 took 6 minutes and
     read them no better: 1 word of 30 wrong against 2)."""
     import subprocess

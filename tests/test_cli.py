@@ -93,32 +93,38 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
         (("live", "--camera", "7"), 2, "--camera 7: no camera there"),
         (("live", "/missing.mp4"), 1, "/missing.mp4: no such file [unreadable]"),
         (
-            ("train", "--config", "configs/tiny.yaml", "--data.clip_levels", "[0.5]"),
+            ("train", "--config", "grid_lstm"),
+            2,
+            "lipread: --config grid_lstm: no such file, and not one of lipread's own configs "
+            "(grid_conformer, grid_lipnet, tiny)",
+        ),
+        (
+            ("train", "--config", "tiny", "--data.clip_levels", "[0.5]"),
             2,
             "clip_levels must be [mean, std] on the 0-1 scale, got [0.5]",
         ),
         (  # jsonargparse's 70-line usage, cut to the line that matters
-            ("train", "--config", "configs/tiny.yaml", "--data.batch_sise", "4"),
+            ("train", "--config", "tiny", "--data.batch_sise", "4"),
             2,
             "lipread: unrecognized arguments: --data.batch_sise 4; did you mean --data.batch_size?",
         ),
         (
-            ("train", "--config", "configs/tiny.yaml", "--trainer.max_epochs", "abc"),
+            ("train", "--config", "tiny", "--trainer.max_epochs", "abc"),
             2,
             "lipread: --trainer.max_epochs: expected int or null, got 'abc'",
         ),
         (  # these were tracebacks
-            ("train", "--config", "configs/tiny.yaml", "--model.arch_options.hiden_size", "3"),
+            ("train", "--config", "tiny", "--model.arch_options.hiden_size", "3"),
             2,
             "lipread: lipnet has no option 'hiden_size'; its options: backend, channels,",
         ),
         (
-            ("train", "--config", "configs/tiny.yaml", "--model.lr", "-1"),
+            ("train", "--config", "tiny", "--model.lr", "-1"),
             2,
             "lipread: --model.lr must be above 0, got -1",
         ),
         (
-            ("train", "--config", "configs/tiny.yaml", "--data.batch_size", "0"),
+            ("train", "--config", "tiny", "--data.batch_size", "0"),
             2,
             "lipread: --data.batch_size must be at least 1, got 0",
         ),
@@ -133,7 +139,8 @@ def test_usage_errors_are_one_line(args: tuple, code: int, says: str):
 
 def test_train_without_arguments_says_how_and_creates_nothing(tmp_path: Path):
     result = lipread("train", cwd=tmp_path)
-    assert result.returncode == 2 and "--config configs/grid_lipnet.yaml" in result.stderr
+    assert result.returncode == 2 and "--config grid_lipnet" in result.stderr
+    assert "one of lipread's: grid_conformer, grid_lipnet, tiny" in result.stderr
     assert not (tmp_path / "runs").exists()
     assert_no_traceback(result)
 
@@ -142,7 +149,7 @@ def test_train_on_a_folder_that_is_no_dataset_leaves_no_run_folder(tmp_path: Pat
     """The data is read before Lightning's loggers start: a wrong --data.root is one line, and no
     half-made run folder is left to warn about on the next try."""
     (tmp_path / "videos").mkdir()
-    result = lipread("train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--data.root", "videos", cwd=tmp_path)
+    result = lipread("train", "--config", "tiny", "--data.root", "videos", cwd=tmp_path)
     assert result.returncode == 2
     assert (
         result.stderr.strip()

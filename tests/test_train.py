@@ -25,12 +25,13 @@ from lipread.decoding import greedy_decode
 from lipread.models import build_model
 from lipread.pretrained import load
 from lipread.run_logs import read_csv
+from lipread.shipped_configs import CONFIG_DIR
 
 pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full tier
 
 
 def test_tiny_model_learns_its_clips(trained_tiny_run: Path, tiny_dataset: Path):
-    """configs/tiny.yaml on 5 real GRID clips (two speakers) learns to read them (greedy)."""
+    """lipread/configs/tiny.yaml on 5 real GRID clips (two speakers) learns to read them (greedy)."""
     module = load(trained_tiny_run / "checkpoints" / "last.ckpt")
     dm = LipreadDataModule(root=str(tiny_dataset), num_workers=0, input_size=88)
     dm.setup()
@@ -68,7 +69,7 @@ def test_ctc_constraint_names_the_utterance(tiny_dataset: Path, tmp_path: Path):
     lines = [json.loads(l) for l in (broken / "manifest.jsonl").read_text().splitlines()]
     lines[0]["num_frames"] = 12  # "bin blue at f four please" needs 25
     (broken / "manifest.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
-    config = str(ROOT / "configs" / "tiny.yaml")
+    config = str(CONFIG_DIR / "tiny.yaml")
     result = lipread("train", "--config", config, "--data.root", broken, "--trainer.default_root_dir", tmp_path / "run")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert re.search(lines[0]["id"] + r" \(12 frames < \d+ needed.*--data.drop_invalid true", result.stderr)
@@ -82,7 +83,7 @@ def test_a_split_file_that_selects_nothing_is_refused_by_name(tiny_dataset: Path
     train with an empty validation set and end in Lightning's traceback."""
     (tmp_path / "other.txt").write_text("s9/nope\ns9/gone\n")
     (tmp_path / "empty.txt").write_text("\n")
-    config = str(ROOT / "configs" / "tiny.yaml")
+    config = str(CONFIG_DIR / "tiny.yaml")
     for split, says in (("other.txt", "none of its 2 ids is in the dataset (its first: 's9/nope'; the dataset's "
                          "ids look like 's1/"), ("empty.txt", "holds no ids")):  # fmt: skip
         result = lipread("train", "--config", config, "--data.root", tiny_dataset, "--data.val_list",
@@ -94,10 +95,10 @@ def test_a_split_file_that_selects_nothing_is_refused_by_name(tiny_dataset: Path
 
 
 def test_training_without_a_val_list_keeps_the_last_epoch_and_draws_its_loss(tiny_dataset: Path, tmp_path: Path):
-    """configs/tiny.yaml as its own comment says to run it (no split files): no validation, so no best
+    """lipread/configs/tiny.yaml as its own comment says to run it (no split files): no validation, so no best
     checkpoint and no early stopping; the last epoch is the model and the curve has its losses."""
     run = tmp_path / "run"
-    result = lipread("train", "--config", ROOT / "configs" / "tiny.yaml", "--data.root", tiny_dataset,
+    result = lipread("train", "--config", CONFIG_DIR / "tiny.yaml", "--data.root", tiny_dataset,
                      "--trainer.max_epochs", "3", "--trainer.default_root_dir", run)  # fmt: skip
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "no --data.val_list: training without validation" in result.stderr
@@ -262,13 +263,12 @@ def test_ddp_two_cpu_processes_agree(tiny_dataset: Path, tmp_path: Path):
 
 
 def test_the_readmes_pipeline_on_its_own_clips_runs_as_written(tmp_path: Path):
-    """The README's first pipeline (prep, train on configs/tiny.yaml, evaluate), command by command
+    """The README's first pipeline (prep, train on `--config tiny`, evaluate), command by command
     as a user copies it: it ended in a traceback while training without a split file crashed."""
     block = (ROOT / "README.md").read_text().split("**The whole pipeline on the repository's own clips**", 1)[1]
     commands = [line.split("#")[0].split()[1:] for line in block.split("\n\n", 2)[1].splitlines()]
     assert [c[0] for c in commands] == ["prep", "train", "evaluate"]
-    for name in ("tests", "configs"):  # the paths the commands name, in a folder of its own
-        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "tests").symlink_to(ROOT / "tests")  # the clips the commands name; the config is lipread's own
     for command in commands:
         result = lipread(*command, cwd=tmp_path)
         assert result.returncode == 0 and "Traceback" not in result.stderr, (command, result.stderr[-2000:])

@@ -694,3 +694,23 @@ def test_a_slower_camera_shows_the_frames_lipreads_resampler_shows():
     assert length * 10 / 25 - 1 <= len(set(order.tolist())) < length  # a 10-25 fps camera's frames, repeated
     same = Augment(size=4, flip=False, time_mask_frames=0)(clip, np.random.default_rng(0))
     assert (same[:, 0, 0, 0] == np.arange(length)).all()  # off by default
+
+
+def test_a_shipped_config_is_found_by_name_from_any_folder(tmp_path: Path, monkeypatch):
+    """`--config grid_lipnet` (or a clone's `configs/grid_lipnet.yaml`) works outside a clone, as
+    after a wheel install; a file of the user's own always wins; anything else is refused by name."""
+    from lipread.errors import UserError
+    from lipread.shipped_configs import CONFIG_DIR, resolve_config, with_shipped_configs
+
+    monkeypatch.chdir(tmp_path)
+    packaged = str(CONFIG_DIR / "grid_lipnet.yaml")
+    for given in ("grid_lipnet", "grid_lipnet.yaml", "configs/grid_lipnet.yaml"):
+        assert resolve_config(given) == packaged
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "grid_lipnet.yaml").write_text("model:\n  lr: 0.1\n")
+    assert resolve_config("configs/grid_lipnet.yaml") == "configs/grid_lipnet.yaml"  # the user's own
+    with pytest.raises(UserError, match=r"elsewhere/tiny.yaml: no such file, .*\(grid_conformer, grid_lipnet, tiny\)"):
+        resolve_config("elsewhere/tiny.yaml")  # a path the user spelt out is never swapped silently
+    assert with_shipped_configs(["-c", "tiny", "--config=tiny", "--data.root", "tiny"]) == [
+        "-c", str(CONFIG_DIR / "tiny.yaml"), f"--config={CONFIG_DIR / 'tiny.yaml'}", "--data.root", "tiny"
+    ]  # fmt: skip

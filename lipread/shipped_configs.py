@@ -1,0 +1,46 @@
+"""The training configs that ship inside the package, so that ``lipread train --config grid_lipnet``
+works from any folder and from a wheel install, not only from the root of a clone."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lipread.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_OPTIONS = ("-c", "--config")
+
+
+def shipped_configs() -> list[str]:
+    """The names ``--config`` takes besides a path (``grid_lipnet``, ``tiny``, ...)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config(value: str) -> str:
+    """A file that exists is the user's own config and is kept. Otherwise a shipped config's name,
+    bare (``tiny``, ``tiny.yaml``) or as a clone spells it (``configs/tiny.yaml``), names the
+    packaged file; anything else is refused with the names there are."""
+    given = Path(value)
+    if given.is_file():
+        return value
+    packaged = CONFIG_DIR / f"{given.name.removesuffix('.yaml')}.yaml"
+    if packaged.is_file() and given.parent in (Path("."), Path("configs")):
+        log.debug("--config %s: lipread's own %s (copy it to change it)", value, packaged)
+        return str(packaged)
+    raise UserError(
+        f"--config {value}: no such file, and not one of lipread's own configs ({', '.join(shipped_configs())})"
+    )
+
+
+def with_shipped_configs(args: list[str]) -> list[str]:
+    """``args`` with each ``--config`` value resolved by :func:`resolve_config`."""
+    resolved = list(args)
+    for i, arg in enumerate(resolved):
+        if arg in CONFIG_OPTIONS and i + 1 < len(resolved):
+            resolved[i + 1] = resolve_config(resolved[i + 1])
+        elif arg.startswith("--config="):
+            resolved[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+    return resolved
