@@ -7,6 +7,7 @@ the splits, the CTC length check, augmentation and what a checkpoint must rememb
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import lightning as L
@@ -212,13 +213,23 @@ class LipreadDataModule(L.LightningDataModule):
     # -- loaders
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        workers = self.hparams.num_workers
+        workers = self._workers()
         common = dict(num_workers=workers, collate_fn=collate, persistent_workers=workers > 0,
                       pin_memory=torch.cuda.is_available())  # fmt: skip
         if name == "train" and self.hparams.max_frames:
             return DataLoader(self.datasets[name], batch_sampler=self._frame_budget_batches(), **common)
         return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=False,
                           **common)  # fmt: skip
+
+    def _workers(self) -> int:
+        """``num_workers``, at most one a CPU this process may use: more only slow loading down (and
+        PyTorch warns so on every loader), as the shipped configs' 4 would on a 2-core laptop."""
+        asked = self.hparams.num_workers
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if asked > cpus and not getattr(self, "_told_workers", False):
+            log.info("--data.num_workers %d: %d, one for each CPU here", asked, cpus)
+            self._told_workers = True
+        return min(asked, cpus)
 
     def _frame_budget_batches(self) -> FrameBudgetBatches:
         """Training batches by ``max_frames``; spliced sentences count as long as the longest clip, and

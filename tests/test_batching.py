@@ -72,3 +72,26 @@ def test_lipread_train_runs_on_frame_budget_batches(tiny_dataset, tmp_path) -> N
     stderr = run_tiny_training(tiny_dataset, run, "--data.max_frames", "160", "--trainer.max_epochs", "3")
     assert "max_frames 160: " in stderr and "% of padded frames real" in stderr
     assert len(logged(run, "train_loss")) >= 3
+
+
+@pytest.mark.slow
+def test_loaders_use_no_more_workers_than_cpus(tiny_dataset, monkeypatch, caplog) -> None:
+    """The shipped configs ask for 4 loader workers; on a machine with fewer CPUs each loader gets
+    one a CPU (PyTorch would warn about, and slow down with, more), said once."""
+    import logging
+    import os
+
+    from lipread.data import LipreadDataModule
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    data = LipreadDataModule(str(tiny_dataset), num_workers=4, val_list=None)
+    data.setup()
+    with caplog.at_level(logging.INFO, logger="lipread"):
+        assert data.train_dataloader().num_workers == 2
+        assert data._loader("train", shuffle=False).num_workers == 2
+    assert [r.getMessage() for r in caplog.records if "num_workers" in r.getMessage()] == [
+        "--data.num_workers 4: 2, one for each CPU here"
+    ]
+    one = LipreadDataModule(str(tiny_dataset), num_workers=1)
+    one.setup()
+    assert one.train_dataloader().num_workers == 1
