@@ -44,3 +44,16 @@ def with_shipped_configs(args: list[str]) -> list[str]:
         elif arg.startswith("--config="):
             resolved[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
     return resolved
+
+
+def beside_configs(value: str | None, config_files: list[str]) -> str | None:
+    """A relative path in a config that names no file from the working folder but one beside a
+    ``--config`` file: that one. So the GRID configs can name the split lists they ship with
+    (``splits/s1_train.txt``) and work from any folder; a file the user has always wins."""
+    if value is None or Path(value).is_absolute() or Path(value).exists():
+        return value
+    for config in reversed(config_files):  # the last config given is the one that set it, if any did
+        beside = Path(config).resolve().parent / value
+        if beside.is_file():
+            return str(beside)
+    return value

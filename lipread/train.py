@@ -28,7 +28,7 @@ from lipread.errors import UserError
 from lipread.module import LipreadModule
 from lipread.pretrained import load, weight_mismatch
 from lipread.run_logs import LearningCurve, ResumableCSVLogger
-from lipread.shipped_configs import with_shipped_configs
+from lipread.shipped_configs import beside_configs, with_shipped_configs
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ class LipreadCLI(LightningCLI):
             super().parse_arguments(parser, args)
         except ArgumentError as err:  # one line instead of a 70-line usage (the parser does not exit: see make_cli)
             raise UserError(config_problem(str(err), parser)) from None
+
+    def before_instantiate_classes(self) -> None:
+        data, configs = self.config["data"], [str(c) for c in self.config.get("config") or []]
+        for key in ("train_list", "val_list", "test_list"):
+            data[key] = beside_configs(data[key], configs)
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(

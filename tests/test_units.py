@@ -714,3 +714,20 @@ def test_a_shipped_config_is_found_by_name_from_any_folder(tmp_path: Path, monke
     assert with_shipped_configs(["-c", "tiny", "--config=tiny", "--data.root", "tiny"]) == [
         "-c", str(CONFIG_DIR / "tiny.yaml"), f"--config={CONFIG_DIR / 'tiny.yaml'}", "--data.root", "tiny"
     ]  # fmt: skip
+
+
+def test_the_grid_configs_find_their_split_lists_from_any_folder(tmp_path: Path, monkeypatch):
+    """grid_lipnet names the s1 split lists shipped beside it (splits/s1_train.txt): from a folder
+    without them it trains on those; a folder's own splits/ still wins, as any path the user has."""
+    from lipread.shipped_configs import CONFIG_DIR, with_shipped_configs
+    from lipread.train import make_cli
+
+    monkeypatch.chdir(tmp_path)
+    args = with_shipped_configs(["--config", "grid_lipnet", "--trainer.logger", "false"])
+    data = make_cli(args).datamodule.hparams
+    assert (data.train_list, data.val_list) == (str(CONFIG_DIR / "splits" / "s1_train.txt"),
+                                                str(CONFIG_DIR / "splits" / "s1_val.txt"))  # fmt: skip
+    assert len((CONFIG_DIR / "splits" / "s1_train.txt").read_text().split()) == 695
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "s1_train.txt").write_text("s1/bbaf2n\n")
+    assert make_cli(args).datamodule.hparams.train_list == "splits/s1_train.txt"
