@@ -10,7 +10,8 @@ the model's memory grows with.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
@@ -38,25 +39,8 @@ class FrameBudgetBatches(Sampler[list[int]]):
     def batches(self, epoch: int) -> list[list[int]]:
         """The batches of pass ``epoch`` for this rank."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
-        noise = 1 + self.jitter * (torch.rand(len(self.lengths), generator=generator) - 0.5) if self.shuffle else None
-        keys = [n * float(noise[i]) if noise is not None else n for i, n in enumerate(self.lengths)]
-        batches: list[list[int]] = []
-        current: list[int] = []
-        longest = 0
-        for index in sorted(range(len(self.lengths)), key=lambda i: (keys[i], i)):
-            n = self.lengths[index]
-            if current and max(longest, n) * (len(current) + 1) > self.max_frames:
-                batches.append(current)
-                current, longest = [], 0
-            current.append(index)
-            longest = max(longest, n)
-        if current:
-            batches.append(current)
-        if self.shuffle:
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-        rank, world = self.shard
-        per_rank = len(batches) // world if world > 1 else len(batches)
-        return batches[rank : per_rank * world : world]
+        chosen = budget_batches(self.lengths, self.max_frames, generator, self.jitter, self.shuffle)
+        return rank_batches(chosen, self.shard)
 
     def __iter__(self) -> Iterator[list[int]]:
         chosen = self.batches(self.epoch)
@@ -67,12 +51,46 @@ class FrameBudgetBatches(Sampler[list[int]]):
         return len(self.batches(self.epoch))
 
 
+def budget_batches(lengths: list[int], max_frames: int, generator: torch.Generator, jitter: float = 0.1,
+                   shuffle: bool = True) -> list[list[int]]:  # fmt: skip
+    """Every index of ``lengths`` once, in batches of similar length whose padded size stays within
+    ``max_frames``; sorted with up to ``jitter`` of noise, and the batches in a random order
+    (``generator``) unless ``shuffle`` is off."""
+    noise = 1 + jitter * (torch.rand(len(lengths), generator=generator) - 0.5) if shuffle else None
+    keys = [n * float(noise[i]) if noise is not None else n for i, n in enumerate(lengths)]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in sorted(range(len(lengths)), key=lambda i: (keys[i], i)):
+        n = lengths[index]
+        if current and max(longest, n) * (len(current) + 1) > max_frames:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, n)
+    if current:
+        batches.append(current)
+    if shuffle:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def rank_batches(batches: list[list[int]], shard: tuple[int, int]) -> list[list[int]]:
+    """``shard`` = (rank, world size): this rank's share of every rank's ``batches`` (all ranks drew the
+    same ones), the same number on each, as DDP needs."""
+    rank, world = shard
+    per_rank = len(batches) // world if world > 1 else len(batches)
+    return batches[rank : per_rank * world : world]
+
+
 def padded_frames(lengths: list[int]) -> int:
     """Frames a batch of clips of these lengths takes once padded to the longest."""
     return len(lengths) * max(lengths, default=0)
 
 
-def mean_fill(batches: list[list[int]], lengths: list[int]) -> float:
-    """The share of padded frames that are real frames, over a pass: what bucketing buys."""
-    real = sum(lengths[i] for b in batches for i in b)
-    return real / max(1, sum(padded_frames([lengths[i] for i in b]) for b in batches))
+def mean_fill(batches: list[list], lengths: Sequence[int] | Callable[[Any], int]) -> float:
+    """The share of padded frames that are real frames, over a pass: what bucketing buys. ``lengths``
+    gives each batch item's frames (a list by index, or a function of the item)."""
+    size = lengths.__getitem__ if isinstance(lengths, Sequence) else lengths
+    real = sum(size(i) for b in batches for i in b)
+    return real / max(1, sum(padded_frames([size(i) for i in b]) for b in batches))

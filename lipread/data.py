@@ -28,7 +28,7 @@ from lipread.clips import (
 )
 from lipread.device_bank import DeviceBatches, DeviceClipBank
 from lipread.errors import UserError
-from lipread.joined_clips import with_joined
+from lipread.joined_clips import JoinedBatches, JoinedClips
 from lipread.splice import with_spliced
 from lipread.text import CharTokenizer, ctc_min_frames
 
@@ -185,8 +185,8 @@ class LipreadDataModule(L.LightningDataModule):
                 utts, hp.channels, hp.input_size, augment if train else None, hp.cache,
                 hp.word_window_margin if train else None, self.norm,
             )  # fmt: skip
-            shown = with_joined(clips, hp.joined_sentences) if train else clips
-            self.datasets[name] = with_spliced(clips, hp.spliced_per_clip, shown) if train else shown
+            shown = with_spliced(clips, hp.spliced_per_clip) if train else clips
+            self.datasets[name] = JoinedClips(clips, shown) if train and hp.joined_sentences else shown
         log.info("data: %s", ", ".join(f"{len(v)} {k} clips" for k, v in self.splits.items()))
 
     # -- what a checkpoint must remember
@@ -216,8 +216,8 @@ class LipreadDataModule(L.LightningDataModule):
         workers = self._workers()
         common = dict(num_workers=workers, collate_fn=collate, persistent_workers=workers > 0,
                       pin_memory=torch.cuda.is_available())  # fmt: skip
-        if name == "train" and self.hparams.max_frames:
-            return DataLoader(self.datasets[name], batch_sampler=self._frame_budget_batches(), **common)
+        if name == "train" and (self.hparams.max_frames or self.hparams.joined_sentences):
+            return DataLoader(self.datasets[name], batch_sampler=self._own_batches(), **common)
         return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=False,
                           **common)  # fmt: skip
 
@@ -231,23 +231,30 @@ class LipreadDataModule(L.LightningDataModule):
             self._told_workers = True
         return min(asked, cpus)
 
-    def _frame_budget_batches(self) -> FrameBudgetBatches:
-        """Training batches by ``max_frames``; spliced sentences count as long as the longest clip, and
-        with ``joined_sentences`` every clip as long as it and the longest together (it may be joined)."""
+    def _own_batches(self) -> FrameBudgetBatches | JoinedBatches:
+        """Training batches drawn here rather than by PyTorch's sampler: by ``max_frames`` (spliced
+        sentences counted as long as the longest clip), and with ``joined_sentences`` each pass's
+        joined pairs batched together (:class:`lipread.joined_clips.JoinedBatches`)."""
+        hp = self.hparams
         clips = [u.num_frames for u in self.splits["train"]]
-        longest = max(clips)
-        own = [n + longest for n in clips] if self.hparams.joined_sentences else clips
-        lengths = own + [longest] * (len(self.datasets["train"]) - len(clips))
+        lengths = clips + [max(clips)] * (len(self.datasets["train"]) - len(clips))
         trainer = getattr(self, "trainer", None)
         shard = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        option = "max_frames" if hp.max_frames else "joined_sentences"
         if shard[1] > 1 and trainer._accelerator_connector.use_distributed_sampler:
             raise ContractError(
-                "--data.max_frames batches each rank itself: add --trainer.use_distributed_sampler false"
+                f"--data.{option} batches each rank itself: add --trainer.use_distributed_sampler false"
             )
-        batches = FrameBudgetBatches(lengths, self.hparams.max_frames, seed=torch.initial_seed() % 2**32, shard=shard)
+        seed = torch.initial_seed() % 2**32
+        if hp.joined_sentences:
+            batches = JoinedBatches(self.splits["train"], lengths, hp.joined_sentences, hp.batch_size, hp.max_frames,
+                                    seed, shard)  # fmt: skip
+            size = batches.length
+        else:
+            batches, size = FrameBudgetBatches(lengths, hp.max_frames, seed=seed, shard=shard), lengths.__getitem__
         first = batches.batches(0)
-        log.info("max_frames %d: %d batches a pass, %.0f%% of padded frames real", self.hparams.max_frames,
-                 len(first), 100 * mean_fill(first, lengths))  # fmt: skip
+        log.info("%s %s: %d batches a pass, %.0f%% of padded frames real", option, getattr(hp, option), len(first),
+                 100 * mean_fill(first, size))  # fmt: skip
         return batches
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:

@@ -28,7 +28,7 @@ from lipread.augment import (
     word_run,
 )
 from lipread.clips import ClipDataset, PixelNorm, Utterance
-from lipread.joined_clips import Join, JoinPartners
+from lipread.joined_clips import Join, JoinPartners, batched_with_joins
 from lipread.text import CharTokenizer
 from lipread.word_windows import allowed_classes
 
@@ -267,8 +267,7 @@ class DeviceClipBank:
               ) -> Iterator[Batch]:  # fmt: skip
         """The clips in a random order (``generator``), ``batch_size`` at a time; ``shard`` =
         (rank, world size) keeps every rank's clips apart. With ``joined``, the clips to be joined
-        are batched together (the batches then come in a random order): one joined pair among single
-        sentences would pad its whole batch to the length of two."""
+        are batched together (:func:`lipread.joined_clips.batched_with_joins`)."""
         order = torch.randperm(len(self), generator=generator)[shard[0] :: shard[1]]
         if not (self.joined and self.partners):
             for start in range(0, len(order), batch_size):
@@ -276,11 +275,8 @@ class DeviceClipBank:
             return
         joinable = torch.tensor([i in self.partners.joinable for i in order.tolist()], dtype=torch.bool)
         joining = (torch.rand(len(order), generator=generator) < self.joined) & joinable
-        order, joining = torch.cat([order[joining], order[~joining]]), torch.sort(joining, descending=True).values
-        starts = list(range(0, len(order), batch_size))
-        for k in torch.randperm(len(starts), generator=generator).tolist():
-            chosen = slice(starts[k], starts[k] + batch_size)
-            yield self.batch(order[chosen], generator, joining=joining[chosen].tolist())
+        for chosen, flags in batched_with_joins(order.tolist(), joining.tolist(), batch_size, generator):
+            yield self.batch(torch.tensor(chosen, dtype=torch.long), generator, joining=flags)
 
 
 class _Draws:

@@ -5,7 +5,9 @@ them alone reads commands said without that rest far worse: on s1_val's sentence
 video, 15% of words wrong 0.12 s apart against 4.33% alone (RESULTS.md, "Sentences said one after
 another"). Joining a clip's words to another clip's words with a short rest between them
 (:func:`lipread.augment.join_sentences`) shows the model such joins. The same draws serve the
-DataLoader path (:class:`JoinedClips`) and the device bank (:mod:`lipread.device_bank`).
+DataLoader path (:class:`JoinedBatches` draws each pass's joins, :class:`JoinedClips` makes them) and
+the device bank (:mod:`lipread.device_bank`); on both, the pairs are batched together
+(:func:`batched_with_joins`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import Dataset, Sampler
 
-from lipread.augment import JOIN_REST, Spans, join_sentences, torch_seeded_rng
+from lipread.augment import JOIN_REST, Spans, join_range, join_sentences
+from lipread.batching import budget_batches, rank_batches
 from lipread.clips import ClipDataset, Item, Utterance
 
 
@@ -63,30 +67,86 @@ class JoinPartners:
         return Join(first, second, integer(1, JOIN_REST + 1))
 
 
-class JoinedClips(Dataset):
-    """``clips`` with, each pass, a share of their items (``share``, 0-1) each followed by another
-    clip of the same speaker after a short rest (:class:`Join`). The joined clip is cropped,
-    flipped, masked and sped up or slowed as any clip is, but kept whole: never cut to a run of its
-    words or trimmed (as on the device bank)."""
+def batched_with_joins(order: list[int], joining: list[bool], batch_size: int, generator: torch.Generator | None
+                       ) -> list[tuple[list[int], list[bool]]]:  # fmt: skip
+    """``order`` in batches of ``batch_size`` (each with its clips' ``joining`` flags), the clips to
+    be joined together and the batches in a random order: one joined pair among single sentences
+    would pad its whole batch to the length of two. At most one batch mixes the two kinds."""
+    ranked = sorted(range(len(order)), key=lambda k: not joining[k])  # stable: joined ones first
+    order, joining = [order[k] for k in ranked], [joining[k] for k in ranked]
+    starts = list(range(0, len(order), batch_size))
+    return [(order[starts[k] : starts[k] + batch_size], joining[starts[k] : starts[k] + batch_size])
+            for k in torch.randperm(len(starts), generator=generator).tolist()]  # fmt: skip
 
-    def __init__(self, clips: ClipDataset, share: float):
-        self.clips, self.share = clips, share
-        self.partners = JoinPartners.of(clips.utterances)
+
+class JoinedClips(Dataset):
+    """The training samples (``shown``: ``clips`` and whatever is shown beside them, spliced
+    sentences for instance) by index, and by :class:`Join` the first clip's sentence followed by
+    the second's (:func:`lipread.augment.join_sentences`): cropped, flipped, masked and sped up or
+    slowed as any clip is, but kept whole, never cut to a run of its words or trimmed (as on the
+    device bank). :class:`JoinedBatches` says which."""
+
+    def __init__(self, clips: ClipDataset, shown: Dataset):
+        self.clips, self.shown = clips, shown
 
     def __len__(self) -> int:
-        return len(self.clips)
+        return len(self.shown)
 
-    def __getitem__(self, index: int) -> Item:
-        rng = torch_seeded_rng()
-        join = self.partners.draw(index, self.share, rng.random, lambda low, high: int(rng.integers(low, high)))
-        if join is None:
-            return self.clips[index]
-        a, b = self.clips.utterances[join.first], self.clips.utterances[join.second]
-        frames, text, spans = join_sentences(self.clips.frames(join.first), a.text, a.spans,
-                                             self.clips.frames(join.second), b.text, b.spans, join.rest)  # fmt: skip
+    def __getitem__(self, key: int | Join) -> Item:
+        if not isinstance(key, Join):
+            return self.shown[key]
+        a, b = self.clips.utterances[key.first], self.clips.utterances[key.second]
+        frames, text, spans = join_sentences(self.clips.frames(key.first), a.text, a.spans,
+                                             self.clips.frames(key.second), b.text, b.spans, key.rest)  # fmt: skip
         return self.clips.make_item(f"{a.id}+{b.id}", text, frames, spans, whole=True)
 
 
-def with_joined(clips: ClipDataset, share: float) -> Dataset:
-    """``clips``, a ``share`` of them joined to another each pass (none for 0)."""
-    return JoinedClips(clips, share) if share > 0 else clips
+class JoinedBatches(Sampler[list[int | Join]]):
+    """Each pass, every training sample once, a ``share`` of the clips (those with a partner) drawn
+    to be joined (:meth:`JoinPartners.draw`), in batches of :class:`JoinedClips` keys: ``batch_size``
+    a batch with the pairs together (:func:`batched_with_joins`), or with ``max_frames`` as many of
+    similar length as fit in that many padded frames (:func:`lipread.batching.budget_batches`, with
+    each pair's own length). ``lengths`` are the samples' frames unjoined; ``shard`` = (rank, world
+    size) gives every rank its own batches, the same number on each."""
+
+    def __init__(self, utterances: list[Utterance], lengths: list[int], share: float, batch_size: int,
+                 max_frames: int | None = None, seed: int = 0, shard: tuple[int, int] = (0, 1)):  # fmt: skip
+        self.utterances, self.lengths, self.share = utterances, lengths, share
+        self.batch_size, self.max_frames, self.seed, self.shard = batch_size, max_frames, seed, shard
+        self.partners = JoinPartners.of(utterances)
+        self.epoch = 0
+
+    def length(self, key: int | Join) -> int:
+        """A sample's frames: a pair's as :func:`lipread.augment.join_range` cuts them."""
+        if not isinstance(key, Join):
+            return self.lengths[key]
+        a, b = self.utterances[key.first], self.utterances[key.second]
+        end, start = join_range(a.spans, a.num_frames, b.spans, key.rest)
+        return end + b.num_frames - start
+
+    def batches(self, epoch: int) -> list[list[int | Join]]:
+        """The batches of pass ``epoch`` for this rank."""
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+
+        def uniform() -> float:
+            return float(torch.rand(1, generator=generator))
+
+        def integer(low: int, high: int) -> int:
+            return int(torch.randint(low, high, (1,), generator=generator))
+
+        keys = [self.partners.draw(i, self.share, uniform, integer) or i for i in range(len(self.lengths))]
+        if self.max_frames:
+            chosen = budget_batches([self.length(k) for k in keys], self.max_frames, generator)
+        else:
+            order = torch.randperm(len(keys), generator=generator).tolist()
+            joining = [isinstance(keys[i], Join) for i in order]
+            chosen = [batch for batch, _ in batched_with_joins(order, joining, self.batch_size, generator)]
+        return [[keys[i] for i in batch] for batch in rank_batches(chosen, self.shard)]
+
+    def __iter__(self):
+        chosen = self.batches(self.epoch)
+        self.epoch += 1
+        return iter(chosen)
+
+    def __len__(self) -> int:
+        return len(self.batches(self.epoch))

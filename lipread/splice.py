@@ -97,9 +97,7 @@ class SplicedClips(Dataset):
         return self.clips.make_item(f"spliced-{index}", text, frames, spans)
 
 
-def with_spliced(clips: ClipDataset, per_clip: float, real: Dataset | None = None) -> Dataset:
-    """``real`` (``clips`` as each pass shows them, some joined for instance; ``clips`` itself by
-    default) and, each pass, ``per_clip`` spliced sentences for every clip (none for 0)."""
-    real = clips if real is None else real
+def with_spliced(clips: ClipDataset, per_clip: float) -> Dataset:
+    """``clips`` and, each pass, ``per_clip`` spliced sentences for every clip (none for 0)."""
     count = round(per_clip * len(clips))
-    return ConcatDataset([real, SplicedClips(clips, count)]) if count > 0 else real
+    return ConcatDataset([clips, SplicedClips(clips, count)]) if count > 0 else clips

@@ -6,6 +6,7 @@ the same speaker only; the DataLoader path and the device bank join alike."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,25 +98,66 @@ def rest_of(first: Utterance, second: Utterance, frames: int) -> int:
 def test_the_data_module_joins_training_clips_when_asked(tiny_dataset) -> None:
     from lipread.data import LipreadDataModule
 
-    data = LipreadDataModule(str(tiny_dataset), num_workers=0, joined_sentences=1.0, time_mask_frames=0)
+    data = LipreadDataModule(str(tiny_dataset), num_workers=0, joined_sentences=1.0, time_mask_frames=0,
+                             batch_size=3)  # fmt: skip
     data.setup()
     torch.manual_seed(0)
     train = data.splits["train"]
-    by_text = {u.text: u for u in train}
+    by_id = {u.id: u for u in train}
     tokenizer = CharTokenizer()
-    for utt in train:
-        item = data.datasets["train"][train.index(utt)]
-        if utt.speaker == "s2":  # its speaker has no other clip: never joined
-            assert item.text == utt.text and item.id == utt.id
-            continue
-        second = by_text[item.text[len(utt.text) + 1 :]]
-        assert item.text.startswith(utt.text + " ") and second.speaker == utt.speaker and second is not utt
-        assert item.id == f"{utt.id}+{second.id}" and item.labels.tolist() == tokenizer.encode(item.text)
-        assert rest_of(utt, second, item.video.shape[1]) in range(1, JOIN_REST + 1)
-        assert item.allowed is not None and item.allowed.shape[0] == item.video.shape[1]
+    batches = list(data.train_dataloader())
+    assert sorted(i.split("+")[0] for b in batches for i in b.ids) == sorted(by_id)  # each clip once, first
+    for batch in batches:
+        for k, sample in enumerate(batch.ids):
+            first, *second = (by_id[i] for i in sample.split("+"))
+            if first.speaker == "s2":  # its speaker has no other clip: never joined
+                assert not second and batch.texts[k] == first.text
+                continue
+            (second,) = second
+            assert second.speaker == first.speaker and second is not first
+            assert batch.texts[k] == f"{first.text} {second.text}"
+            labels = batch.labels[k, : int(batch.label_lengths[k])].tolist()
+            assert labels == tokenizer.encode(batch.texts[k])
+            assert rest_of(first, second, int(batch.lengths[k])) in range(1, JOIN_REST + 1)
+            assert batch.allowed is not None and batch.allowed[k, : int(batch.lengths[k])].shape[0] == batch.lengths[k]
     plain = LipreadDataModule(str(tiny_dataset), num_workers=0)
     plain.setup()
-    assert plain.datasets["train"][0].text == train[0].text  # off by default
+    assert next(iter(plain.train_dataloader())).texts[0] in {u.text for u in train}  # off by default
+    assert all("+" not in i for b in plain.train_dataloader() for i in b.ids)
+
+
+def test_the_dataloader_path_batches_joined_pairs_together() -> None:
+    """As on the device bank: a pass shows every sample once, and at most one batch mixes joined
+    pairs with single sentences (one pair would pad a whole batch to two sentences' length); with
+    ``max_frames`` each batch's padded size counts a pair at its own length."""
+    from lipread.batching import padded_frames
+    from lipread.joined_clips import Join, JoinedBatches
+
+    utterances = [Utterance(f"c{i}", "bin blue", Path(f"c{i}.mp4"), 75, "a" if i < 10 else "b", [1],
+                            [(20.0, 30.0), (32.0, 45.0)]) for i in range(14)]  # fmt: skip
+    lengths = [75] * 14 + [60] * 3  # three spliced sentences after the clips: never joined
+    mixed = 0
+    for seed in range(5):
+        sampler = JoinedBatches(utterances, lengths, share=0.5, batch_size=4, seed=seed)
+        for epoch in range(2):
+            batches = sampler.batches(epoch)
+            firsts = sorted(k.first if isinstance(k, Join) else k for b in batches for k in b)
+            assert firsts == list(range(17)) and all(len(b) <= 4 for b in batches)
+            kinds = [{isinstance(k, Join) for k in b} for b in batches]
+            assert sum(len(k) == 2 for k in kinds) <= 1 and any(k == {True} for k in kinds)
+            mixed += sum(len(k) == 2 for k in kinds)
+            joins = [k for b in batches for k in b if isinstance(k, Join)]
+            assert all(j.first < 14 and utterances[j.second].speaker == utterances[j.first].speaker for j in joins)
+        assert sampler.batches(0) == JoinedBatches(utterances, lengths, 0.5, 4, seed=seed).batches(0)  # seeded
+    assert mixed < 10
+    budget = JoinedBatches(utterances, lengths, share=0.5, batch_size=99, max_frames=300, seed=1)
+    batches = budget.batches(0)
+    assert all(padded_frames([budget.length(k) for k in b]) <= 300 for b in batches)
+    pair = next(k for b in batches for k in b if isinstance(k, Join))
+    assert budget.length(pair) == 45 + pair.rest // 2 + 75 - (20 - (pair.rest - pair.rest // 2))
+    halves = [JoinedBatches(utterances, lengths, 0.5, 4, seed=3, shard=(r, 2)).batches(0) for r in (0, 1)]
+    firsts = [{k.first if isinstance(k, Join) else k for b in half for k in b} for half in halves]
+    assert len(halves[0]) == len(halves[1]) and not firsts[0] & firsts[1]  # DDP: as many batches, none shared
 
 
 @pytest.mark.slow
