@@ -52,10 +52,10 @@ LEVELS = "[0.5577, 0.0906]"  # s1_train's clip levels, as the shipped model's ca
 #: epochs without a better val WER, the config's) would end a run in its noisy high-rate phase.
 COMMON = "--data.device_cache true --early_stopping_patience 100000"
 RECIPES = [
-    f"scratch=grid_lipnet {COMMON} --data.clip_levels '{LEVELS}'",
-    f"realworld=grid_lipnet {COMMON} --data.clip_levels '{LEVELS}' --data.trim_edges 0.5 "
+    f"scratch=configs/grid_lipnet.yaml {COMMON} --data.clip_levels '{LEVELS}'",
+    f"realworld=configs/grid_lipnet.yaml {COMMON} --data.clip_levels '{LEVELS}' --data.trim_edges 0.5 "
     "--data.joined_sentences 0.3 --data.cut_words 0.2 --data.low_frame_rate 0.2",
-    f"finetune=grid_lipnet {COMMON} --init_from lipread/pretrained --model.lr 0.0003",
+    f"finetune=configs/grid_lipnet.yaml {COMMON} --init_from lipread/pretrained --model.lr 0.0003",
 ]
 
 
@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> None:
     logs.mkdir(exist_ok=True)
     data, splits = str(KIT / "data"), str(KIT)
     speed = [sys.executable, "benchmarks/train_speed.py", data, "--steps", "40", "--batch-size", "64", "--workers", "8"]
-    if args.config == "grid_lipnet":
+    if args.config == "configs/grid_lipnet.yaml":
         speed.append("--device-bank")
     _timed(speed, logs / "train_speed.txt", args.speed_seconds)
-    jobs = RECIPES if args.config == "grid_lipnet" else [f"{n}={args.config}" for n in ("a", "b")]
+    jobs = RECIPES if args.config == "configs/grid_lipnet.yaml" else [f"{n}={args.config}" for n in ("a", "b")]
     left = args.budget - (time.monotonic() - begun) - args.reserve
     grid = [sys.executable, "benchmarks/train_grid.py", "--data", data, "--splits", splits, "--runs", str(runs),
             "--export", str(exported), "--workers", "0", "--max-time", _hms(left - 15), *jobs]  # fmt: skip
@@ -202,7 +202,7 @@ def main() -> None:
     r.add_argument("--reserve", type=float, default=30, help="seconds kept for packing the results (default: 30)")
     r.add_argument("--speed-seconds", type=float, default=75, help="throughput measurement, at most (default: 75)")
     r.add_argument("--pace-seconds", type=float, default=75, help="first training segment (default: 75)")
-    r.add_argument("--config", default="grid_lipnet", help="another config runs two plain jobs of it")
+    r.add_argument("--config", default="configs/grid_lipnet.yaml", help="another config runs two plain jobs of it")
     u = sub.add_parser("unpack", help="here: the fetched files -> model folders")
     u.add_argument("fetched", type=Path)
     u.add_argument("--to", type=Path, default=Path("exported/gpu"))

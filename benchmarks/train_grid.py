@@ -3,8 +3,8 @@ run's best checkpoint. Used for the shipped model; RESULTS.md gives the exact ca
 
     python benchmarks/train_grid.py --data data/grid_s1 --splits ../shared/grid/splits \\
         --max-time 00:00:17:30 \\
-        lipnet=grid_lipnet conformer=grid_conformer \\
-        "lipnet_plain=grid_lipnet --data.word_window_margin null"
+        lipnet=configs/grid_lipnet.yaml conformer=configs/grid_conformer.yaml \\
+        "lipnet_plain=configs/grid_lipnet.yaml --data.word_window_margin null"
 
 A job is ``NAME=CONFIG [extra lipread-train arguments]``. ``--max-time`` is the training time of
 the whole run (Lightning's Timer keeps counting across resumes); ``--stop-after SECONDS`` ends

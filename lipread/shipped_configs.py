@@ -1,5 +1,6 @@
-"""The training configs that ship inside the package, so that ``lipread train --config grid_lipnet``
-works from any folder and from a wheel install, not only from the root of a clone."""
+"""The training configs that ship inside the package (``lipread/configs``, a link to the clone's
+``configs/``), so that ``lipread train --config grid_lipnet`` works from any folder and from a wheel
+install, not only from the root of a clone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from lipread.errors import UserError
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+#: The package's link, or where a copy of a clone that lost it (as some file copies do) keeps them.
+CONFIG_DIR = next((d for d in (Path(__file__).parent / "configs", Path(__file__).parents[1] / "configs")
+                   if d.is_dir()), Path(__file__).parent / "configs")  # fmt: skip
 CONFIG_OPTIONS = ("-c", "--config")
 
 
@@ -53,7 +56,7 @@ def beside_configs(value: str | None, config_files: list[str]) -> str | None:
     if value is None or Path(value).is_absolute() or Path(value).exists():
         return value
     for config in reversed(config_files):  # the last config given is the one that set it, if any did
-        beside = Path(config).resolve().parent / value
+        beside = Path(config).absolute().parent / value
         if beside.is_file():
             return str(beside)
     return value

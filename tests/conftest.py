@@ -122,7 +122,7 @@ TINY_MODELS = DATA / "tiny_models"
 
 
 def train_tiny(tiny_dataset: Path, run_dir: Path, *extra: str) -> Path:
-    """lipread/configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS, for 240 epochs at lr 0.03 unless
+    """configs/tiny.yaml trained on the 5 clips of TINY_TRAIN_IDS, for 240 epochs at lr 0.03 unless
     ``extra`` says otherwise (about 2.5 minutes on 2 CPU cores; 600 epochs at lr 0.01 took 6 minutes and
     read them no better: 1 word of 30 wrong against 2)."""
     import subprocess

@@ -3,7 +3,7 @@
 Tests that transcribe, time words or retrain a back-end need a model that reads the fixture clips.
 Training it inside every test run cost 8 of CI's minutes, and a seeded CPU run is not bit-for-bit
 the same on another machine (one missed space flipped three tests): a committed model reads the
-same on every machine. The recipe is lipread/configs/tiny.yaml on the five TINY_TRAIN_IDS clips:
+same on every machine. The recipe is configs/tiny.yaml on the five TINY_TRAIN_IDS clips:
 
 - ``plain``: 240 epochs of plain CTC at lr 0.03 (tests/test_train.py trains its own for 360);
 - ``windowed``: ``plain`` fine-tuned for 160 epochs with word windows (tiny.yaml's default) at

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow  # real models, face tracking or servers: the full
 
 
 def test_tiny_model_learns_its_clips(trained_tiny_run: Path, tiny_dataset: Path):
-    """lipread/configs/tiny.yaml on 5 real GRID clips (two speakers) learns to read them (greedy)."""
+    """configs/tiny.yaml on 5 real GRID clips (two speakers) learns to read them (greedy)."""
     module = load(trained_tiny_run / "checkpoints" / "last.ckpt")
     dm = LipreadDataModule(root=str(tiny_dataset), num_workers=0, input_size=88)
     dm.setup()
@@ -95,7 +95,7 @@ def test_a_split_file_that_selects_nothing_is_refused_by_name(tiny_dataset: Path
 
 
 def test_training_without_a_val_list_keeps_the_last_epoch_and_draws_its_loss(tiny_dataset: Path, tmp_path: Path):
-    """lipread/configs/tiny.yaml as its own comment says to run it (no split files): no validation, so no best
+    """configs/tiny.yaml as its own comment says to run it (no split files): no validation, so no best
     checkpoint and no early stopping; the last epoch is the model and the curve has its losses."""
     run = tmp_path / "run"
     result = lipread("train", "--config", CONFIG_DIR / "tiny.yaml", "--data.root", tiny_dataset,
