@@ -28,7 +28,7 @@ from lipread.errors import UserError
 from lipread.module import LipreadModule
 from lipread.pretrained import load, weight_mismatch
 from lipread.run_logs import LearningCurve, ResumableCSVLogger
-from lipread.shipped_configs import beside_configs, with_shipped_configs
+from lipread.shipped_configs import CONFIG_DIR, beside_configs, shipped_configs, with_shipped_configs
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ class LipreadCLI(LightningCLI):
             data[key] = beside_configs(data[key], configs)
 
     def add_arguments_to_parser(self, parser) -> None:
+        for action in parser._actions:
+            if "--config" in action.option_strings:
+                action.help = (f"a YAML file, or one of lipread's configs by name: {', '.join(shipped_configs())} "
+                               f"(in {CONFIG_DIR})")  # fmt: skip
         parser.add_argument(
             "--init_from",
             type=str | None,

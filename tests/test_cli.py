@@ -298,6 +298,8 @@ def test_help_shows_defaults():
     # an option whose help gives its default in words says it once
     export = " ".join(lipread("export", "--help").stdout.split())
     assert "(default: kept)" in export and "(default: [])" not in export and "(default: float16)" in export
+    train = " ".join(lipread("train", "--help").stdout.split())  # the configs a name gives
+    assert "a YAML file, or one of lipread's configs by name: grid_conformer, grid_lipnet, tiny (in " in train
 
 
 def test_every_option_of_every_command_says_what_it_is_for():
