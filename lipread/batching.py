@@ -19,7 +19,33 @@ from torch.utils.data import Sampler
 log = logging.getLogger("lipread.batching")
 
 
-class FrameBudgetBatches(Sampler[list[int]]):
+class EpochBatches(Sampler[list]):
+    """A batch sampler that draws each pass's batches itself (:meth:`batches`), from the pass's
+    number: Lightning sets it at the start of every epoch (through ``sampler.set_epoch``, where it
+    looks), so a resumed run goes on with its next epoch's batches rather than the first's again."""
+
+    epoch = 0
+
+    @property
+    def sampler(self) -> EpochBatches:
+        return self  # where Lightning calls set_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self, epoch: int) -> list[list]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[list]:
+        chosen = self.batches(self.epoch)
+        self.epoch += 1  # for use without Lightning
+        return iter(chosen)
+
+    def __len__(self) -> int:
+        return len(self.batches(self.epoch))
+
+
+class FrameBudgetBatches(EpochBatches):
     """Each pass, every clip once, in batches of similar length whose padded size stays within
     ``max_frames`` (a clip longer than that alone). Lengths are sorted with up to ``jitter`` of
     random noise, so batches change from pass to pass; the batches are then shuffled. ``shard`` =
@@ -31,7 +57,6 @@ class FrameBudgetBatches(Sampler[list[int]]):
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.lengths, self.max_frames, self.seed = lengths, max_frames, seed
         self.jitter, self.shuffle, self.shard = jitter, shuffle, shard
-        self.epoch = 0
         too_long = sum(n > max_frames for n in lengths)
         if too_long:
             log.warning("%d clips are longer than max_frames %d: each gets a batch of its own", too_long, max_frames)
@@ -41,14 +66,6 @@ class FrameBudgetBatches(Sampler[list[int]]):
         generator = torch.Generator().manual_seed(self.seed + epoch)
         chosen = budget_batches(self.lengths, self.max_frames, generator, self.jitter, self.shuffle)
         return rank_batches(chosen, self.shard)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        chosen = self.batches(self.epoch)
-        self.epoch += 1
-        return iter(chosen)
-
-    def __len__(self) -> int:
-        return len(self.batches(self.epoch))
 
 
 def budget_batches(lengths: list[int], max_frames: int, generator: torch.Generator, jitter: float = 0.1,

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from lipread.augment import JOIN_REST, Spans, join_range, join_sentences
-from lipread.batching import budget_batches, rank_batches
+from lipread.batching import EpochBatches, budget_batches, rank_batches
 from lipread.clips import ClipDataset, Item, Utterance
 
 
@@ -101,7 +101,7 @@ class JoinedClips(Dataset):
         return self.clips.make_item(f"{a.id}+{b.id}", text, frames, spans, whole=True)
 
 
-class JoinedBatches(Sampler[list[int | Join]]):
+class JoinedBatches(EpochBatches):
     """Each pass, every training sample once, a ``share`` of the clips (those with a partner) drawn
     to be joined (:meth:`JoinPartners.draw`), in batches of :class:`JoinedClips` keys: ``batch_size``
     a batch with the pairs together (:func:`batched_with_joins`), or with ``max_frames`` as many of
@@ -114,7 +114,6 @@ class JoinedBatches(Sampler[list[int | Join]]):
         self.utterances, self.lengths, self.share = utterances, lengths, share
         self.batch_size, self.max_frames, self.seed, self.shard = batch_size, max_frames, seed, shard
         self.partners = JoinPartners.of(utterances)
-        self.epoch = 0
 
     def length(self, key: int | Join) -> int:
         """A sample's frames: a pair's as :func:`lipread.augment.join_range` cuts them."""
@@ -142,11 +141,3 @@ class JoinedBatches(Sampler[list[int | Join]]):
             joining = [isinstance(keys[i], Join) for i in order]
             chosen = [batch for batch, _ in batched_with_joins(order, joining, self.batch_size, generator)]
         return [[keys[i] for i in batch] for batch in rank_batches(chosen, self.shard)]
-
-    def __iter__(self):
-        chosen = self.batches(self.epoch)
-        self.epoch += 1
-        return iter(chosen)
-
-    def __len__(self) -> int:
-        return len(self.batches(self.epoch))

@@ -95,3 +95,22 @@ def test_loaders_use_no_more_workers_than_cpus(tiny_dataset, monkeypatch, caplog
     one = LipreadDataModule(str(tiny_dataset), num_workers=1)
     one.setup()
     assert one.train_dataloader().num_workers == 1
+
+
+@pytest.mark.slow
+def test_a_resumed_run_draws_its_next_epochs_batches(tiny_dataset, tmp_path, monkeypatch) -> None:
+    """Lightning tells the batches drawn here which epoch it is, so a run stopped after epoch 1 goes
+    on with epoch 2's batches (and joins), not epoch 0's again."""
+    from conftest import TINY
+    from lipread.batching import EpochBatches
+    from lipread.train import main
+
+    told = []
+    monkeypatch.setattr(
+        EpochBatches, "set_epoch", lambda self, epoch: (told.append(epoch), setattr(self, "epoch", epoch))
+    )
+    args = ["--config", str(TINY), "--data.root", str(tiny_dataset), "--data.joined_sentences", "0.5",
+            "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    assert main([*args, "--trainer.max_epochs", "2"]) == 0 and told == [0, 1]
+    told.clear()
+    assert main([*args, "--trainer.max_epochs", "4"]) == 0 and told == [2, 3]
