@@ -205,16 +205,9 @@ class DeviceClipBank:
                ) -> list[Join | None]:  # fmt: skip
         """Each clip's join to another of its speaker's (:meth:`lipread.joined_clips.JoinPartners.draw`,
         as the DataLoader path draws them): with probability ``joined``, or where ``joining`` says."""
-
-        def uniform() -> float:
-            return float(torch.rand(1, generator=generator))
-
-        def integer(low: int, high: int) -> int:
-            return int(torch.randint(low, high, (1,), generator=generator))
-
         if joining is None:
-            return [self.partners.draw(i, self.joined, uniform, integer) for i in chosen]
-        return [self.partners.draw(i, 1.0, uniform, integer) if join else None for i, join in zip(chosen, joining)]
+            return [self.partners.draw_from(generator, i, self.joined) for i in chosen]
+        return [self.partners.draw_from(generator, i, 1.0) if join else None for i, join in zip(chosen, joining)]
 
     def _joined(self, joins: list[Join | None], starts: torch.Tensor | None, lengths: torch.Tensor,
                 texts: list[str]):  # fmt: skip

@@ -66,6 +66,12 @@ class JoinPartners:
             second = others[-1]
         return Join(first, second, integer(1, JOIN_REST + 1))
 
+    def draw_from(self, generator: torch.Generator | None, first: int, share: float) -> Join | None:
+        """:meth:`draw` with ``generator``'s numbers, as the DataLoader path's batches and the device
+        bank draw them."""
+        return self.draw(first, share, lambda: float(torch.rand(1, generator=generator)),
+                         lambda low, high: int(torch.randint(low, high, (1,), generator=generator)))  # fmt: skip
+
 
 def batched_with_joins(order: list[int], joining: list[bool], batch_size: int, generator: torch.Generator | None
                        ) -> list[tuple[list[int], list[bool]]]:  # fmt: skip
@@ -126,14 +132,7 @@ class JoinedBatches(EpochBatches):
     def batches(self, epoch: int) -> list[list[int | Join]]:
         """The batches of pass ``epoch`` for this rank."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
-
-        def uniform() -> float:
-            return float(torch.rand(1, generator=generator))
-
-        def integer(low: int, high: int) -> int:
-            return int(torch.randint(low, high, (1,), generator=generator))
-
-        keys = [self.partners.draw(i, self.share, uniform, integer) or i for i in range(len(self.lengths))]
+        keys = [self.partners.draw_from(generator, i, self.share) or i for i in range(len(self.lengths))]
         if self.max_frames:
             chosen = budget_batches([self.length(k) for k in keys], self.max_frames, generator)
         else:
