@@ -85,13 +85,17 @@ class DeviceClipBank:
         return self.frames.numel()
 
     def batch(self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = True,
-              joining: list[bool] | None = None) -> Batch:  # fmt: skip
+              joins: list[Join | None] | None = None) -> Batch:  # fmt: skip
         """Clips ``index`` cropped (at random with ``augment``, else centred), maybe flipped and
         time-masked, normalised and zero-padded like :func:`lipread.clips.collate`'s batches;
-        ``joining``: which of them are joined to a partner (None: each with probability ``joined``)."""
+        ``joins``: each clip's join to a partner, or None (None for all: each drawn with probability
+        ``joined``, :meth:`lipread.joined_clips.JoinPartners.draw_from`)."""
         index = index.to(self.device)
         chosen = index.tolist()
-        joins = self._joins(chosen, generator, joining) if augment and self.joined and self.partners else []
+        if not (augment and self.joined and self.partners):
+            joins = []
+        elif joins is None:
+            joins = [self.partners.draw_from(generator, i, self.joined) for i in chosen]
         draw = _Draws(len(index), self.device, generator)
         starts, lengths = self._trims(index, draw) if augment and self.trim_edges else (None, self.lengths[index])
         texts = [self.utterances[i].text for i in chosen]
@@ -201,14 +205,6 @@ class DeviceClipBank:
         numbers = torch.tensor([first_frames, frame_counts, label_starts, label_counts], device=self.device)
         return *numbers, texts
 
-    def _joins(self, chosen: list[int], generator: torch.Generator | None, joining: list[bool] | None
-               ) -> list[Join | None]:  # fmt: skip
-        """Each clip's join to another of its speaker's (:meth:`lipread.joined_clips.JoinPartners.draw`,
-        as the DataLoader path draws them): with probability ``joined``, or where ``joining`` says."""
-        if joining is None:
-            return [self.partners.draw_from(generator, i, self.joined) for i in chosen]
-        return [self.partners.draw_from(generator, i, 1.0) if join else None for i, join in zip(chosen, joining)]
-
     def _joined(self, joins: list[Join | None], starts: torch.Tensor | None, lengths: torch.Tensor,
                 texts: list[str]):  # fmt: skip
         """The joined clips' pieces (:func:`lipread.augment.join_range`): every clip's first frame and
@@ -266,10 +262,10 @@ class DeviceClipBank:
             for start in range(0, len(order), batch_size):
                 yield self.batch(order[start : start + batch_size], generator)
             return
-        joinable = torch.tensor([i in self.partners.joinable for i in order.tolist()], dtype=torch.bool)
-        joining = (torch.rand(len(order), generator=generator) < self.joined) & joinable
-        for chosen, flags in batched_with_joins(order.tolist(), joining.tolist(), batch_size, generator):
-            yield self.batch(torch.tensor(chosen, dtype=torch.long), generator, joining=flags)
+        joins = {i: self.partners.draw_from(generator, i, self.joined) for i in order.tolist()}
+        joining = [joins[i] is not None for i in joins]
+        for chosen in batched_with_joins(list(joins), joining, batch_size, generator):
+            yield self.batch(torch.tensor(chosen, dtype=torch.long), generator, joins=[joins[i] for i in chosen])
 
 
 class _Draws:

@@ -74,15 +74,15 @@ class JoinPartners:
 
 
 def batched_with_joins(order: list[int], joining: list[bool], batch_size: int, generator: torch.Generator | None
-                       ) -> list[tuple[list[int], list[bool]]]:  # fmt: skip
-    """``order`` in batches of ``batch_size`` (each with its clips' ``joining`` flags), the clips to
-    be joined together and the batches in a random order: one joined pair among single sentences
-    would pad its whole batch to the length of two. At most one batch mixes the two kinds."""
-    ranked = sorted(range(len(order)), key=lambda k: not joining[k])  # stable: joined ones first
-    order, joining = [order[k] for k in ranked], [joining[k] for k in ranked]
-    starts = list(range(0, len(order), batch_size))
-    return [(order[starts[k] : starts[k] + batch_size], joining[starts[k] : starts[k] + batch_size])
-            for k in torch.randperm(len(starts), generator=generator).tolist()]  # fmt: skip
+                       ) -> list[list[int]]:  # fmt: skip
+    """``order`` in batches of ``batch_size``, the clips to be joined (``joining``) together and the
+    batches in a random order: one joined pair among single sentences would pad its whole batch to
+    the length of two. At most one batch mixes the two kinds."""
+    ranked = [order[k] for k in sorted(range(len(order)), key=lambda k: not joining[k])]  # stable: joined first
+    starts = list(range(0, len(ranked), batch_size))
+    return [
+        ranked[starts[k] : starts[k] + batch_size] for k in torch.randperm(len(starts), generator=generator).tolist()
+    ]
 
 
 class JoinedClips(Dataset):
@@ -138,5 +138,5 @@ class JoinedBatches(EpochBatches):
         else:
             order = torch.randperm(len(keys), generator=generator).tolist()
             joining = [isinstance(keys[i], Join) for i in order]
-            chosen = [batch for batch, _ in batched_with_joins(order, joining, self.batch_size, generator)]
+            chosen = batched_with_joins(order, joining, self.batch_size, generator)
         return [[keys[i] for i in batch] for batch in rank_batches(chosen, self.shard)]
