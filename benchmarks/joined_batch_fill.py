@@ -14,12 +14,8 @@ import argparse
 
 import torch
 
-from lipread.batching import padded_frames
+from lipread.batching import mean_fill
 from lipread.data import LipreadDataModule
-
-
-def padded(batches: list[list], length) -> int:
-    return sum(padded_frames([length(k) for k in batch]) for batch in batches)
 
 
 def main() -> None:
@@ -30,22 +26,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="clips a batch (default: 16, the GRID configs')")
     parser.add_argument("--passes", type=int, default=5, help="passes averaged over (default: 5)")
     args = parser.parse_args()
+    torch.manual_seed(0)  # the data module seeds its batches from torch's seed: the same draws every run
     print(f"{'share':>5}  {'together':>8}  {'at random':>9}  frames through the model")
     for share in args.share:
         data = LipreadDataModule(args.data, train_list=args.train_list, num_workers=0, batch_size=args.batch_size,
                                  joined_sentences=share)  # fmt: skip
         data.setup()
         sampler = data._own_batches()
-        real = together = spread = 0
+        together, spread = [], []  # every pass's batches, as drawn and with the same samples shuffled
         for epoch in range(args.passes):
             batches = sampler.batches(epoch)
             keys = [k for batch in batches for k in batch]
             order = torch.randperm(len(keys), generator=torch.Generator().manual_seed(epoch)).tolist()
-            shuffled = [[keys[i] for i in order[s : s + args.batch_size]] for s in range(0, len(keys), args.batch_size)]
-            real += sum(sampler.length(k) for k in keys)
-            together += padded(batches, sampler.length)
-            spread += padded(shuffled, sampler.length)
-        print(f"{share:5.2f}  {real / together:8.1%}  {real / spread:9.1%}  {spread / together:.2f}x fewer together")
+            together += batches
+            spread += [[keys[i] for i in order[s : s + args.batch_size]] for s in range(0, len(keys), args.batch_size)]
+        filled, random_fill = mean_fill(together, sampler.length), mean_fill(spread, sampler.length)
+        print(f"{share:5.2f}  {filled:8.1%}  {random_fill:9.1%}  {filled / random_fill:.2f}x fewer together")
 
 
 if __name__ == "__main__":
