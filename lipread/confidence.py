@@ -18,12 +18,17 @@ threshold (:class:`Calibration`, stored in the model folder's ``decoding.json``)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from lipread.text import CharTokenizer
+
+#: How far (degrees) a face may be turned from the camera before a reading of it is called out of
+#: domain, unless a model's ``decoding.json`` says otherwise: measured for the shipped model on s1_val's
+#: clips with the face turned (``benchmarks/turned_face_wer.py``).
+MAX_YAW = 25.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class Calibration:
     max_gap_grammar: float = 0.2  # nats per frame, decoding within a grammar
     max_gap_lexicon: float = 0.05  # nats per frame, the lexicon beam (with or without the LM)
     source: str = "default"  # what they were measured on
+    #: degrees a face may be turned from the camera (a phrase's median, :mod:`data_prep.head_pose`);
+    #: not measured on a validation split, whose faces are all frontal, but on turned ones (:data:`MAX_YAW`)
+    max_yaw: float = MAX_YAW
 
     def max_gap(self, decoder: str, grammar: bool) -> float:
         if decoder == "greedy":
@@ -44,6 +52,24 @@ class Calibration:
     def flags(self, assessment: Assessment, decoder: str, grammar: bool) -> bool:
         """Whether these thresholds call an assessed reading out of domain."""
         return bool(strayed(assessment.gap, assessment.entropy, self.max_gap(decoder, grammar), self.max_entropy))
+
+    def facing(self, assessment: Assessment, yaw: float) -> Assessment:
+        """A phrase's assessment, knowing its face is turned ``yaw`` degrees from the camera: past
+        :attr:`max_yaw`, out of domain, saying so; its confidence lowered as :func:`assess` lowers it
+        for the other measures (nothing within half the threshold, ``e^-excess`` beyond)."""
+        turn = abs(yaw)
+        if not math.isfinite(turn) or turn <= self.max_yaw / 2:
+            return assessment
+        reason = None
+        if turn > self.max_yaw:
+            reason = (f"the face is turned {turn:.0f} degrees from the camera (the model reads faces turned "
+                      f"at most {self.max_yaw:g})")  # fmt: skip
+        return replace(
+            assessment,
+            confidence=round(assessment.confidence * math.exp(0.5 - turn / self.max_yaw), 4),
+            out_of_domain=assessment.out_of_domain or reason is not None,
+            reason="; ".join(r for r in (reason, assessment.reason) if r) or None,
+        )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -88,6 +114,7 @@ def calibrated(grammar_gaps: list[float], lexicon_gaps: list[float], entropies: 
         max_entropy=above(entropies, 99, ENTROPY_MARGIN, 0.0, floor.max_entropy),
         max_gap_grammar=above(grammar_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_grammar),
         max_gap_lexicon=above(lexicon_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_lexicon),
+        max_yaw=floor.max_yaw,
         source=f"{source}: gap {GAP_MARGIN}x its 95th percentile (at least {MIN_GAP}), entropy {ENTROPY_MARGIN}x "
         f"its 99th" + (f"; from the base model's to {BASE_STRETCH:g}x them" if base else ""),
     )

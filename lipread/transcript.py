@@ -113,12 +113,15 @@ class TrackReading:
     out_of_domain: bool
     n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences, when asked for
     partial: bool = False  # a phrase of it was read as part of an allowed sentence (``--partial``)
+    #: how far the face is turned from the camera, degrees (median; + when the nose points to the left
+    #: of the picture: :func:`data_prep.head_pose.yaw_degrees`)
+    yaw: float | None = None
 
     def to_json(self) -> dict:
         return {
             "track": self.track, "start": self.start, "end": self.end, "box": self.box, "text": self.text,
             "words": [w.to_json() for w in self.words], "confidence": self.confidence,
-            "out_of_domain": self.out_of_domain, "partial": self.partial,
+            "out_of_domain": self.out_of_domain, "partial": self.partial, "yaw": self.yaw,
             "n_best": [h.to_json() for h in self.n_best],
         }  # fmt: skip
 

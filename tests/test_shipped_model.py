@@ -114,6 +114,37 @@ def test_the_example_reads_right_in_other_light(shipped: Transcriber, tmp_path: 
     assert shipped.transcribe(write_video(tmp_path / "relit.mp4", frames)).text == EXAMPLE_TEXT
 
 
+@pytest.fixture(scope="module")
+def turned_example(tmp_path_factory) -> Path:
+    """The example with the speaker's face turned 50 degrees (its nose to the right of the picture),
+    redrawn from its own FaceMesh mesh; lipread measures about 29 (FaceMesh sees a redrawn face turned
+    less than it was: the hair and outline stay put)."""
+    from data_prep.head_turn import write_turned
+
+    out = tmp_path_factory.mktemp("turned") / "turned.mp4"
+    write_turned(EXAMPLE, out, -50.0, crf=0)
+    return out
+
+
+def test_a_face_turned_away_is_out_of_domain_saying_how_far(shipped: Transcriber, turned_example: Path):
+    """Turned this far, the model misreads the example ("lay green in f eight please", measured
+    2026-12-05) while its outputs alone do not look out of domain: the turn is what says so."""
+    frontal = shipped.transcribe(EXAMPLE)
+    assert abs(frontal.segments[0].yaw) < 5 and not frontal.out_of_domain
+    turned = shipped.transcribe(turned_example)
+    assert turned.segments[0].yaw < -shipped.calibration.max_yaw
+    assert turned.out_of_domain and turned.reason.startswith("the face is turned "), turned.reason
+    assert turned.confidence < frontal.confidence / 2
+
+
+def test_live_calls_a_face_turned_away_out_of_domain_too(shipped: Transcriber, turned_example: Path):
+    from lipread.live import LiveReader, read_stream
+    from lipread.live_sources import file_frames
+
+    phrases = list(read_stream(LiveReader(shipped), file_frames(turned_example, realtime=False)))
+    assert phrases and all(p.out_of_domain and p.reason.startswith("the face is turned ") for p in phrases)
+
+
 def test_the_example_is_in_domain_for_the_lexicon_beam_too():
     """``--grammar none``: the lexicon beam puts one misspelt word of the free reading right (a gap
     of 0.021 nats a frame). Before 2026-12-04 the calibrated threshold was 0.009, twice a 95th

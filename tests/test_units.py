@@ -334,6 +334,25 @@ def test_a_reading_too_long_for_its_frames_says_so_not_infinite_nats():
     assert judged.reason.startswith("too short for any of the allowed sentences") and "inf" not in judged.reason
 
 
+def test_a_face_turned_away_is_called_out_of_domain_and_says_how_far():
+    """A reading of a face turned past the model's ``max_yaw`` is out of domain, the reason saying by
+    how much (beside any reason it had); a face turned less keeps its flag and reason, its confidence
+    lowered only past half the threshold."""
+    from lipread.confidence import Assessment, Calibration
+
+    read = Assessment(0.8, False, None, 0.8, 0.0, 0.1, 50)
+    calibration = Calibration(max_yaw=30.0)
+    assert calibration.facing(read, -14.0) == read
+    slightly = calibration.facing(read, 24.0)
+    assert not slightly.out_of_domain and slightly.reason is None and 0.5 < slightly.confidence < 0.8
+    away = calibration.facing(read, -45.0)
+    assert away.out_of_domain and away.confidence < slightly.confidence
+    assert away.reason == "the face is turned 45 degrees from the camera (the model reads faces turned at most 30)"
+    unsure = Assessment(0.2, True, "the model is unsure on most frames", 0.2, 0.0, 0.9, 50)
+    assert calibration.facing(unsure, 60.0).reason.endswith("; the model is unsure on most frames")
+    assert calibration.facing(read, float("nan")) == read
+
+
 # ---------------------------------------------------------------- n-gram LM
 
 
@@ -731,3 +750,20 @@ def test_the_grid_configs_find_their_split_lists_from_any_folder(tmp_path: Path,
     (tmp_path / "splits").mkdir()
     (tmp_path / "splits" / "s1_train.txt").write_text("s1/bbaf2n\n")
     assert make_cli(args).datamodule.hparams.train_list == "splits/s1_train.txt"
+
+
+@pytest.mark.parametrize("yaw", [0.0, 10.0, -25.0, 45.0, -70.0])
+def test_the_yaw_of_a_face_turned_by_a_known_angle_is_found(yaw: float):
+    """The reference face in 3-D, turned, scaled, rolled and shifted, then seen by a camera without
+    depth: the turn is found from its 2-D points alone, whatever the roll, scale and place."""
+    from data_prep.head_pose import DEPTH_PATH, yaw_degrees
+    from data_prep.head_turn import turned
+
+    face = np.column_stack([ref.load(), np.load(DEPTH_PATH)[list(ref.KEPT)]]) * 80.0
+    seen = turned(face, yaw)[:, :2]
+    roll = np.radians(12.0)
+    seen = seen @ np.array([[np.cos(roll), np.sin(roll)], [-np.sin(roll), np.cos(roll)]]) + [300.0, 200.0]
+    assert float(yaw_degrees(seen)) == pytest.approx(yaw, abs=1.5)
+    frames = np.stack([seen, np.full_like(seen, np.nan)])
+    found = yaw_degrees(frames)
+    assert found[0] == pytest.approx(yaw, abs=1.5) and np.isnan(found[1])

@@ -1,0 +1,83 @@
+"""How far a face is turned from the camera (yaw, degrees), from the landmarks lipread holds.
+
+A lip-reading model trained on frontal faces (GRID) cannot read a face turned well away: the mouth
+is foreshortened and half hidden. The held landmarks are 2-D, so the turn is found by fitting the
+reference face in 3-D (:mod:`data_prep.reference_face`'s points with a depth a point,
+``reference_depth.npy``) to the rigid points under a scaled orthographic camera: a least-squares
+2 x 3 projection, made a rotation, whose angle about the vertical axis is the yaw. Only the rigid
+points count (eye corners, nose), since FaceMesh puts the far side of a turned face's outline on
+the silhouette rather than where it is on the face. The depth is FaceMesh's own, averaged over
+frontal faces (GRID speakers): regenerate with ``python -m data_prep.head_pose VIDEO...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from data_prep import reference_face
+from data_prep.face_points import KEPT, MESH_EYE_OUTER, STABLE_POINTS
+
+DEPTH_PATH = Path(__file__).with_name("reference_depth.npy")
+
+
+@lru_cache(maxsize=1)
+def _fit_matrix() -> np.ndarray:
+    """(4, points) pseudo-inverse that takes the rigid points' 2-D positions to the projection's rows."""
+    depth = np.load(DEPTH_PATH).astype(np.float64)[list(KEPT)]
+    model = np.column_stack([reference_face.load(), depth, np.ones(len(KEPT))])[STABLE_POINTS]
+    return np.linalg.pinv(model)
+
+
+def yaw_degrees(points: np.ndarray) -> np.ndarray:
+    """Yaw of each face in ``points`` ((..., held points, 2) pixels; NaN rows give NaN): 0 facing the
+    camera, positive when the nose points to the left of the picture, up to +-90 in profile."""
+    return rigid_yaw(np.asarray(points)[..., STABLE_POINTS, :])
+
+
+def rigid_yaw(rigid: np.ndarray) -> np.ndarray:
+    """:func:`yaw_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2)), which a live
+    stream keeps a frame at a time."""
+    rows = np.swapaxes(_fit_matrix() @ np.asarray(rigid, np.float64), -1, -2)[..., :3]  # (..., 2, 3)
+    across = rows[..., 0, :] / np.linalg.norm(rows[..., 0, :], axis=-1, keepdims=True)
+    down = rows[..., 1, :] - (rows[..., 1, :] * across).sum(-1, keepdims=True) * across
+    down /= np.linalg.norm(down, axis=-1, keepdims=True)
+    toward = np.cross(across, down)
+    return np.degrees(np.arctan2(across[..., 2], toward[..., 2]))
+
+
+def estimate_depth(videos: list[Path], frames_per_video: int = 25) -> np.ndarray:
+    """FaceMesh's depth of each of the 468 points, averaged over the given frontal videos (each
+    frame's largest face), in the reference face's units (one inter-ocular distance), 0 at the eyes."""
+    from data_prep.landmarks import import_mediapipe
+    from data_prep.video import iter_frames
+
+    mesh = import_mediapipe().solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
+    depths = []
+    for video in videos:
+        mesh.reset()
+        for _, (_, frame) in zip(range(frames_per_video), iter_frames(video)):
+            h, w = frame.shape[:2]
+            found = mesh.process(frame).multi_face_landmarks
+            if found:
+                face = np.array([(p.x * w, p.y * h, p.z * w) for p in found[0].landmark])
+                eyes = face[list(MESH_EYE_OUTER)]
+                depths.append((face[:, 2] - eyes[:, 2].mean()) / np.linalg.norm(eyes[1, :2] - eyes[0, :2]))
+    mesh.close()
+    return np.mean(depths, axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("videos", nargs="+", type=Path, help="videos of frontal faces")
+    args = parser.parse_args()
+    np.save(DEPTH_PATH, estimate_depth(args.videos).astype(np.float32))
+    _fit_matrix.cache_clear()
+    print(f"wrote {DEPTH_PATH}")
+
+
+if __name__ == "__main__":
+    main()
