@@ -74,6 +74,13 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
         "--min-mouth-width", type=non_negative_float, default=CropSettings.min_mouth_width, help="pixels"
     )
     parser.add_argument(
+        "--max-yaw",
+        type=non_negative_float,
+        default=None,
+        metavar="DEGREES",
+        help="reject utterances whose face is turned further from the camera (median); default: keep every one",
+    )
+    parser.add_argument(
         "--crf",
         type=crf_value,
         default=CLIP_CRF,
@@ -119,6 +126,7 @@ def run_prep(args: argparse.Namespace) -> int:
         shard=args.shard,
         preview=args.preview,
         min_frames=args.min_frames,
+        max_yaw=args.max_yaw,
         retry_rejected=args.retry_rejected,
         crf=args.crf,
         crop=CropSettings(

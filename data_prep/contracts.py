@@ -109,6 +109,7 @@ class ManifestEntry:
     source_fps: float | None = None
     faces: int | None = None  # most faces seen, when more than one
     note: str | None = None
+    yaw: float | None = None  # how far the face is turned from the camera, degrees (median; data_prep.head_pose)
 
     def to_json(self) -> dict:
         data: dict[str, Any] = {"v": MANIFEST_VERSION}
@@ -116,7 +117,7 @@ class ManifestEntry:
             value = getattr(self, f.name)
             if f.name == "words":
                 value = [w.to_json() for w in value]
-            elif value is None and f.name in ("faces", "note", "source_fps"):
+            elif value is None and f.name in ("faces", "note", "source_fps", "yaw"):
                 continue
             data[f.name] = value
         return data
@@ -148,6 +149,7 @@ class ManifestEntry:
             source_fps=_optional(record, "source_fps", float, where),
             faces=_optional(record, "faces", int, where),
             note=_optional(record, "note", str, where),
+            yaw=_optional(record, "yaw", float, where),
         )
 
 

@@ -194,11 +194,19 @@ def _guarded(run, verbose: bool) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ContractError, UserError) as err:
+        if _other_rank():  # every process of a distributed run meets the same error: rank 0 says it
+            return EXIT_USAGE
         if verbose:
             log.exception("lipread: error")
         else:
             log.error("lipread: %s", _plain(err))
         return EXIT_USAGE
+
+
+def _other_rank() -> bool:
+    """Whether this process is one of a distributed run's ranks other than 0 (Lightning's DDP launcher
+    and torchrun set ``LOCAL_RANK`` and ``RANK`` in the processes they start)."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in ("RANK", "LOCAL_RANK"))
 
 
 def _plain(err: BaseException) -> str:

@@ -199,14 +199,22 @@ class LiveReader:
         stream = self.faces.pop(track_id)
         return self._read(stream, stream.finish(self.frames))
 
+    def _largest(self) -> FaceStream | None:
+        """The largest face followed that has a crop to show (the nearest talker)."""
+        streams = [s for s in self.faces.values() if s.crops and s.widths]
+        return max(streams, key=lambda s: s.widths[max(s.widths)]) if streams else None
+
     @property
     def latest_crop(self) -> np.ndarray | None:
         """The newest mouth crop of the largest face followed (for a preview)."""
-        streams = [s for s in self.faces.values() if s.crops and s.widths]
-        if not streams:
-            return None
-        stream = max(streams, key=lambda s: s.widths[max(s.widths)])
-        return stream.crops[max(stream.crops)]
+        stream = self._largest()
+        return None if stream is None else stream.crops[max(stream.crops)]
+
+    @property
+    def latest_yaw(self) -> float | None:
+        """How far the largest face followed is turned from the camera now, degrees (for a hint to face it)."""
+        stream = self._largest()
+        return None if stream is None or not stream.yaws else stream.yaws[max(stream.yaws)]
 
     def _forget(self) -> None:
         oldest = min([s.next_crop for s in self.faces.values()] + [self.count])

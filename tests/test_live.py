@@ -164,8 +164,21 @@ def test_websocket_reads_phrases_as_they_end_and_health_stays_quick(live_server:
     assert end["received"] == len(frames) and end["dropped"] == 0 and end["bad_frames"] == 0
     statuses = client.of_type("status")
     assert statuses and all(s["face"] for s in statuses[1:])
+    yaws = [s["yaw"] for s in statuses if s["yaw"] is not None]
+    assert yaws and all(abs(y) < messages[0]["max_yaw"] for y in yaws), yaws  # GRID speakers face the camera
     assert statuses[-1]["crop"].startswith("data:image/jpeg;base64,")
     assert len(health) > 20 and max(health) < 1.0, max(health)
+
+
+def test_a_face_turned_away_says_so_in_the_status_and_the_phrase(live_server: str, turned_example: Path):
+    client = LiveClient(live_server)
+    client.send_frames(png_frames(turned_example))
+    messages = client.stop()
+    limit = messages[0]["max_yaw"]
+    yaws = [s["yaw"] for s in client.of_type("status") if s["yaw"] is not None]
+    assert yaws and yaws[-1] < -limit, yaws
+    phrases = client.of_type("phrase")
+    assert phrases and all(p["out_of_domain"] and p["reason"].startswith("the face is turned ") for p in phrases)
 
 
 def test_a_stream_beyond_the_limit_is_refused_with_503(live_server: str, joined: Path):
@@ -269,6 +282,23 @@ def test_live_page_reads_a_part_of_a_sentence_with_the_switch_on(live_server: st
         assert line.endswith(" (part of a sentence)"), line
         words = line.split(" s ", 1)[1].removesuffix(" (part of a sentence)").removesuffix(" (?)").split()
         assert words[:2] == ["lay", "green"] and len(words) < 6, line
+        driver.find_element(By.ID, "live-stop").click()
+    finally:
+        driver.quit()
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
+def test_live_page_asks_a_face_turned_away_to_face_the_camera(live_server: str, turned_example: Path, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = fake_camera_chromium(write_y4m(tmp_path / "camera.y4m", frames_of(turned_example)))
+    try:
+        driver.get(live_server + "/")
+        driver.find_element(By.ID, "live-start").click()
+        hint = lambda d: d.find_element(By.ID, "live-face")  # noqa: E731
+        WebDriverWait(driver, 90).until(lambda d: hint(d).text.startswith("Face turned "))
+        assert hint(driver).text.endswith(" away: face the camera") and hint(driver).get_attribute("class") == "noface"
         driver.find_element(By.ID, "live-stop").click()
     finally:
         driver.quit()

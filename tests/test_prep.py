@@ -14,7 +14,17 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ALIGNMENTS, GRID, TRAIN_CLIPS, align_text, clip_path, frames_of, write_video
+from conftest import (
+    ALIGNMENTS,
+    EXAMPLE,
+    EXAMPLE_TEXT,
+    GRID,
+    TRAIN_CLIPS,
+    align_text,
+    clip_path,
+    frames_of,
+    write_video,
+)
 from data_prep.builder import PrepOptions, build, merge_shards
 from data_prep.contracts import CropSettings
 from data_prep.crop import project
@@ -211,6 +221,24 @@ def test_lrs_txt_srt_vtt_and_manifests(tmp_path: Path):
         ds = tmp_path / f"ds_{name}"
         run_prep(root, "--out", ds, "--manifest", tmp_path / name, "--workers", "1")
         assert {e["id"]: e["num_frames"] for e in manifest(ds)} == expected
+
+
+def test_each_clip_says_how_far_its_face_is_turned_and_max_yaw_leaves_out_the_turned(turned_example: Path,
+                                                                                      tmp_path: Path):  # fmt: skip
+    root = tmp_path / "in"
+    (root / "spk").mkdir(parents=True)
+    for name, video in (("frontal", EXAMPLE), ("turned", turned_example)):
+        shutil.copy(video, root / "spk" / f"{name}.mp4")
+        (root / "spk" / f"{name}.txt").write_text(f"Text: {EXAMPLE_TEXT}\n")
+    everything = tmp_path / "all"
+    run_prep(root, "--out", everything, "--workers", "1")
+    yaws = {e["id"]: e["yaw"] for e in manifest(everything)}
+    assert abs(yaws["spk/frontal"]) < 5 and yaws["spk/turned"] < -25, yaws
+    frontal_only = tmp_path / "frontal"
+    run_prep(root, "--out", frontal_only, "--workers", "1", "--max-yaw", "20")
+    assert [e["id"] for e in manifest(frontal_only)] == ["spk/frontal"]
+    refused = rejected(frontal_only)["spk/turned"]
+    assert refused["reason"] == "face_turned_away" and "more than --max-yaw 20" in refused["detail"], refused
 
 
 def test_bad_inputs_are_rejected_with_reasons_and_the_run_goes_on(tmp_path: Path):

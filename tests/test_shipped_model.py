@@ -114,18 +114,6 @@ def test_the_example_reads_right_in_other_light(shipped: Transcriber, tmp_path: 
     assert shipped.transcribe(write_video(tmp_path / "relit.mp4", frames)).text == EXAMPLE_TEXT
 
 
-@pytest.fixture(scope="module")
-def turned_example(tmp_path_factory) -> Path:
-    """The example with the speaker's face turned 50 degrees (its nose to the right of the picture),
-    redrawn from its own FaceMesh mesh; lipread measures about 29 (FaceMesh sees a redrawn face turned
-    less than it was: the hair and outline stay put)."""
-    from data_prep.head_turn import write_turned
-
-    out = tmp_path_factory.mktemp("turned") / "turned.mp4"
-    write_turned(EXAMPLE, out, -50.0, crf=0)
-    return out
-
-
 def test_a_face_turned_away_is_out_of_domain_saying_how_far(shipped: Transcriber, turned_example: Path):
     """Turned this far, the model misreads the example ("lay green in f eight please", measured
     2026-12-05) while its outputs alone do not look out of domain: the turn is what says so."""

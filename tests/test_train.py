@@ -262,6 +262,17 @@ def test_ddp_two_cpu_processes_agree(tiny_dataset: Path, tmp_path: Path):
     assert any(not torch.equal(initial[k], a[k]) for k in a)  # it trained
 
 
+@pytest.mark.slow
+def test_a_ddp_run_missing_an_option_says_so_once(tiny_dataset: Path, tmp_path: Path):
+    """Joined sentences batch each rank itself, so DDP needs PyTorch's sampler off: every rank meets
+    that error, and it printed once per rank (two lines for two processes)."""
+    result = lipread("train", "--config", "tiny", "--data.root", tiny_dataset, "--trainer.accelerator", "cpu",
+                     "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.joined_sentences", "0.3",
+                     "--trainer.default_root_dir", tmp_path, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.count("add --trainer.use_distributed_sampler false") == 1, result.stderr[-3000:]
+
+
 def test_the_readmes_pipeline_on_its_own_clips_runs_as_written(tmp_path: Path):
     """The README's first pipeline (prep, train on `--config tiny`, evaluate), command by command
     as a user copies it: it ended in a traceback while training without a split file crashed."""
