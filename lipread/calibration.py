@@ -65,14 +65,19 @@ class FolderCalibration:
                 judged.append(reader.read_window(lp[:n], "beam", CONFIDENCE_N_BEST)[1])
             self.ends.extend(blank_ends(lp[:n], self.reader.model.tokenizer.blank) or ())
 
-    def write(self, source: str, base: Calibration | None = None) -> Calibrated:
+    def write(self, source: str, base: Calibration | None = None, yaws: list[float] = ()) -> Calibrated:
         """Thresholds from the clips read so far (from ``base``'s to a few times them, when given:
         :func:`~lipread.confidence.calibrated`) and the rest they show, written into the folder,
         keeping its default grammar (and its rest, when no clip was read as anything)."""
         by_lexicon = self.by_reader[0]
         by_grammar = self.by_reader[1] if len(self.by_reader) > 1 else []
         calibration = calibrated(
-            [a.gap for a in by_grammar], [a.gap for a in by_lexicon], [a.entropy for a in by_lexicon], source, base
+            [a.gap for a in by_grammar],
+            [a.gap for a in by_lexicon],
+            [a.entropy for a in by_lexicon],
+            source,
+            base,
+            yaws,
         )
         rest = expected_rest(self.ends) if self.ends else self.defaults.rest_frames
         (self.folder / DECODING).write_text(
@@ -90,4 +95,4 @@ def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, dev
     calibration = FolderCalibration(folder, device)
     for batch, log_probs, _ in model_outputs(calibration.reader, utterances, desc="calibrating"):
         calibration.read(log_probs, batch.lengths.tolist())
-    return calibration.write(source, base)
+    return calibration.write(source, base, [u.yaw for u in utterances if u.yaw is not None])

@@ -41,6 +41,7 @@ class Utterance:
     labels: list[int]
     #: (start, end) frame of each word when the manifest has word times, else None.
     spans: list[tuple[float, float]] | None = None
+    yaw: float | None = None  # how far the face is turned from the camera, degrees (the manifest's)
 
     @classmethod
     def from_entry(cls, entry: ManifestEntry, root: Path, tokenizer: CharTokenizer) -> Utterance:
@@ -52,6 +53,7 @@ class Utterance:
             speaker=entry.speaker,
             labels=tokenizer.encode(entry.text),
             spans=word_frame_spans(list(entry.words), entry.text, entry.fps),
+            yaw=entry.yaw,
         )
 
 

@@ -92,13 +92,18 @@ MIN_GAP = 0.05
 #: clips: entropy up to 0.72 on its own held-out clips; the talking-face videos of ../shared/real
 #: show 0.46-0.83), so past this the warning stays: that model cannot read them either.
 BASE_STRETCH = 2.0
+#: A model's ``max_yaw`` admits the faces it was calibrated on: at least the 95th percentile of how
+#: far they are turned, plus this (degrees; a phrase's median turn moves a few degrees from its clip's).
+YAW_MARGIN = 10.0
 
 
 def calibrated(grammar_gaps: list[float], lexicon_gaps: list[float], entropies: list[float], source: str,
-               base: Calibration | None = None) -> Calibration:  # fmt: skip
+               base: Calibration | None = None, yaws: list[float] = ()) -> Calibration:  # fmt: skip
     """Out-of-domain thresholds from in-domain clips' measures (an empty list keeps ``base``'s
     threshold, or the default); with ``base`` (a model adapted from another), each lies between the
-    base's and :data:`BASE_STRETCH` times it."""
+    base's and :data:`BASE_STRETCH` times it. ``yaws``: how far the clips' faces are turned (degrees);
+    ``max_yaw`` is never below what they need (a personal model of someone filmed from the side reads
+    them from the side), nor below ``base``'s or the default."""
     floor = base or Calibration()
 
     def above(values: list[float], percentile: float, margin: float, lowest: float, kept: float) -> float:
@@ -110,11 +115,13 @@ def calibrated(grammar_gaps: list[float], lexicon_gaps: list[float], entropies: 
         )
         return round(min(max(measured, kept), BASE_STRETCH * kept) if base else measured, 3)
 
+    turns = [abs(y) for y in yaws if math.isfinite(y)]
+    turned = float(torch.quantile(torch.tensor(turns, dtype=torch.float64), 0.95)) if turns else None
     return Calibration(
         max_entropy=above(entropies, 99, ENTROPY_MARGIN, 0.0, floor.max_entropy),
         max_gap_grammar=above(grammar_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_grammar),
         max_gap_lexicon=above(lexicon_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_lexicon),
-        max_yaw=floor.max_yaw,
+        max_yaw=max(floor.max_yaw, round(turned + YAW_MARGIN, 1) if turned is not None else 0.0),
         source=f"{source}: gap {GAP_MARGIN}x its 95th percentile (at least {MIN_GAP}), entropy {ENTROPY_MARGIN}x "
         f"its 99th" + (f"; from the base model's to {BASE_STRETCH:g}x them" if base else ""),
     )

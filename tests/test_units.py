@@ -353,6 +353,18 @@ def test_a_face_turned_away_is_called_out_of_domain_and_says_how_far():
     assert calibration.facing(read, float("nan")) == read
 
 
+def test_calibration_admits_how_far_its_own_clips_faces_are_turned():
+    """A personal model of someone filmed from the side must not call its own speaker's video out of
+    domain for the turn: ``max_yaw`` rises to the clips' 95th percentile plus a margin, never falls."""
+    from lipread.confidence import YAW_MARGIN, Calibration, calibrated
+
+    base = Calibration(max_yaw=25.0)
+    sideways = calibrated([0.1], [0.01], [0.1], "side", base, yaws=[-30.0 - k / 10 for k in range(100)])
+    assert sideways.max_yaw == pytest.approx(30.0 + 9.405 + YAW_MARGIN, abs=0.1)
+    assert calibrated([0.1], [0.01], [0.1], "frontal", base, yaws=[1.0, -2.0, 3.0]).max_yaw == 25.0
+    assert calibrated([0.1], [0.01], [0.1], "unknown", base).max_yaw == 25.0
+
+
 # ---------------------------------------------------------------- n-gram LM
 
 
