@@ -105,6 +105,25 @@ def test_evaluate_calibrate_measures_a_model_folders_thresholds(trained_tiny: Pa
     assert flagged() == 0
 
 
+def test_evaluate_calibrate_admits_faces_turned_as_its_clips_are(trained_tiny: Path, tiny_dataset: Path,
+                                                                 tmp_path: Path):  # fmt: skip
+    """Calibrated on frontal clips, a model keeps the default ``max_yaw``; on the same clips filmed
+    from the side (their manifest lines say 40 degrees), it admits them: 40 plus the margin."""
+    from lipread.confidence import MAX_YAW, YAW_MARGIN
+    from lipread.pretrained import decoding_defaults
+
+    for yaw, expected in ((None, MAX_YAW), (-40.0, 40.0 + YAW_MARGIN)):
+        data = Path(shutil.copytree(tiny_dataset, tmp_path / f"data{yaw}"))
+        lines = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
+        assert all(abs(line["yaw"]) < 10 for line in lines)  # prep measured GRID's faces: frontal
+        if yaw is not None:
+            (data / "manifest.jsonl").write_text("".join(json.dumps({**line, "yaw": yaw}) + "\n" for line in lines))
+        model = Path(shutil.copytree(trained_tiny, tmp_path / f"model{yaw}"))
+        result = lipread("evaluate", "--checkpoint", model, "--data", data, "--decoder", "greedy", "--calibrate")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert decoding_defaults(model).calibration.max_yaw == pytest.approx(expected)
+
+
 def test_evaluate_calibrate_measures_the_rest_a_model_expects(tiny_dataset: Path, tmp_path: Path):
     """The shipped model learnt GRID's clips, which hold about a second of still lips around each
     sentence: ``evaluate --calibrate`` on GRID clips measures its ``rest_frames`` (set to 0 here) from
