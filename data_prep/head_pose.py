@@ -52,7 +52,7 @@ def rigid_yaw(rigid: np.ndarray) -> np.ndarray:
 def estimate_depth(videos: list[Path], frames_per_video: int = 25) -> np.ndarray:
     """FaceMesh's depth of each of the 468 points, averaged over the given frontal videos (each
     frame's largest face), in the reference face's units (one inter-ocular distance), 0 at the eyes."""
-    from data_prep.landmarks import import_mediapipe
+    from data_prep.landmarks import import_mediapipe, mesh_in_3d
     from data_prep.video import iter_frames
 
     mesh = import_mediapipe().solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
@@ -63,7 +63,7 @@ def estimate_depth(videos: list[Path], frames_per_video: int = 25) -> np.ndarray
             h, w = frame.shape[:2]
             found = mesh.process(frame).multi_face_landmarks
             if found:
-                face = np.array([(p.x * w, p.y * h, p.z * w) for p in found[0].landmark])
+                face = mesh_in_3d(found[0], w, h)
                 eyes = face[list(MESH_EYE_OUTER)]
                 depths.append((face[:, 2] - eyes[:, 2].mean()) / np.linalg.norm(eyes[1, :2] - eyes[0, :2]))
     mesh.close()

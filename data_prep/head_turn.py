@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_prep.landmarks import import_mediapipe
+from data_prep.landmarks import import_mediapipe, mesh_in_3d
 from data_prep.video import iter_frames, probe, write_clip
 
 
@@ -107,8 +107,7 @@ def turned_frames(path: str | Path, yaw_degrees: float) -> Iterator[np.ndarray]:
             if not found:
                 yield frame
                 continue
-            points = np.array([(p.x * w, p.y * h, p.z * w) for p in found[0].landmark], np.float64)
-            yield render_turned(frame, points, yaw_degrees)
+            yield render_turned(frame, mesh_in_3d(found[0], w, h), yaw_degrees)
     finally:
         mesh.close()
 

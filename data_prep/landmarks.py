@@ -178,6 +178,12 @@ def import_mediapipe():
     return mediapipe
 
 
+def mesh_in_3d(face, width: int, height: int) -> np.ndarray:
+    """(468, 3) float64: one FaceMesh face in pixels, its depth too (FaceMesh gives depth on the
+    scale of x, i.e. the frame's width; smaller is nearer the camera)."""
+    return np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark], np.float64)
+
+
 def _to_pixels(face, width: int, height: int) -> np.ndarray:
     xy = np.array([(lm.x, lm.y) for lm in face.landmark], dtype=np.float32)
     xy[:, 0] *= width
