@@ -25,11 +25,23 @@ DEPTH_PATH = Path(__file__).with_name("reference_depth.npy")
 
 
 @lru_cache(maxsize=1)
+def reference_depth() -> np.ndarray:
+    """The reference face's depth at each held point (:data:`KEPT`), in its units (inter-ocular distances)."""
+    return np.load(DEPTH_PATH).astype(np.float64)[list(KEPT)]
+
+
+@lru_cache(maxsize=1)
 def _fit_matrix() -> np.ndarray:
     """(4, points) pseudo-inverse that takes the rigid points' 2-D positions to the projection's rows."""
-    depth = np.load(DEPTH_PATH).astype(np.float64)[list(KEPT)]
-    model = np.column_stack([reference_face.load(), depth, np.ones(len(KEPT))])[STABLE_POINTS]
+    model = np.column_stack([reference_face.load(), reference_depth(), np.ones(len(KEPT))])[STABLE_POINTS]
     return np.linalg.pinv(model)
+
+
+def projection(rigid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scaled orthographic camera that shows the reference face (in 3-D) as one frame's rigid
+    points ((len(STABLE_POINTS), 2) pixels) best: pixels = ``rows`` (2, 3) @ [x, y, depth] + ``shift``."""
+    fitted = _fit_matrix() @ np.asarray(rigid, np.float64)  # (4, 2)
+    return fitted[:3].T, fitted[3]
 
 
 def yaw_degrees(points: np.ndarray) -> np.ndarray:
@@ -75,6 +87,7 @@ def main() -> None:
     parser.add_argument("videos", nargs="+", type=Path, help="videos of frontal faces")
     args = parser.parse_args()
     np.save(DEPTH_PATH, estimate_depth(args.videos).astype(np.float32))
+    reference_depth.cache_clear()
     _fit_matrix.cache_clear()
     print(f"wrote {DEPTH_PATH}")
 

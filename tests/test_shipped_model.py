@@ -115,14 +115,27 @@ def test_the_example_reads_right_in_other_light(shipped: Transcriber, tmp_path: 
 
 
 def test_a_face_turned_away_is_out_of_domain_saying_how_far(shipped: Transcriber, turned_example: Path):
-    """Turned this far, the model misreads the example ("lay green in f eight please", measured
-    2026-12-05) while its outputs alone do not look out of domain: the turn is what says so."""
+    """Turned this far, the model's outputs alone do not look out of domain (it reads "lay green at f
+    eight please", measured 2026-12-05): the turn is what says so."""
     frontal = shipped.transcribe(EXAMPLE)
     assert abs(frontal.segments[0].yaw) < 5 and not frontal.out_of_domain
     turned = shipped.transcribe(turned_example)
     assert turned.segments[0].yaw < -shipped.calibration.max_yaw
     assert turned.out_of_domain and turned.reason.startswith("the face is turned "), turned.reason
     assert turned.confidence < frontal.confidence / 2
+
+
+def test_a_turned_face_is_read_as_if_seen_from_the_front(shipped: Transcriber, tmp_path: Path):
+    """The example with the face turned 40 degrees the other way (lipread measures about 23): cut
+    frontal (data_prep.crop.frontal_transform) it reads right and in domain; cut by the similarity
+    the training crops use, it read "place green at f six please" (measured 2026-12-05)."""
+    from data_prep.head_turn import write_turned
+
+    video = tmp_path / "turned.mp4"
+    write_turned(EXAMPLE, video, 40.0, crf=0)
+    read = shipped.transcribe(video)
+    assert 15 < read.segments[0].yaw < shipped.calibration.max_yaw
+    assert read.text == EXAMPLE_TEXT and not read.out_of_domain, (read.text, read.reason)
 
 
 def test_live_calls_a_face_turned_away_out_of_domain_too(shipped: Transcriber, turned_example: Path):

@@ -334,6 +334,42 @@ def test_a_reading_too_long_for_its_frames_says_so_not_infinite_nats():
     assert judged.reason.startswith("too short for any of the allowed sentences") and "inf" not in judged.reason
 
 
+@pytest.mark.parametrize("yaw", [-40.0, 30.0])
+def test_a_turned_face_is_cut_as_if_seen_from_the_front(yaw: float):
+    """The reference face in 3-D turned by ``yaw``: its crop shows the mouth as wide as a frontal
+    face's crop does (the similarity alone, which the training crops use, shows it foreshortened), and
+    a frontal face is still cut by that similarity, to the bit."""
+    from data_prep.crop import crop_transform
+    from data_prep.face_points import STABLE_POINTS
+    from data_prep.head_pose import reference_depth
+    from data_prep.head_turn import turned
+
+    settings = CropSettings()
+    face = np.column_stack([ref.load(), reference_depth()]) * 70.0 + [200.0, 150.0, 0.0]
+    seen = turned(face, yaw)[:, :2]
+
+    def mouth_width(points: np.ndarray, matrix: np.ndarray) -> float:
+        corners = project(points[None, list(MOUTH_CORNERS)], matrix[None])[0]
+        return float(np.linalg.norm(corners[0] - corners[1]))
+
+    frontal = mouth_width(face[:, :2], crop_transform(face[STABLE_POINTS, :2], settings))
+    assert mouth_width(seen, crop_transform(seen[STABLE_POINTS], settings)) == pytest.approx(frontal, rel=0.05)
+    similar = ref.similarity(seen[STABLE_POINTS], _similarity_target(settings))
+    assert mouth_width(seen, similar) < 0.95 * frontal
+    assert np.array_equal(
+        crop_transform(face[STABLE_POINTS, :2], settings),
+        ref.similarity(face[STABLE_POINTS, :2], _similarity_target(settings)),
+    )
+
+
+def _similarity_target(settings: CropSettings) -> np.ndarray:
+    from data_prep.face_points import STABLE_POINTS
+
+    reference = ref.load()
+    centre = reference[OUTER_LIPS].mean(axis=0)
+    return (reference[STABLE_POINTS] - centre) * (settings.size / settings.scale) + settings.size / 2
+
+
 def test_a_face_turned_away_is_called_out_of_domain_and_says_how_far():
     """A reading of a face turned past the model's ``max_yaw`` is out of domain, the reason saying by
     how much (beside any reason it had); a face turned less keeps its flag and reason, its confidence
