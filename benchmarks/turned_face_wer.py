@@ -4,7 +4,7 @@ turned and redrawn; written losslessly once under ``--work``), transcribed as a 
 Beside the WER: the yaw lipread measures on the turned clips (``data_prep.head_pose``; FaceMesh sees a
 redrawn face as turned less than its mesh was, since the hair, ears and outline stay put), how many
 readings are called out of domain, and their mean confidence. What ``MAX_YAW`` in
-``lipread.confidence`` is chosen from.
+``lipread.confidence`` and ``FRONTAL_BLEND`` in ``data_prep.crop`` were chosen from.
 
     python benchmarks/turned_face_wer.py ../shared/grid/s1 --alignments ../shared/grid/alignments \\
         --split ../shared/grid/splits/s1_val.txt --yaw 0 20 40 60 -40
