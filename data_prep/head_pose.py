@@ -20,6 +20,7 @@ import numpy as np
 
 from data_prep import reference_face
 from data_prep.face_points import KEPT, MESH_EYE_OUTER, STABLE_POINTS
+from data_prep.rejections import PrepError
 
 DEPTH_PATH = Path(__file__).with_name("reference_depth.npy")
 
@@ -79,6 +80,8 @@ def estimate_depth(videos: list[Path], frames_per_video: int = 25) -> np.ndarray
                 eyes = face[list(MESH_EYE_OUTER)]
                 depths.append((face[:, 2] - eyes[:, 2].mean()) / np.linalg.norm(eyes[1, :2] - eyes[0, :2]))
     mesh.close()
+    if not depths:
+        raise ValueError("no face in any of the videos: the depth is measured on frontal faces")
     return np.mean(depths, axis=0)
 
 
@@ -86,7 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="+", type=Path, help="videos of frontal faces")
     args = parser.parse_args()
-    np.save(DEPTH_PATH, estimate_depth(args.videos).astype(np.float32))
+    try:
+        depth = estimate_depth(args.videos)
+    except (PrepError, ValueError) as err:  # nothing is written over the shipped depth
+        parser.error(str(err))
+    np.save(DEPTH_PATH, depth.astype(np.float32))
     reference_depth.cache_clear()
     _fit_matrix.cache_clear()
     print(f"wrote {DEPTH_PATH}")

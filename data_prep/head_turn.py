@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from data_prep.landmarks import import_mediapipe, mesh_in_3d
+from data_prep.rejections import PrepError
 from data_prep.video import iter_frames, probe, write_clip
 
 
@@ -114,7 +115,10 @@ def turned_frames(path: str | Path, yaw_degrees: float) -> Iterator[np.ndarray]:
 
 def write_turned(path: str | Path, out: Path, yaw_degrees: float, crf: int = 18) -> None:
     """The video with its face turned by ``yaw_degrees``, as H.264 at the video's frame rate."""
-    write_clip(out, np.stack(list(turned_frames(path, yaw_degrees))), fps=probe(path).fps, crf=crf)
+    frames = list(turned_frames(path, yaw_degrees))
+    if not frames:
+        raise ValueError(f"{path}: no frames to turn")
+    write_clip(out, np.stack(frames), fps=probe(path).fps, crf=crf)
 
 
 def main() -> None:
@@ -126,7 +130,10 @@ def main() -> None:
     )
     parser.add_argument("--crf", type=int, default=18)
     args = parser.parse_args()
-    write_turned(args.video, args.out, args.yaw, args.crf)
+    try:
+        write_turned(args.video, args.out, args.yaw, args.crf)
+    except (PrepError, ValueError) as err:  # a video that cannot be read: one line, not a traceback
+        parser.error(str(err))
 
 
 if __name__ == "__main__":
