@@ -97,7 +97,7 @@ def missing_runs(found: np.ndarray) -> list[tuple[int, int]]:
 
 
 def transforms(points: np.ndarray, settings: CropSettings) -> np.ndarray:
-    """Per-frame transforms from source pixels to crop pixels (:func:`crop_transform`)."""
+    """Per-frame transforms from source pixels to crop pixels (:func:`crop_transforms`)."""
     stable = points[:, STABLE_POINTS].astype(np.float64)
     half = settings.smooth // 2 if len(points) > 1 else 0
     padded = np.concatenate([np.repeat(stable[:1], half, 0), stable, np.repeat(stable[-1:], half, 0)])
@@ -117,7 +117,7 @@ def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarr
     total = stable[:count].copy()
     for k in range(1, window):
         total += stable[k : k + count]
-    return np.stack([crop_transform(frame_points, settings) for frame_points in total / window])
+    return crop_transforms(total / window, settings)
 
 
 #: A face turned from the camera (degrees, :mod:`data_prep.head_pose`) is cut as if seen from the
@@ -130,14 +130,18 @@ def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarr
 FRONTAL_BLEND = (5.0, 15.0)
 
 
-def crop_transform(stable: np.ndarray, settings: CropSettings) -> np.ndarray:
-    """The transform from source pixels to crop pixels for one frame's (smoothed) rigid points."""
+def crop_transforms(stable: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """The (T, 2, 3) transforms from source pixels to crop pixels for each frame's (smoothed) rigid
+    points (T, len(STABLE_POINTS), 2)."""
     reference, pixels_per_unit, mouth_centre = _crop_frame(settings)
     target = (reference[STABLE_POINTS] - mouth_centre) * pixels_per_unit + settings.size / 2
-    similar = reference_face.similarity(stable, target)
     low, high = FRONTAL_BLEND
-    share = min(max((abs(float(rigid_yaw(stable))) - low) / (high - low), 0.0), 1.0)
-    return similar if share == 0.0 else (1 - share) * similar + share * frontal_transform(stable, settings)
+    out = []
+    for points in stable:  # a frame at a time, so that a live stream's few frames get a file's transforms to the bit
+        similar = reference_face.similarity(points, target)
+        share = min(max((abs(float(rigid_yaw(points))) - low) / (high - low), 0.0), 1.0)
+        out.append(similar if share == 0.0 else (1 - share) * similar + share * frontal_transform(points, settings))
+    return np.stack(out)
 
 
 def _crop_frame(settings: CropSettings) -> tuple[np.ndarray, float, np.ndarray]:

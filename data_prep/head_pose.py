@@ -39,10 +39,11 @@ def _fit_matrix() -> np.ndarray:
 
 
 def projection(rigid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The scaled orthographic camera that shows the reference face (in 3-D) as one frame's rigid
-    points ((len(STABLE_POINTS), 2) pixels) best: pixels = ``rows`` (2, 3) @ [x, y, depth] + ``shift``."""
-    fitted = _fit_matrix() @ np.asarray(rigid, np.float64)  # (4, 2)
-    return fitted[:3].T, fitted[3]
+    """The scaled orthographic camera that shows the reference face (in 3-D) as each frame's rigid
+    points ((..., len(STABLE_POINTS), 2) pixels) best: pixels = ``rows`` (..., 2, 3) @ [x, y, depth]
+    + ``shift`` (..., 2)."""
+    fitted = _fit_matrix() @ np.asarray(rigid, np.float64)  # (..., 4, 2)
+    return np.swapaxes(fitted[..., :3, :], -1, -2), fitted[..., 3, :]
 
 
 def yaw_degrees(points: np.ndarray) -> np.ndarray:
@@ -54,7 +55,7 @@ def yaw_degrees(points: np.ndarray) -> np.ndarray:
 def rigid_yaw(rigid: np.ndarray) -> np.ndarray:
     """:func:`yaw_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2)), which a live
     stream keeps a frame at a time."""
-    rows = np.swapaxes(_fit_matrix() @ np.asarray(rigid, np.float64), -1, -2)[..., :3]  # (..., 2, 3)
+    rows, _ = projection(rigid)
     across = rows[..., 0, :] / np.linalg.norm(rows[..., 0, :], axis=-1, keepdims=True)
     down = rows[..., 1, :] - (rows[..., 1, :] * across).sum(-1, keepdims=True) * across
     down /= np.linalg.norm(down, axis=-1, keepdims=True)

@@ -339,7 +339,7 @@ def test_a_turned_face_is_cut_as_if_seen_from_the_front(yaw: float):
     """The reference face in 3-D turned by ``yaw``: its crop shows the mouth as wide as a frontal
     face's crop does (the similarity alone, which the training crops use, shows it foreshortened), and
     a frontal face is still cut by that similarity, to the bit."""
-    from data_prep.crop import crop_transform
+    from data_prep.crop import crop_transforms
     from data_prep.face_points import STABLE_POINTS
     from data_prep.head_pose import reference_depth
     from data_prep.head_turn import turned
@@ -352,14 +352,37 @@ def test_a_turned_face_is_cut_as_if_seen_from_the_front(yaw: float):
         corners = project(points[None, list(MOUTH_CORNERS)], matrix[None])[0]
         return float(np.linalg.norm(corners[0] - corners[1]))
 
-    frontal = mouth_width(face[:, :2], crop_transform(face[STABLE_POINTS, :2], settings))
-    assert mouth_width(seen, crop_transform(seen[STABLE_POINTS], settings)) == pytest.approx(frontal, rel=0.05)
+    frontal = mouth_width(face[:, :2], crop_transforms(face[None, STABLE_POINTS, :2], settings)[0])
+    assert mouth_width(seen, crop_transforms(seen[None, STABLE_POINTS], settings)[0]) == pytest.approx(
+        frontal, rel=0.05
+    )
     similar = ref.similarity(seen[STABLE_POINTS], _similarity_target(settings))
     assert mouth_width(seen, similar) < 0.95 * frontal
     assert np.array_equal(
-        crop_transform(face[STABLE_POINTS, :2], settings),
+        crop_transforms(face[None, STABLE_POINTS, :2], settings)[0],
         ref.similarity(face[STABLE_POINTS, :2], _similarity_target(settings)),
     )
+
+
+def test_a_turned_heads_crops_are_the_same_cut_a_few_frames_at_a_time():
+    """``lipread live`` cuts each frame from a window of a few; a file cuts them all at once. A head
+    turning from -40 to 40 degrees (the frontal cut blended in and out) gets the same transforms, to
+    the bit, both ways: live and a file read the same crops."""
+    from data_prep.crop import transforms_of_window
+    from data_prep.face_points import STABLE_POINTS
+    from data_prep.head_pose import reference_depth
+    from data_prep.head_turn import turned
+
+    rng = np.random.default_rng(0)
+    face = np.column_stack([ref.load(), reference_depth()]) * 70 + [200, 150, 0]
+    frames = np.stack([turned(face, yaw)[:, :2][STABLE_POINTS] + rng.normal(0, 0.5, (len(STABLE_POINTS), 2))
+                       for yaw in np.linspace(-40, 40, 300)])  # fmt: skip
+    settings = CropSettings()
+    half = settings.smooth // 2
+    padded = np.concatenate([np.repeat(frames[:1], half, 0), frames, np.repeat(frames[-1:], half, 0)])
+    whole = transforms_of_window(padded, settings)
+    live = [transforms_of_window(padded[i : i + 2 * half + 1], settings)[0] for i in range(len(frames))]
+    assert np.array_equal(whole, np.stack(live))
 
 
 def _similarity_target(settings: CropSettings) -> np.ndarray:
