@@ -28,7 +28,7 @@ from data_prep.dataset_folder import (
     write_jsonl,
 )
 from data_prep.discover import SourceJob, Utterance, discover, shard_of
-from data_prep.head_pose import yaw_degrees
+from data_prep.head_pose import HeadPose, pose_degrees
 from data_prep.landmarks import LANDMARK_MODEL, FaceTracker
 from data_prep.pipeline import extract_mouths
 from data_prep.rejections import PrepError, Rejection
@@ -49,6 +49,7 @@ class PrepOptions:
     preview: int = 0
     min_frames: int = 10
     max_yaw: float | None = None  # degrees; utterances whose face is turned further are rejected (None: none)
+    max_pitch: float | None = None  # degrees; the same for a face tilted further up or down
     retry_rejected: bool = False
     crop: CropSettings = field(default_factory=CropSettings)
     crf: int = CLIP_CRF  # x264 quality of the clips (see data_prep.video.CLIP_CRF)
@@ -85,7 +86,13 @@ def _init_worker() -> None:
 
 
 def process_job(
-    job: SourceJob, dataset: Path, settings: CropSettings, min_frames: int, crf: int, max_yaw: float | None = None
+    job: SourceJob,
+    dataset: Path,
+    settings: CropSettings,
+    min_frames: int,
+    crf: int,
+    max_yaw: float | None = None,
+    max_pitch: float | None = None,
 ) -> tuple[list[dict], list[dict], int]:
     """Cut every pending utterance of one video; returns manifest entries, rejections, frames."""
     if _tracker is None:
@@ -110,18 +117,26 @@ def process_job(
             )
             rejections.append(_reject(utt, job, "truncated", detail))
             continue
-        yaws = yaw_degrees(clip.crops.points)
-        turned = float(np.median(np.abs(yaws)))
-        if max_yaw is not None and turned > max_yaw:
+        poses = pose_degrees(clip.crops.points)
+        held = HeadPose.typical(poses)
+        if max_yaw is not None and held.yaw > max_yaw:
             detail = (
-                f"the face is turned {turned:.0f} degrees from the camera (median), more than --max-yaw {max_yaw:g}"
+                f"the face is turned {held.yaw:.0f} degrees from the camera (median), more than --max-yaw {max_yaw:g}"
+            )
+            rejections.append(_reject(utt, job, "face_turned_away", detail))
+            continue
+        if max_pitch is not None and abs(held.pitch) > max_pitch:
+            detail = (
+                f"the face is tilted {abs(held.pitch):.0f} degrees {'up' if held.pitch > 0 else 'down'} from the "
+                f"camera (median), more than --max-pitch {max_pitch:g}"
             )
             rejections.append(_reject(utt, job, "face_turned_away", detail))
             continue
         relative = Path(CLIPS) / f"{utt.id}.mp4"
         write_clip(dataset / relative, clip.crops.frames, TARGET_FPS, crf=crf)
         frames += clip.num_frames
-        entries.append(_entry(utt, job, clip, relative.as_posix(), source_fps, float(np.median(yaws))))
+        pose = HeadPose(*(float(angle) for angle in np.median(poses, axis=0)))
+        entries.append(_entry(utt, job, clip, relative.as_posix(), source_fps, pose))
     return entries, rejections, frames
 
 
@@ -138,7 +153,8 @@ def _reject(utt: Utterance, job: SourceJob, reason: str, detail: str) -> dict:
     return Rejection(utt.id, job.source, reason, detail).to_json()
 
 
-def _entry(utt: Utterance, job: SourceJob, clip, relative: str, source_fps: float, yaw: float) -> dict:
+def _entry(utt: Utterance, job: SourceJob, clip, relative: str, source_fps: float, pose: HeadPose) -> dict:
+    """The manifest line of a clip built; ``pose``: its face's median yaw and pitch (degrees)."""
     duration = clip.num_frames / TARGET_FPS
     words = tuple(
         Word(w["word"], round(max(0.0, w["start"]), 4), round(min(duration, w["end"]), 4))
@@ -160,7 +176,8 @@ def _entry(utt: Utterance, job: SourceJob, clip, relative: str, source_fps: floa
         source_fps=round(source_fps, 3),
         faces=clip.num_faces if several else None,
         note=f"{clip.num_faces} faces in view; the largest was followed" if several else None,
-        yaw=round(yaw, 1),
+        yaw=round(pose.yaw, 1),
+        pitch=round(pose.pitch, 1),
     ).to_json()
 
 
@@ -332,7 +349,10 @@ def build(options: PrepOptions) -> BuildSummary:
 
 
 def _run(pending, options, dataset, build_log, summary, total) -> None:
-    args = [(job, dataset, options.crop, options.min_frames, options.crf, options.max_yaw) for job in pending]
+    args = [
+        (job, dataset, options.crop, options.min_frames, options.crf, options.max_yaw, options.max_pitch)
+        for job in pending
+    ]
     bar = tqdm(total=total, unit="clip", desc="prep", dynamic_ncols=True, smoothing=0.05, disable=not pending)
     t0 = time.perf_counter()
 

@@ -81,6 +81,13 @@ def prep_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argum
         help="reject utterances whose face is turned further from the camera (median); default: keep every one",
     )
     parser.add_argument(
+        "--max-pitch",
+        type=non_negative_float,
+        default=None,
+        metavar="DEGREES",
+        help="reject utterances whose face is tilted further up or down (median); default: keep every one",
+    )
+    parser.add_argument(
         "--crf",
         type=crf_value,
         default=CLIP_CRF,
@@ -127,6 +134,7 @@ def run_prep(args: argparse.Namespace) -> int:
         preview=args.preview,
         min_frames=args.min_frames,
         max_yaw=args.max_yaw,
+        max_pitch=args.max_pitch,
         retry_rejected=args.retry_rejected,
         crf=args.crf,
         crop=CropSettings(

@@ -110,6 +110,7 @@ class ManifestEntry:
     faces: int | None = None  # most faces seen, when more than one
     note: str | None = None
     yaw: float | None = None  # how far the face is turned from the camera, degrees (median; data_prep.head_pose)
+    pitch: float | None = None  # how far it is tilted up (+) or down, degrees (median; data_prep.head_pose)
 
     def to_json(self) -> dict:
         data: dict[str, Any] = {"v": MANIFEST_VERSION}
@@ -117,7 +118,7 @@ class ManifestEntry:
             value = getattr(self, f.name)
             if f.name == "words":
                 value = [w.to_json() for w in value]
-            elif value is None and f.name in ("faces", "note", "source_fps", "yaw"):
+            elif value is None and f.name in ("faces", "note", "source_fps", "yaw", "pitch"):
                 continue
             data[f.name] = value
         return data
@@ -150,6 +151,7 @@ class ManifestEntry:
             faces=_optional(record, "faces", int, where),
             note=_optional(record, "note", str, where),
             yaw=_optional(record, "yaw", float, where),
+            pitch=_optional(record, "pitch", float, where),
         )
 
 

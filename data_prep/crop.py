@@ -16,7 +16,7 @@ import numpy as np
 from data_prep import reference_face
 from data_prep.contracts import CropSettings
 from data_prep.face_points import MOUTH_CORNERS, OUTER_LIPS, STABLE_POINTS
-from data_prep.head_pose import projection, reference_depth, rigid_yaw
+from data_prep.head_pose import projection, reference_depth, rigid_turn
 from data_prep.rejections import PrepError
 
 
@@ -120,13 +120,14 @@ def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarr
     return crop_transforms(total / window, settings)
 
 
-#: A face turned from the camera (degrees, :mod:`data_prep.head_pose`) is cut as if seen from the
-#: front (:func:`frontal_transform`) rather than by the similarity the training crops were cut with:
-#: within the first figure by the similarity alone, past the second frontal alone, between them a
-#: blend (no jump in the crops as a head turns). Measured on s1_val with the faces turned
-#: (benchmarks/turned_face_wer.py): so cut, the WER at 40 degrees fell from 21.67% to 9.00%, at 60
-#: from 54.33% to 34.67%; every frame cut frontal, the untouched videos read 4.67% instead of 4.33%,
-#: so frontal faces keep the training crops.
+#: A face seen off its front (degrees between its front and the camera, :func:`rigid_turn`: turned
+#: or tilted) is cut as if seen from the front (:func:`frontal_transform`) rather than by the
+#: similarity the training crops were cut with: within the first figure by the similarity alone,
+#: past the second frontal alone, between them a blend (no jump in the crops as a head turns).
+#: Measured on s1_val with the faces turned and tilted (benchmarks/turned_face_wer.py): so cut, the
+#: WER at a yaw of 40 degrees fell from 21.67% to 9.00%, at 60 from 54.33% to 34.67%, tilted 20
+#: degrees down from 32.67% to 16.33%; every frame cut frontal, the untouched videos read 4.67%
+#: instead of 4.33%, so faces seen head-on keep the training crops.
 FRONTAL_BLEND = (5.0, 15.0)
 
 
@@ -139,7 +140,7 @@ def crop_transforms(stable: np.ndarray, settings: CropSettings) -> np.ndarray:
     out = []
     for points in stable:  # a frame at a time, so that a live stream's few frames get a file's transforms to the bit
         similar = reference_face.similarity(points, target)
-        share = min(max((abs(float(rigid_yaw(points))) - low) / (high - low), 0.0), 1.0)
+        share = min(max((float(rigid_turn(points)) - low) / (high - low), 0.0), 1.0)
         out.append(similar if share == 0.0 else (1 - share) * similar + share * frontal_transform(points, settings))
     return np.stack(out)
 

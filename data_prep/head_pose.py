@@ -1,10 +1,13 @@
-"""How far a face is turned from the camera (yaw, degrees), from the landmarks lipread holds.
+"""How far a face is turned from the camera (yaw) and tilted up or down (pitch), in degrees, from
+the landmarks lipread holds.
 
 A lip-reading model trained on frontal faces (GRID) cannot read a face turned well away: the mouth
 is foreshortened and half hidden. The held landmarks are 2-D, so the turn is found by fitting the
 reference face in 3-D (:mod:`data_prep.reference_face`'s points with a depth a point,
 ``reference_depth.npy``) to the rigid points under a scaled orthographic camera: a least-squares
-2 x 3 projection, made a rotation, whose angle about the vertical axis is the yaw. Only the rigid
+2 x 3 projection, made a rotation; where the camera lies as the face sees it gives the yaw (left or
+right of straight ahead) and the pitch (up or down), neither moved by a head tilted sideways, which
+the crop's similarity undoes anyway. Only the rigid
 points count (eye corners, nose), since FaceMesh puts the far side of a turned face's outline on
 the silhouette rather than where it is on the face. The depth is FaceMesh's own, averaged over
 frontal faces (GRID speakers): regenerate with ``python -m data_prep.head_pose VIDEO...``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +27,19 @@ from data_prep.face_points import KEPT, MESH_EYE_OUTER, STABLE_POINTS
 from data_prep.rejections import PrepError
 
 DEPTH_PATH = Path(__file__).with_name("reference_depth.npy")
+
+
+class HeadPose(NamedTuple):
+    """How a face is held to the camera over a stretch of frames, in degrees (NaN: not measured)."""
+
+    yaw: float  # turned: + when the nose points to the left of the picture
+    pitch: float  # tilted: + when the nose points up the picture
+
+    @classmethod
+    def typical(cls, poses: np.ndarray) -> HeadPose:
+        """A stretch's pose from its frames' ((T, 2) yaw and pitch, :func:`pose_degrees`): the median
+        size of the turn (left and right count alike) and the median tilt, up or down."""
+        return cls(float(np.median(np.abs(poses[:, 0]))), float(np.median(poses[:, 1])))
 
 
 @lru_cache(maxsize=1)
@@ -52,15 +69,62 @@ def yaw_degrees(points: np.ndarray) -> np.ndarray:
     return rigid_yaw(np.asarray(points)[..., STABLE_POINTS, :])
 
 
+def pose_degrees(points: np.ndarray) -> np.ndarray:
+    """(..., 2): :func:`yaw_degrees` and :func:`pitch_degrees` of each face in ``points``, from one fit."""
+    return rigid_pose(np.asarray(points)[..., STABLE_POINTS, :])
+
+
+def pitch_degrees(points: np.ndarray) -> np.ndarray:
+    """Pitch of each face in ``points`` (as :func:`yaw_degrees` takes them): 0 as GRID's speakers
+    hold their heads to the camera, positive when the nose points up the picture (the head tilted
+    back, or a camera below the face), negative when it points down (a camera above, a face bent
+    over a phone)."""
+    return rigid_pitch(np.asarray(points)[..., STABLE_POINTS, :])
+
+
 def rigid_yaw(rigid: np.ndarray) -> np.ndarray:
     """:func:`yaw_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2)), which a live
     stream keeps a frame at a time."""
+    return rigid_pose(rigid)[..., 0]
+
+
+def rigid_pitch(rigid: np.ndarray) -> np.ndarray:
+    """:func:`pitch_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2))."""
+    return rigid_pose(rigid)[..., 1]
+
+
+def rigid_pose(rigid: np.ndarray) -> np.ndarray:
+    """(..., 2): the yaw and the pitch of each frame's rigid points ((..., len(STABLE_POINTS), 2)).
+
+    Both come from where the camera is as the face sees it (:func:`view_direction`), so a head
+    tilted sideways (roll) changes neither: the yaw is that direction's angle left or right of
+    straight ahead, the pitch its angle up or down from there (a turn, then a tilt, as
+    :func:`data_prep.head_turn.turned` applies them)."""
+    return pose_of_view(view_direction(rigid))
+
+
+def rigid_turn(rigid: np.ndarray) -> np.ndarray:
+    """How far from straight ahead the camera sees each frame's face (degrees, 0 to 180), whichever
+    way it is turned or tilted: the angle between the face's front and the viewing direction."""
+    return np.degrees(np.arccos(np.clip(view_direction(rigid)[..., 2], -1.0, 1.0)))
+
+
+def view_direction(rigid: np.ndarray) -> np.ndarray:
+    """(..., 3) the picture's viewing direction in the reference face's coordinates (x across, y
+    down, z into the face), from the projection fitted to the rigid points made a rotation."""
     rows, _ = projection(rigid)
     across = rows[..., 0, :] / np.linalg.norm(rows[..., 0, :], axis=-1, keepdims=True)
     down = rows[..., 1, :] - (rows[..., 1, :] * across).sum(-1, keepdims=True) * across
     down /= np.linalg.norm(down, axis=-1, keepdims=True)
-    toward = np.cross(across, down)
-    return np.degrees(np.arctan2(across[..., 2], toward[..., 2]))
+    return np.cross(across, down)
+
+
+def pose_of_view(toward: np.ndarray) -> np.ndarray:
+    """(..., 2) yaw and pitch (degrees) of a face seen along ``toward`` (..., 3): the picture's
+    viewing direction in the reference face's coordinates (:func:`view_direction`; the last row of
+    the rotation from the face's coordinates to the camera's)."""
+    x, y, z = np.moveaxis(np.asarray(toward, np.float64), -1, 0)
+    return np.degrees(np.stack([np.arctan2(-x, z), np.arctan2(-y, np.hypot(x, z))], axis=-1))
 
 
 def estimate_depth(videos: list[Path], frames_per_video: int = 25) -> np.ndarray:

@@ -3,12 +3,13 @@
 Footage of a head turned by a measured angle is what a pose estimate is tested against and what
 tells how far from frontal a lip-reading model still reads; none ships with lipread, and GRID is
 frontal. So a frontal video is turned: each frame's 468-point FaceMesh mesh (with its depth) is
-rotated about the vertical axis, and every mesh triangle still facing the camera is drawn, far ones
+rotated about the vertical axis (yaw) and then the horizontal one (pitch), and every mesh triangle still facing the camera is drawn, far ones
 first, from its place in the frame onto its rotated place (a piecewise-affine warp). The background
 and the hair stay where they were; the mouth, which is what a lip reader sees, moves and foreshortens
 as a real turn would show it, but for the parts of the mouth that the turn would uncover.
 
     python -m data_prep.head_turn VIDEO OUT.mp4 --yaw 30
+    python -m data_prep.head_turn VIDEO OUT.mp4 --pitch -20     # the nose 20 degrees down
 """
 
 from __future__ import annotations
@@ -44,27 +45,28 @@ def mesh_triangles() -> np.ndarray:
     return np.array(sorted(found), dtype=np.int32)
 
 
-def turned(points: np.ndarray, yaw_degrees: float) -> np.ndarray:
+def turned(points: np.ndarray, yaw_degrees: float, pitch_degrees: float = 0.0) -> np.ndarray:
     """(468, 3) mesh points (x right, y down, z away from the camera, all in pixels) turned by
-    ``yaw_degrees`` about the vertical axis through their middle; positive turns the nose to the
-    left of the picture (as :func:`data_prep.head_pose.yaw_degrees` counts)."""
-    angle = np.radians(yaw_degrees)
+    ``yaw_degrees`` about the vertical axis through their middle, then tilted by ``pitch_degrees``
+    about the horizontal one; positive yaw turns the nose to the left of the picture, positive pitch
+    up it (as :mod:`data_prep.head_pose` counts)."""
     centre = points.mean(axis=0)
-    x, z = points[:, 0] - centre[0], points[:, 2] - centre[2]
-    out = points.copy()
-    out[:, 0] = centre[0] + x * np.cos(angle) + z * np.sin(angle)
-    out[:, 2] = centre[2] - x * np.sin(angle) + z * np.cos(angle)
-    return out
+    x, y, z = (points - centre).T
+    yaw, pitch = np.radians(yaw_degrees), np.radians(pitch_degrees)
+    x, z = x * np.cos(yaw) + z * np.sin(yaw), -x * np.sin(yaw) + z * np.cos(yaw)
+    y, z = y * np.cos(pitch) + z * np.sin(pitch), -y * np.sin(pitch) + z * np.cos(pitch)
+    return centre + np.column_stack([x, y, z])
 
 
-def render_turned(frame: np.ndarray, points: np.ndarray, yaw_degrees: float) -> np.ndarray:
-    """``frame`` (H, W, 3) with its face, whose mesh is ``points`` (468, 3), drawn turned by ``yaw_degrees``.
+def render_turned(frame: np.ndarray, points: np.ndarray, yaw_degrees: float, pitch_degrees: float = 0.0) -> np.ndarray:
+    """``frame`` (H, W, 3) with its face, whose mesh is ``points`` (468, 3), drawn turned by
+    ``yaw_degrees`` and tilted by ``pitch_degrees`` (:func:`turned`).
 
     Each output pixel inside the turned face is looked up in the frame through the affine map of
     the nearest mesh triangle covering it (one remap, so neighbouring triangles leave no seams);
     skin the turn uncovers outside the turned face (the old cheek) is painted over from around it."""
     triangles = mesh_triangles()
-    moved = turned(points, yaw_degrees)
+    moved = turned(points, yaw_degrees, pitch_degrees)
     h, w = frame.shape[:2]
     src, dst = points[triangles, :2], moved[triangles, :2]
     # a triangle faces the camera when its corners run the same way round as in the unturned face
@@ -97,9 +99,9 @@ def _signed_areas(tri: np.ndarray) -> np.ndarray:
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
-def turned_frames(path: str | Path, yaw_degrees: float) -> Iterator[np.ndarray]:
-    """Each frame of the video with its largest face turned by ``yaw_degrees`` (frames FaceMesh
-    finds no face in come as they are)."""
+def turned_frames(path: str | Path, yaw_degrees: float, pitch_degrees: float = 0.0) -> Iterator[np.ndarray]:
+    """Each frame of the video with its largest face turned by ``yaw_degrees`` and tilted by
+    ``pitch_degrees`` (frames FaceMesh finds no face in come as they are)."""
     mesh = import_mediapipe().solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
     try:
         for _, frame in iter_frames(path):
@@ -108,14 +110,15 @@ def turned_frames(path: str | Path, yaw_degrees: float) -> Iterator[np.ndarray]:
             if not found:
                 yield frame
                 continue
-            yield render_turned(frame, mesh_in_3d(found[0], w, h), yaw_degrees)
+            yield render_turned(frame, mesh_in_3d(found[0], w, h), yaw_degrees, pitch_degrees)
     finally:
         mesh.close()
 
 
-def write_turned(path: str | Path, out: Path, yaw_degrees: float, crf: int = 18) -> None:
-    """The video with its face turned by ``yaw_degrees``, as H.264 at the video's frame rate."""
-    frames = list(turned_frames(path, yaw_degrees))
+def write_turned(path: str | Path, out: Path, yaw_degrees: float, pitch_degrees: float = 0.0, crf: int = 18) -> None:
+    """The video with its face turned by ``yaw_degrees`` and tilted by ``pitch_degrees``, as H.264
+    at the video's frame rate."""
+    frames = list(turned_frames(path, yaw_degrees, pitch_degrees))
     if not frames:
         raise ValueError(f"{path}: no frames to turn")
     write_clip(out, np.stack(frames), fps=probe(path).fps, crf=crf)
@@ -126,12 +129,13 @@ def main() -> None:
     parser.add_argument("video", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument(
-        "--yaw", type=float, required=True, help="degrees; positive turns the nose to the left of the picture"
+        "--yaw", type=float, default=0.0, help="degrees; positive turns the nose to the left of the picture"
     )
+    parser.add_argument("--pitch", type=float, default=0.0, help="degrees; positive tilts the nose up the picture")
     parser.add_argument("--crf", type=int, default=18)
     args = parser.parse_args()
     try:
-        write_turned(args.video, args.out, args.yaw, args.crf)
+        write_turned(args.video, args.out, args.yaw, args.pitch, args.crf)
     except (PrepError, ValueError) as err:  # a video that cannot be read: one line, not a traceback
         parser.error(str(err))
 

@@ -12,7 +12,8 @@ REASONS = {
     "too_few_frames": "fewer frames than --min-frames",
     "no_face": "no face in too many frames, or a gap longer than --max-gap",
     "face_too_small": "the mouth is smaller than --min-mouth-width pixels",
-    "face_turned_away": "the face is turned further from the camera than --max-yaw degrees",
+    "face_turned_away": "the face is turned further from the camera than --max-yaw degrees, or tilted further "
+    "up or down than --max-pitch",
     "missing_transcript": "no transcript found for the video",
     "unreadable_transcript": "the transcript file could not be parsed",
     "empty_transcript": "the transcript is empty",

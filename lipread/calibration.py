@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from data_prep.head_pose import HeadPose
 from lipread.clips import Utterance
 from lipread.confidence import Assessment, Calibration, calibrated
 from lipread.errors import UserError
@@ -65,7 +66,7 @@ class FolderCalibration:
                 judged.append(reader.read_window(lp[:n], "beam", CONFIDENCE_N_BEST)[1])
             self.ends.extend(blank_ends(lp[:n], self.reader.model.tokenizer.blank) or ())
 
-    def write(self, source: str, base: Calibration | None = None, yaws: list[float] = ()) -> Calibrated:
+    def write(self, source: str, base: Calibration | None = None, poses: list[HeadPose] = ()) -> Calibrated:
         """Thresholds from the clips read so far (from ``base``'s to a few times them, when given:
         :func:`~lipread.confidence.calibrated`) and the rest they show, written into the folder,
         keeping its default grammar (and its rest, when no clip was read as anything)."""
@@ -77,7 +78,7 @@ class FolderCalibration:
             [a.entropy for a in by_lexicon],
             source,
             base,
-            yaws,
+            poses,
         )
         rest = expected_rest(self.ends) if self.ends else self.defaults.rest_frames
         (self.folder / DECODING).write_text(
@@ -95,4 +96,4 @@ def calibrate_folder(folder: Path, utterances: list[Utterance], source: str, dev
     calibration = FolderCalibration(folder, device)
     for batch, log_probs, _ in model_outputs(calibration.reader, utterances, desc="calibrating"):
         calibration.read(log_probs, batch.lengths.tolist())
-    return calibration.write(source, base, [u.yaw for u in utterances if u.yaw is not None])
+    return calibration.write(source, base, [u.pose for u in utterances if u.pose is not None])

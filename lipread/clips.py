@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from data_prep.contracts import Batch, ContractError, CropSettings, ManifestEntry, ModelCard
+from data_prep.head_pose import HeadPose
 from data_prep.video import read_clip
 from lipread.augment import Augment, centre_crop
 from lipread.text import CharTokenizer
@@ -42,6 +44,7 @@ class Utterance:
     #: (start, end) frame of each word when the manifest has word times, else None.
     spans: list[tuple[float, float]] | None = None
     yaw: float | None = None  # how far the face is turned from the camera, degrees (the manifest's)
+    pitch: float | None = None  # how far it is tilted up or down, degrees (the manifest's)
 
     @classmethod
     def from_entry(cls, entry: ManifestEntry, root: Path, tokenizer: CharTokenizer) -> Utterance:
@@ -54,7 +57,13 @@ class Utterance:
             labels=tokenizer.encode(entry.text),
             spans=word_frame_spans(list(entry.words), entry.text, entry.fps),
             yaw=entry.yaw,
+            pitch=entry.pitch,
         )
+
+    @property
+    def pose(self) -> HeadPose | None:
+        """How the face is held (NaN pitch for manifests from before it was measured); None when unknown."""
+        return None if self.yaw is None else HeadPose(self.yaw, math.nan if self.pitch is None else self.pitch)
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,16 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from data_prep.head_pose import HeadPose
 from lipread.text import CharTokenizer
 
 #: How far (degrees) a face may be turned from the camera before a reading of it is called out of
 #: domain, unless a model's ``decoding.json`` says otherwise: measured for the shipped model on s1_val's
 #: clips with the face turned (``benchmarks/turned_face_wer.py``).
 MAX_YAW = 25.0
+#: The same for a face tilted up or down (the same benchmark's ``--pitch``): a third of the words are
+#: wrong from about 20 degrees down; tilted up the model holds out further, but one limit serves both.
+MAX_PITCH = 20.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Calibration:
     #: degrees a face may be turned from the camera (a phrase's median, :mod:`data_prep.head_pose`);
     #: not measured on a validation split, whose faces are all frontal, but on turned ones (:data:`MAX_YAW`)
     max_yaw: float = MAX_YAW
+    #: degrees a face may be tilted up or down (a phrase's median, :data:`MAX_PITCH`)
+    max_pitch: float = MAX_PITCH
 
     def max_gap(self, decoder: str, grammar: bool) -> float:
         if decoder == "greedy":
@@ -53,22 +59,27 @@ class Calibration:
         """Whether these thresholds call an assessed reading out of domain."""
         return bool(strayed(assessment.gap, assessment.entropy, self.max_gap(decoder, grammar), self.max_entropy))
 
-    def facing(self, assessment: Assessment, yaw: float) -> Assessment:
-        """A phrase's assessment, knowing its face is turned ``yaw`` degrees from the camera: past
-        :attr:`max_yaw`, out of domain, saying so; its confidence lowered as :func:`assess` lowers it
-        for the other measures (nothing within half the threshold, ``e^-excess`` beyond)."""
-        turn = abs(yaw)
-        if not math.isfinite(turn) or turn <= self.max_yaw / 2:
+    def facing(self, assessment: Assessment, pose: HeadPose) -> Assessment:
+        """A phrase's assessment, knowing how its face is held (``pose``, degrees): turned past
+        :attr:`max_yaw` or tilted past :attr:`max_pitch`, out of domain, saying so; its confidence
+        lowered as :func:`assess` lowers it for the other measures (nothing within half a threshold,
+        ``e^-excess`` beyond, by the further of the two)."""
+        turn, tilt = abs(pose.yaw), abs(pose.pitch)
+        shares = [share for share in (turn / self.max_yaw, tilt / self.max_pitch) if math.isfinite(share)]
+        if not shares or max(shares) <= 0.5:
             return assessment
-        reason = None
+        reasons = [assessment.reason] if assessment.reason else []
         if turn > self.max_yaw:
-            reason = (f"the face is turned {turn:.0f} degrees from the camera (the model reads faces turned "
-                      f"at most {self.max_yaw:g})")  # fmt: skip
+            reasons.insert(0, f"the face is turned {turn:.0f} degrees from the camera (the model reads faces "
+                              f"turned at most {self.max_yaw:g})")  # fmt: skip
+        if tilt > self.max_pitch:
+            reasons.insert(0, f"the face is tilted {tilt:.0f} degrees {'up' if pose.pitch > 0 else 'down'} from "
+                              f"the camera (the model reads faces tilted at most {self.max_pitch:g})")  # fmt: skip
         return replace(
             assessment,
-            confidence=round(assessment.confidence * math.exp(0.5 - turn / self.max_yaw), 4),
-            out_of_domain=assessment.out_of_domain or reason is not None,
-            reason="; ".join(r for r in (reason, assessment.reason) if r) or None,
+            confidence=round(assessment.confidence * math.exp(0.5 - max(shares)), 4),
+            out_of_domain=assessment.out_of_domain or turn > self.max_yaw or tilt > self.max_pitch,
+            reason="; ".join(reasons) or None,
         )
 
     def to_json(self) -> dict:
@@ -92,18 +103,19 @@ MIN_GAP = 0.05
 #: clips: entropy up to 0.72 on its own held-out clips; the talking-face videos of ../shared/real
 #: show 0.46-0.83), so past this the warning stays: that model cannot read them either.
 BASE_STRETCH = 2.0
-#: A model's ``max_yaw`` admits the faces it was calibrated on: at least the 95th percentile of how
-#: far they are turned, plus this (degrees; a phrase's median turn moves a few degrees from its clip's).
-YAW_MARGIN = 10.0
+#: A model's ``max_yaw`` and ``max_pitch`` admit the faces it was calibrated on: at least the 95th
+#: percentile of how far they are turned (tilted), plus this (degrees; a phrase's median moves a few
+#: degrees from its clip's).
+POSE_MARGIN = 10.0
 
 
 def calibrated(grammar_gaps: list[float], lexicon_gaps: list[float], entropies: list[float], source: str,
-               base: Calibration | None = None, yaws: list[float] = ()) -> Calibration:  # fmt: skip
+               base: Calibration | None = None, poses: list[HeadPose] = ()) -> Calibration:  # fmt: skip
     """Out-of-domain thresholds from in-domain clips' measures (an empty list keeps ``base``'s
     threshold, or the default); with ``base`` (a model adapted from another), each lies between the
-    base's and :data:`BASE_STRETCH` times it. ``yaws``: how far the clips' faces are turned (degrees);
-    ``max_yaw`` is never below what they need (a personal model of someone filmed from the side reads
-    them from the side), nor below ``base``'s or the default."""
+    base's and :data:`BASE_STRETCH` times it. ``poses``: how the clips' faces are held (degrees);
+    ``max_yaw`` and ``max_pitch`` are never below what they need (a personal model of someone filmed
+    from the side, or from below, reads them so), nor below ``base``'s or the default."""
     floor = base or Calibration()
 
     def above(values: list[float], percentile: float, margin: float, lowest: float, kept: float) -> float:
@@ -115,13 +127,18 @@ def calibrated(grammar_gaps: list[float], lexicon_gaps: list[float], entropies: 
         )
         return round(min(max(measured, kept), BASE_STRETCH * kept) if base else measured, 3)
 
-    turns = [abs(y) for y in yaws if math.isfinite(y)]
-    turned = float(torch.quantile(torch.tensor(turns, dtype=torch.float64), 0.95)) if turns else None
+    def admitting(angles: list[float], kept: float) -> float:
+        sizes = [abs(a) for a in angles if math.isfinite(a)]
+        if not sizes:
+            return kept
+        return max(kept, round(float(torch.quantile(torch.tensor(sizes, dtype=torch.float64), 0.95)) + POSE_MARGIN, 1))
+
     return Calibration(
         max_entropy=above(entropies, 99, ENTROPY_MARGIN, 0.0, floor.max_entropy),
         max_gap_grammar=above(grammar_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_grammar),
         max_gap_lexicon=above(lexicon_gaps, 95, GAP_MARGIN, MIN_GAP, floor.max_gap_lexicon),
-        max_yaw=max(floor.max_yaw, round(turned + YAW_MARGIN, 1) if turned is not None else 0.0),
+        max_yaw=admitting([p.yaw for p in poses], floor.max_yaw),
+        max_pitch=admitting([p.pitch for p in poses], floor.max_pitch),
         source=f"{source}: gap {GAP_MARGIN}x its 95th percentile (at least {MIN_GAP}), entropy {ENTROPY_MARGIN}x "
         f"its 99th" + (f"; from the base model's to {BASE_STRETCH:g}x them" if base else ""),
     )

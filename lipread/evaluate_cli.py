@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
     if calibration is not None:
         source = f"{args.split.name if args.split else args.data.name}, {report.utterances} utterances"
         faces = select_utterances(read_dataset(args.data), args.split)
-        done = calibration.write(source, yaws=[u.yaw for u in faces if u.yaw is not None])
+        done = calibration.write(source, poses=[u.pose for u in faces if u.pose is not None])
         c = done.calibration
         print(f"out-of-domain thresholds written to {Path(args.checkpoint) / 'decoding.json'}: entropy "
               f"{c.max_entropy}, gap {c.max_gap_grammar} in a grammar, {c.max_gap_lexicon} with the lexicon "
               f"(nats a frame); they flag {done.flagged_after} of these {done.clips} clips, the folder's "
               f"thresholds before flagged {done.flagged_before}; faces turned more than {c.max_yaw:g} degrees from the "
-              f"camera are out of domain too")  # fmt: skip
+              f"camera, or tilted more than {c.max_pitch:g} up or down, are out of domain too")  # fmt: skip
         print(f"rest_frames {done.rest_frames} (was {done.rest_before}): the still frames the model reads at 9 in 10 of "
               f"these clips' ends; a phrase with fewer is read with its first or last mouth held that long")  # fmt: skip
     return 0

@@ -26,7 +26,7 @@ from data_prep.contracts import CropSettings
 from data_prep.crop import interpolate, mouth_width, transforms_of_window, warp
 from data_prep.face_points import STABLE_POINTS
 from data_prep.face_tracks import TrackBuilder
-from data_prep.head_pose import rigid_yaw
+from data_prep.head_pose import HeadPose, rigid_pose
 from data_prep.video import TARGET_FPS, resampled
 from lipread.confidence import combine
 from lipread.segmentation import PhraseCutter
@@ -80,7 +80,7 @@ class FaceStream:
         self.last_found: np.ndarray | None = None
         self.stable: dict[int, np.ndarray] = {}  # frame -> stable face points (float64), while needed
         self.widths: dict[int, float] = {}  # frame -> mouth width in pixels, while needed
-        self.yaws: dict[int, float] = {}  # frame -> how far the face is turned, degrees, while needed
+        self.poses: dict[int, np.ndarray] = {}  # frame -> how the face is held (yaw, pitch, degrees), while needed
         self.next_crop = first  # the next frame to crop
         self.crops: dict[int, np.ndarray] = {}
         self.phrases: list[tuple[int, int]] = []  # cut, waiting for their crops
@@ -111,7 +111,7 @@ class FaceStream:
         self.final += 1
         self.stable[index] = points[STABLE_POINTS].astype(np.float64)
         self.widths[index] = mouth_width(points[None])
-        self.yaws[index] = float(rigid_yaw(self.stable[index]))
+        self.poses[index] = rigid_pose(self.stable[index])
         self.phrases += [(self.first + s, self.first + e) for s, e in self.cutter.push(points)]
 
     def _crop(self, frames: dict[int, np.ndarray]) -> None:
@@ -134,17 +134,17 @@ class FaceStream:
         ready = [p for p in self.phrases if p[1] <= self.next_crop]
         self.phrases = [p for p in self.phrases if p[1] > self.next_crop]
         keep = min([self.first + self.cutter.start] + [s for s, _ in self.phrases] + [s for s, _ in ready])
-        for store in (self.crops, self.widths, self.yaws):
+        for store in (self.crops, self.widths, self.poses):
             for i in [i for i in store if i < keep]:
                 del store[i]
         return ready
 
-    def take(self, start: int, end: int) -> tuple[np.ndarray, float, float]:
+    def take(self, start: int, end: int) -> tuple[np.ndarray, float, HeadPose]:
         """The crops of frames ``[start, end)``, and over them the mouth's median width (pixels) and
-        how far the face is turned from the camera (the median of the yaw's size, degrees)."""
+        how the face is held (:meth:`HeadPose.typical`)."""
         crops = np.stack([self.crops[i] for i in range(start, end)])
         width = float(np.median([self.widths[i] for i in range(start, end)]))
-        return crops, width, float(np.median([abs(self.yaws[i]) for i in range(start, end)]))
+        return crops, width, HeadPose.typical(np.stack([self.poses[i] for i in range(start, end)]))
 
 
 class LiveReader:
@@ -211,10 +211,10 @@ class LiveReader:
         return None if stream is None else stream.crops[max(stream.crops)]
 
     @property
-    def latest_yaw(self) -> float | None:
-        """How far the largest face followed is turned from the camera now, degrees (for a hint to face it)."""
+    def latest_pose(self) -> HeadPose | None:
+        """How the largest face followed is held to the camera now, degrees (for a hint to face it)."""
         stream = self._largest()
-        return None if stream is None or not stream.yaws else stream.yaws[max(stream.yaws)]
+        return None if stream is None or not stream.poses else HeadPose(*map(float, stream.poses[max(stream.poses)]))
 
     def _forget(self) -> None:
         oldest = min([s.next_crop for s in self.faces.values()] + [self.count])
@@ -230,7 +230,7 @@ class LiveReader:
         t = self.transcriber
         out = []
         for start, end in phrases:
-            crops, width, yaw = stream.take(start, end)
+            crops, width, pose = stream.take(start, end)
             if width < self.crop.min_mouth_width:
                 continue
             number = self.numbers.setdefault(stream.track, len(self.numbers))
@@ -238,7 +238,7 @@ class LiveReader:
             for a, b, outputs in t.each_sentence(crops, t.log_probs([crops])[0], self.decoder):
                 first, last = (start + a) / t.fps, (start + b) / t.fps
                 words, _, judged = t.read_phrase(outputs, first, last, self.decoder)
-                judged = t.calibration.facing(judged, yaw)
+                judged = t.calibration.facing(judged, pose)
                 confidence, out_of_domain, reason = combine([judged])
                 out.append(LivePhrase(
                     text=" ".join(w.word for w in words), words=[replace(w, track=number) for w in words],

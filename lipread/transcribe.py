@@ -21,7 +21,7 @@ import torch
 from data_prep.contracts import DecoderSettings
 from data_prep.crop import interpolate, transforms
 from data_prep.face_tracks import Segment, uncovered
-from data_prep.head_pose import yaw_degrees
+from data_prep.head_pose import HeadPose, pose_degrees
 from data_prep.landmarks import FaceTracker
 from data_prep.pipeline import VideoFrames, VideoScan, cut_mouths, scan_faces
 from data_prep.progress import frame_bar
@@ -418,11 +418,11 @@ class Transcriber:
         for j, segment in enumerate(found):
             track = numbers[segment.track]
             words, hyps, judged = [], [], []
-            yaws = yaw_degrees(segment.points)
+            poses = pose_degrees(segment.points)  # (frames, 2): yaw, pitch
             for s, e, lp in by_segment.get(j, []):
                 start, end = (segment.start + s) / self.fps, (segment.start + e) / self.fps
                 piece, window_hyps, window_judged = self.read_phrase(lp, start, end, decoder, n_best)
-                window_judged = self.calibration.facing(window_judged, float(np.median(np.abs(yaws[s:e]))))
+                window_judged = self.calibration.facing(window_judged, HeadPose.typical(poses[s:e]))
                 if window_judged.confidence < min_confidence:
                     dropped.append(DroppedPhrase(track, round(start, 3), round(end, 3), window_hyps[0].text,
                                                  window_judged.confidence))  # fmt: skip
@@ -437,7 +437,7 @@ class Transcriber:
                 track, round(segment.start / self.fps, 3), round(segment.end / self.fps, 3), segment.box,
                 " ".join(w.word for w in words), words, confidence, out,
                 combine_n_best(hyps, n_best) if n_best else [], any(j.partial for j in judged),
-                round(float(np.median(yaws)), 1),
+                *(round(float(angle), 1) for angle in np.median(poses, axis=0)),  # yaw, pitch
             ))  # fmt: skip
             all_hyps += hyps
             all_judged += judged

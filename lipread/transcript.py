@@ -116,13 +116,16 @@ class TrackReading:
     #: how far the face is turned from the camera, degrees (median; + when the nose points to the left
     #: of the picture: :func:`data_prep.head_pose.yaw_degrees`)
     yaw: float | None = None
+    #: how far it is tilted up or down, degrees (median; + when the nose points up the picture:
+    #: :func:`data_prep.head_pose.pitch_degrees`)
+    pitch: float | None = None
 
     def to_json(self) -> dict:
         return {
             "track": self.track, "start": self.start, "end": self.end, "box": self.box, "text": self.text,
             "words": [w.to_json() for w in self.words], "confidence": self.confidence,
             "out_of_domain": self.out_of_domain, "partial": self.partial, "yaw": self.yaw,
-            "n_best": [h.to_json() for h in self.n_best],
+            "pitch": self.pitch, "n_best": [h.to_json() for h in self.n_best],
         }  # fmt: skip
 
 

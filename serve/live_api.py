@@ -5,15 +5,17 @@ seconds on the client's clock, then a JPEG or PNG image. It may send ``{"type": 
 end the stream; the server then reads the last phrase, sends ``end`` and closes. The server sends JSON
 text messages:
 
-- ``{"type": "ready", "model", "fps", "max_waiting_frames", "max_yaw"}`` once, first (``max_yaw``: the
-  degrees a face may be turned from the camera before its phrases are called out of domain);
+- ``{"type": "ready", "model", "fps", "max_waiting_frames", "max_yaw", "max_pitch"}`` once, first
+  (``max_yaw``, ``max_pitch``: the degrees a face may be turned from the camera, or tilted up or down,
+  before its phrases are called out of domain);
 - ``{"type": "phrase", "text", "words", "sentences", "start", "end", "latency", "track", "confidence",
   "out_of_domain", "reason", "dropped", "partial"}`` as each phrase is read (times in stream seconds, from the first
   frame; ``sentences``: each sentence of the phrase with its own times, as in a transcription's JSON);
-- ``{"type": "status", "frames", "received", "dropped", "bad_frames", "face", "yaw", "crop"}`` about twice a
-  second: frames read at 25 fps, frames received, dropped because the reader was behind, not
-  decodable; whether a face is in view; how far the largest face is turned from the camera (degrees,
-  ``data_prep.head_pose``; null before a face is followed); the newest mouth crop as a
+- ``{"type": "status", "frames", "received", "dropped", "bad_frames", "face", "yaw", "pitch", "crop"}``
+  about twice a second: frames read at 25 fps, frames received, dropped because the reader was
+  behind, not decodable; whether a face is in view; how far the largest face is turned from the
+  camera and tilted up (+) or down (degrees, ``data_prep.head_pose``; null before a face is
+  followed); the newest mouth crop as a
   ``data:image/jpeg`` URL, or null;
 - ``{"type": "error", "error", "detail"}`` for a frame that is not an image (the stream goes on);
 - ``{"type": "end", "frames", "received", "dropped", "bad_frames"}`` last.
@@ -174,14 +176,19 @@ def _stream(state: ServerState, model: str, grammar: Grammar | None, decoder: st
         transcriber = state.new_transcriber(model)
         transcriber.grammar, transcriber.partial = grammar, partial
         send({"type": "ready", "model": transcriber.name, "fps": transcriber.fps, "max_waiting_frames": FEED_CAPACITY,
-              "max_yaw": transcriber.calibration.max_yaw})  # fmt: skip
+              "max_yaw": transcriber.calibration.max_yaw, "max_pitch": transcriber.calibration.max_pitch})  # fmt: skip
         reader = LiveReader(transcriber, decoder, min_confidence)
 
         def status(reader: LiveReader) -> None:
             if reader.count % STATUS_EVERY == 0:
-                yaw = reader.latest_yaw
-                send({"type": "status", **_counts(reader, feed, counts), "face": reader.face_seen,
-                      "yaw": None if yaw is None else round(yaw, 1), "crop": _jpeg_url(reader.latest_crop)})  # fmt: skip
+                pose = reader.latest_pose
+                angles = (
+                    {"yaw": None, "pitch": None}
+                    if pose is None
+                    else {k: round(v, 1) for k, v in pose._asdict().items()}
+                )
+                send({"type": "status", **_counts(reader, feed, counts), "face": reader.face_seen, **angles,
+                      "crop": _jpeg_url(reader.latest_crop)})  # fmt: skip
 
         for phrase in read_stream(reader, _frames(feed, send, counts), status):
             send({"type": "phrase", **phrase.to_json()})

@@ -166,6 +166,8 @@ def test_websocket_reads_phrases_as_they_end_and_health_stays_quick(live_server:
     assert statuses and all(s["face"] for s in statuses[1:])
     yaws = [s["yaw"] for s in statuses if s["yaw"] is not None]
     assert yaws and all(abs(y) < messages[0]["max_yaw"] for y in yaws), yaws  # GRID speakers face the camera
+    pitches = [s["pitch"] for s in statuses if s["pitch"] is not None]
+    assert len(pitches) == len(yaws) and all(abs(p) < messages[0]["max_pitch"] / 2 for p in pitches), pitches
     assert statuses[-1]["crop"].startswith("data:image/jpeg;base64,")
     assert len(health) > 20 and max(health) < 1.0, max(health)
 
@@ -288,17 +290,22 @@ def test_live_page_reads_a_part_of_a_sentence_with_the_switch_on(live_server: st
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Debian chromium + chromium-driver on this machine")
-def test_live_page_asks_a_face_turned_away_to_face_the_camera(live_server: str, turned_example: Path, tmp_path: Path):
+@pytest.mark.parametrize("held, said", [("turned", "Face turned "), ("tilted", "Face tilted ")])
+def test_live_page_asks_a_face_turned_or_tilted_away_to_face_the_camera(
+    live_server: str, held: str, said: str, request: pytest.FixtureRequest, tmp_path: Path
+):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = fake_camera_chromium(write_y4m(tmp_path / "camera.y4m", frames_of(turned_example)))
+    video = request.getfixturevalue(f"{held}_example")
+    driver = fake_camera_chromium(write_y4m(tmp_path / "camera.y4m", frames_of(video)))
     try:
         driver.get(live_server + "/")
         driver.find_element(By.ID, "live-start").click()
         hint = lambda d: d.find_element(By.ID, "live-face")  # noqa: E731
-        WebDriverWait(driver, 90).until(lambda d: hint(d).text.startswith("Face turned "))
-        assert hint(driver).text.endswith(" away: face the camera") and hint(driver).get_attribute("class") == "noface"
+        WebDriverWait(driver, 90).until(lambda d: hint(d).text.startswith(said))
+        ending = " away: face the camera" if held == "turned" else " down: face the camera"
+        assert hint(driver).text.endswith(ending) and hint(driver).get_attribute("class") == "noface"
         driver.find_element(By.ID, "live-stop").click()
     finally:
         driver.quit()

@@ -223,22 +223,27 @@ def test_lrs_txt_srt_vtt_and_manifests(tmp_path: Path):
         assert {e["id"]: e["num_frames"] for e in manifest(ds)} == expected
 
 
-def test_each_clip_says_how_far_its_face_is_turned_and_max_yaw_leaves_out_the_turned(turned_example: Path,
-                                                                                      tmp_path: Path):  # fmt: skip
+def test_each_clip_says_how_its_face_is_held_and_max_yaw_and_max_pitch_leave_out_the_turned(
+    turned_example: Path, tilted_example: Path, tmp_path: Path
+):
     root = tmp_path / "in"
     (root / "spk").mkdir(parents=True)
-    for name, video in (("frontal", EXAMPLE), ("turned", turned_example)):
+    for name, video in (("frontal", EXAMPLE), ("turned", turned_example), ("tilted", tilted_example)):
         shutil.copy(video, root / "spk" / f"{name}.mp4")
         (root / "spk" / f"{name}.txt").write_text(f"Text: {EXAMPLE_TEXT}\n")
     everything = tmp_path / "all"
     run_prep(root, "--out", everything, "--workers", "1")
-    yaws = {e["id"]: e["yaw"] for e in manifest(everything)}
-    assert abs(yaws["spk/frontal"]) < 5 and yaws["spk/turned"] < -25, yaws
+    held = {e["id"]: (e["yaw"], e["pitch"]) for e in manifest(everything)}
+    assert abs(held["spk/frontal"][0]) < 5 and abs(held["spk/frontal"][1]) < 10, held
+    assert held["spk/turned"][0] < -25 and held["spk/tilted"][1] < -20 and abs(held["spk/tilted"][0]) < 10, held
     frontal_only = tmp_path / "frontal"
-    run_prep(root, "--out", frontal_only, "--workers", "1", "--max-yaw", "20")
+    run_prep(root, "--out", frontal_only, "--workers", "1", "--max-yaw", "20", "--max-pitch", "20")
     assert [e["id"] for e in manifest(frontal_only)] == ["spk/frontal"]
-    refused = rejected(frontal_only)["spk/turned"]
-    assert refused["reason"] == "face_turned_away" and "more than --max-yaw 20" in refused["detail"], refused
+    refused = rejected(frontal_only)
+    assert refused["spk/turned"]["reason"] == "face_turned_away", refused
+    assert "more than --max-yaw 20" in refused["spk/turned"]["detail"], refused
+    assert refused["spk/tilted"]["reason"] == "face_turned_away", refused
+    assert "degrees down from the camera (median), more than --max-pitch 20" in refused["spk/tilted"]["detail"]
 
 
 def test_bad_inputs_are_rejected_with_reasons_and_the_run_goes_on(tmp_path: Path):

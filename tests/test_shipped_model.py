@@ -125,6 +125,16 @@ def test_a_face_turned_away_is_out_of_domain_saying_how_far(shipped: Transcriber
     assert turned.confidence < frontal.confidence / 2
 
 
+def test_a_face_tilted_down_is_out_of_domain_saying_how_far(shipped: Transcriber, tilted_example: Path):
+    """A camera well above the face: the tilt is measured, and it, not the turn, is what the reading
+    is flagged for."""
+    tilted = shipped.transcribe(tilted_example)
+    assert tilted.segments[0].pitch < -shipped.calibration.max_pitch
+    assert abs(tilted.segments[0].yaw) < shipped.calibration.max_yaw / 2
+    assert tilted.out_of_domain and tilted.reason.startswith("the face is tilted "), tilted.reason
+    assert " degrees down from the camera (the model reads faces tilted at most 20)" in tilted.reason
+
+
 def test_a_turned_face_is_read_as_if_seen_from_the_front(shipped: Transcriber, tmp_path: Path):
     """The example with the face turned 40 degrees the other way (lipread measures about 23): cut
     frontal (data_prep.crop.frontal_transform) it reads right and in domain; cut by the similarity
@@ -138,12 +148,16 @@ def test_a_turned_face_is_read_as_if_seen_from_the_front(shipped: Transcriber, t
     assert read.text == EXAMPLE_TEXT and not read.out_of_domain, (read.text, read.reason)
 
 
-def test_live_calls_a_face_turned_away_out_of_domain_too(shipped: Transcriber, turned_example: Path):
+@pytest.mark.parametrize("held", ["turned", "tilted"])
+def test_live_calls_a_face_turned_or_tilted_away_out_of_domain_too(
+    shipped: Transcriber, held: str, request: pytest.FixtureRequest
+):
     from lipread.live import LiveReader, read_stream
     from lipread.live_sources import file_frames
 
-    phrases = list(read_stream(LiveReader(shipped), file_frames(turned_example, realtime=False)))
-    assert phrases and all(p.out_of_domain and p.reason.startswith("the face is turned ") for p in phrases)
+    video = request.getfixturevalue(f"{held}_example")
+    phrases = list(read_stream(LiveReader(shipped), file_frames(video, realtime=False)))
+    assert phrases and all(p.out_of_domain and p.reason.startswith(f"the face is {held} ") for p in phrases)
 
 
 def test_the_example_is_in_domain_for_the_lexicon_beam_too():

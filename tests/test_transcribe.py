@@ -109,10 +109,10 @@ def test_evaluate_calibrate_admits_faces_turned_as_its_clips_are(trained_tiny: P
                                                                  tmp_path: Path):  # fmt: skip
     """Calibrated on frontal clips, a model keeps the default ``max_yaw``; on the same clips filmed
     from the side (their manifest lines say 40 degrees), it admits them: 40 plus the margin."""
-    from lipread.confidence import MAX_YAW, YAW_MARGIN
+    from lipread.confidence import MAX_YAW, POSE_MARGIN
     from lipread.pretrained import decoding_defaults
 
-    for yaw, expected in ((None, MAX_YAW), (-40.0, 40.0 + YAW_MARGIN)):
+    for yaw, expected in ((None, MAX_YAW), (-40.0, 40.0 + POSE_MARGIN)):
         data = Path(shutil.copytree(tiny_dataset, tmp_path / f"data{yaw}"))
         lines = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
         assert all(abs(line["yaw"]) < 10 for line in lines)  # prep measured GRID's faces: frontal

@@ -393,34 +393,50 @@ def _similarity_target(settings: CropSettings) -> np.ndarray:
     return (reference[STABLE_POINTS] - centre) * (settings.size / settings.scale) + settings.size / 2
 
 
-def test_a_face_turned_away_is_called_out_of_domain_and_says_how_far():
-    """A reading of a face turned past the model's ``max_yaw`` is out of domain, the reason saying by
-    how much (beside any reason it had); a face turned less keeps its flag and reason, its confidence
-    lowered only past half the threshold."""
+def test_a_face_turned_or_tilted_away_is_called_out_of_domain_and_says_how_far():
+    """A reading of a face turned past the model's ``max_yaw``, or tilted past its ``max_pitch``, is out
+    of domain, the reason saying which way and by how much (beside any reason it had); a face held
+    nearer keeps its flag and reason, its confidence lowered only past half a threshold."""
+    from data_prep.head_pose import HeadPose
     from lipread.confidence import Assessment, Calibration
 
+    nan = float("nan")
     read = Assessment(0.8, False, None, 0.8, 0.0, 0.1, 50)
-    calibration = Calibration(max_yaw=30.0)
-    assert calibration.facing(read, -14.0) == read
-    slightly = calibration.facing(read, 24.0)
+    calibration = Calibration(max_yaw=30.0, max_pitch=20.0)
+    assert calibration.facing(read, HeadPose(14.0, -9.0)) == read
+    slightly = calibration.facing(read, HeadPose(24.0, 0.0))
     assert not slightly.out_of_domain and slightly.reason is None and 0.5 < slightly.confidence < 0.8
-    away = calibration.facing(read, -45.0)
+    away = calibration.facing(read, HeadPose(45.0, nan))
     assert away.out_of_domain and away.confidence < slightly.confidence
     assert away.reason == "the face is turned 45 degrees from the camera (the model reads faces turned at most 30)"
+    down = calibration.facing(read, HeadPose(3.0, -26.0))
+    assert down.out_of_domain and down.confidence < slightly.confidence
+    assert down.reason == "the face is tilted 26 degrees down from the camera (the model reads faces tilted at most 20)"
+    both = calibration.facing(read, HeadPose(40.0, 24.0))
+    assert both.reason.startswith("the face is tilted 24 degrees up") and "turned 40 degrees" in both.reason
+    # lowered by the further of the two (40 of 30 beyond 24 of 20), not by both
+    assert both.confidence == calibration.facing(read, HeadPose(40.0, 0.0)).confidence < down.confidence
     unsure = Assessment(0.2, True, "the model is unsure on most frames", 0.2, 0.0, 0.9, 50)
-    assert calibration.facing(unsure, 60.0).reason.endswith("; the model is unsure on most frames")
-    assert calibration.facing(read, float("nan")) == read
+    assert calibration.facing(unsure, HeadPose(60.0, 0.0)).reason.endswith("; the model is unsure on most frames")
+    assert calibration.facing(read, HeadPose(nan, nan)) == read
 
 
-def test_calibration_admits_how_far_its_own_clips_faces_are_turned():
-    """A personal model of someone filmed from the side must not call its own speaker's video out of
-    domain for the turn: ``max_yaw`` rises to the clips' 95th percentile plus a margin, never falls."""
-    from lipread.confidence import YAW_MARGIN, Calibration, calibrated
+def test_calibration_admits_how_its_own_clips_faces_are_held():
+    """A personal model of someone filmed from the side, or from below, must not call its own
+    speaker's video out of domain for it: ``max_yaw`` and ``max_pitch`` rise to the clips' 95th
+    percentile plus a margin, never fall; clips from before the pitch was measured leave it."""
+    from data_prep.head_pose import HeadPose
+    from lipread.confidence import MAX_PITCH, POSE_MARGIN, Calibration, calibrated
 
     base = Calibration(max_yaw=25.0)
-    sideways = calibrated([0.1], [0.01], [0.1], "side", base, yaws=[-30.0 - k / 10 for k in range(100)])
-    assert sideways.max_yaw == pytest.approx(30.0 + 9.405 + YAW_MARGIN, abs=0.1)
-    assert calibrated([0.1], [0.01], [0.1], "frontal", base, yaws=[1.0, -2.0, 3.0]).max_yaw == 25.0
+    sideways = calibrated([0.1], [0.01], [0.1], "side", base, poses=[HeadPose(-30.0 - k / 10, 1.0) for k in range(100)])
+    assert sideways.max_yaw == pytest.approx(30.0 + 9.405 + POSE_MARGIN, abs=0.1) and sideways.max_pitch == MAX_PITCH
+    below = calibrated([0.1], [0.01], [0.1], "below", base, poses=[HeadPose(2.0, 25.0 + k / 10) for k in range(100)])
+    assert below.max_pitch == pytest.approx(25.0 + 9.405 + POSE_MARGIN, abs=0.1) and below.max_yaw == 25.0
+    frontal = calibrated([0.1], [0.01], [0.1], "frontal", base, poses=[HeadPose(1.0, 2.0), HeadPose(-2.0, -3.0)])
+    assert (frontal.max_yaw, frontal.max_pitch) == (25.0, MAX_PITCH)
+    old = calibrated([0.1], [0.01], [0.1], "old", base, poses=[HeadPose(-40.0, float("nan"))])
+    assert old.max_yaw == pytest.approx(40.0 + POSE_MARGIN) and old.max_pitch == MAX_PITCH
     assert calibrated([0.1], [0.01], [0.1], "unknown", base).max_yaw == 25.0
 
 
@@ -823,18 +839,23 @@ def test_the_grid_configs_find_their_split_lists_from_any_folder(tmp_path: Path,
     assert make_cli(args).datamodule.hparams.train_list == "splits/s1_train.txt"
 
 
-@pytest.mark.parametrize("yaw", [0.0, 10.0, -25.0, 45.0, -70.0])
-def test_the_yaw_of_a_face_turned_by_a_known_angle_is_found(yaw: float):
-    """The reference face in 3-D, turned, scaled, rolled and shifted, then seen by a camera without
-    depth: the turn is found from its 2-D points alone, whatever the roll, scale and place."""
-    from data_prep.head_pose import DEPTH_PATH, yaw_degrees
+@pytest.mark.parametrize(
+    "yaw, pitch", [(0.0, 0.0), (10.0, 0.0), (-25.0, 0.0), (45.0, 0.0), (-70.0, 0.0), (0.0, 20.0), (0.0, -35.0),
+                   (30.0, -20.0), (-40.0, 25.0)],
+)  # fmt: skip
+def test_the_yaw_and_pitch_of_a_face_turned_by_known_angles_are_found(yaw: float, pitch: float):
+    """The reference face in 3-D, turned, tilted, scaled, rolled and shifted, then seen by a camera
+    without depth: the turn and the tilt are found from its 2-D points alone, whatever the roll,
+    scale and place (a tilted head shows no turn, a turned one no tilt)."""
+    from data_prep.head_pose import DEPTH_PATH, pitch_degrees, pose_degrees, yaw_degrees
     from data_prep.head_turn import turned
 
     face = np.column_stack([ref.load(), np.load(DEPTH_PATH)[list(ref.KEPT)]]) * 80.0
-    seen = turned(face, yaw)[:, :2]
+    seen = turned(face, yaw, pitch)[:, :2]
     roll = np.radians(12.0)
     seen = seen @ np.array([[np.cos(roll), np.sin(roll)], [-np.sin(roll), np.cos(roll)]]) + [300.0, 200.0]
-    assert float(yaw_degrees(seen)) == pytest.approx(yaw, abs=1.5)
+    assert float(yaw_degrees(seen)) == pytest.approx(yaw, abs=0.5)
+    assert float(pitch_degrees(seen)) == pytest.approx(pitch, abs=0.5)
     frames = np.stack([seen, np.full_like(seen, np.nan)])
-    found = yaw_degrees(frames)
-    assert found[0] == pytest.approx(yaw, abs=1.5) and np.isnan(found[1])
+    found = pose_degrees(frames)
+    assert found[0] == pytest.approx([yaw, pitch], abs=0.5) and np.isnan(found[1]).all()
