@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 import data_prep
-from data_prep import reference_face
+from data_prep import crop, reference_face
 from data_prep.contracts import CropSettings, ManifestEntry, Word
 from data_prep.dataset_folder import (
     CLIPS,
@@ -381,19 +381,24 @@ def _run(pending, options, dataset, build_log, summary, total) -> None:
 
 
 def _check_same_settings(meta_path: Path, options: PrepOptions) -> None:
-    """A dataset built before must be continued with its own crop and codec settings: clips cut
-    two ways in one folder would train a model on two different views of the mouth."""
+    """A dataset built before must be continued with its own crop and codec settings, and by a
+    lipread that cuts crops the same way: clips cut two ways in one folder would train a model on
+    two different views of the mouth."""
     if not meta_path.is_file():
         return
     meta = json.loads(meta_path.read_text())
-    now = {"crop": options.crop.to_json(), "clip_codec": _codec(options)}
-    before = {k: meta.get(k) for k in now}
-    changed = [k for k in now if before[k] is not None and before[k] != now[k]]
-    if changed:
-        shown = "; ".join(f"{k}: built with {before[k]}, asked for {now[k]}" for k in changed)
+    asked = {"crop": options.crop.to_json(), "clip_codec": _codec(options)}
+    cut = {"crop_method": crop.method(), "reference_face": reference_face.checksum()}
+    changed = {k: v for k, v in {**asked, **cut}.items() if meta.get(k) is not None and meta[k] != v}
+    if not changed:
+        return
+    shown = "; ".join(f"{k}: built with {meta[k]}, now {v}" for k, v in changed.items())
+    if changed.keys() & cut.keys():
         raise ValueError(
-            f"{meta_path.parent} was built with other settings ({shown}); use the same options or a new --out"
-        )
+            f"{meta_path.parent} was built by a lipread that cuts the crops differently ({shown}); finish it "
+            f"with the version that began it (meta.json's version, {meta.get('version')}), or build again with a new --out"
+        )  # fmt: skip
+    raise ValueError(f"{meta_path.parent} was built with other settings ({shown}); use the same options or a new --out")
 
 
 def _codec(options: PrepOptions) -> str:
@@ -411,6 +416,7 @@ def _write_meta(dataset: Path, log_dir: Path, options: PrepOptions, build_log: B
         "color": options.crop.color,
         "landmark_model": LANDMARK_MODEL,
         "reference_face": reference_face.checksum(),
+        "crop_method": crop.method(),
         "clip_codec": _codec(options),
         "counts": _counts(build_log.entries.values(), build_log.rejected.values()),
         "input": str(options.input_dir),

@@ -16,7 +16,7 @@ import numpy as np
 from data_prep import reference_face
 from data_prep.contracts import CropSettings
 from data_prep.face_points import MOUTH_CORNERS, OUTER_LIPS, STABLE_POINTS
-from data_prep.head_pose import projection, reference_depth, rigid_turn
+from data_prep.head_pose import depth_checksum, projection, reference_depth, rigid_turn
 from data_prep.rejections import PrepError
 
 
@@ -125,10 +125,19 @@ def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarr
 #: similarity the training crops were cut with: within the first figure by the similarity alone,
 #: past the second frontal alone, between them a blend (no jump in the crops as a head turns).
 #: Measured on s1_val with the faces turned and tilted (benchmarks/turned_face_wer.py): so cut, the
-#: WER at a yaw of 40 degrees fell from 21.67% to 9.00%, at 60 from 54.33% to 34.67%, tilted 20
+#: WER at a yaw of 40 degrees fell from 21.67% to 9.00%, at 60 from 54.33% to 34.00%, tilted 20
 #: degrees down from 32.67% to 16.33%; every frame cut frontal, the untouched videos read 4.67%
-#: instead of 4.33%, so faces seen head-on keep the training crops.
+#: instead of 4.33%, so faces seen head-on keep the training crops. Until 2026-12-05's second
+#: session only a turn opened the blend (``meta.json``'s ``crop_method`` says which cut a dataset has).
 FRONTAL_BLEND = (5.0, 15.0)
+
+
+def method() -> str:
+    """How crops are cut, beyond :class:`CropSettings` (``meta.json``'s ``crop_method``): a dataset
+    continued after this changed would hold mouths cut two ways."""
+    low, high = FRONTAL_BLEND
+    return (f"similarity onto reference face {reference_face.checksum()}; frontal (reference depth "
+            f"{depth_checksum()}) from {low:g} to {high:g} degrees off the face's front, turned or tilted")  # fmt: skip
 
 
 def crop_transforms(stable: np.ndarray, settings: CropSettings) -> np.ndarray:

@@ -16,6 +16,7 @@ frontal faces (GRID speakers): regenerate with ``python -m data_prep.head_pose V
 from __future__ import annotations
 
 import argparse
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +41,11 @@ class HeadPose(NamedTuple):
         """A stretch's pose from its frames' ((T, 2) yaw and pitch, :func:`pose_degrees`): the median
         size of the turn (left and right count alike) and the median tilt, up or down."""
         return cls(float(np.median(np.abs(poses[:, 0]))), float(np.median(poses[:, 1])))
+
+
+def depth_checksum() -> str:
+    """A short checksum of ``reference_depth.npy`` (recorded with a dataset's crops)."""
+    return hashlib.sha256(DEPTH_PATH.read_bytes()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)

@@ -127,9 +127,18 @@ def test_lossless_clips_are_reproducible_and_settings_are_kept(grid_input: Path,
     assert json.loads((a / "meta.json").read_text())["clip_codec"] == "h264 yuv444p crf 0"
     result = run_prep(grid_input, "--out", a, "--alignments", ALIGNMENTS, "--workers", "1", check=False)
     assert result.returncode == 2
-    assert "clip_codec: built with h264 yuv444p crf 0, asked for h264 yuv444p crf 18" in result.stderr
+    assert "clip_codec: built with h264 yuv444p crf 0, now h264 yuv444p crf 18" in result.stderr
     result = run_prep(grid_input, "--out", a, "--alignments", ALIGNMENTS, "--crf", "0", "--size", "64", check=False)
     assert result.returncode == 2 and "crop: built with" in result.stderr
+    # a dataset begun by a lipread that cut turned faces another way (as before 2026-12-05's frontal
+    # cut for tilted faces) is not continued with this one's cut
+    meta = json.loads((a / "meta.json").read_text())
+    assert meta["crop_method"].endswith("degrees off the face's front, turned or tilted"), meta
+    old_cut = meta["crop_method"].replace(", turned or tilted", ", turned")
+    (a / "meta.json").write_text(json.dumps({**meta, "crop_method": old_cut}))
+    result = run_prep(grid_input, "--out", a, "--alignments", ALIGNMENTS, "--workers", "1", "--crf", "0", check=False)
+    assert result.returncode == 2 and "was built by a lipread that cuts the crops differently" in result.stderr
+    assert f"crop_method: built with {old_cut}, now" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_lips_land_in_the_centre_of_the_crop(tracker):
