@@ -1,15 +1,15 @@
 """How far a face is turned from the camera (yaw) and tilted up or down (pitch), in degrees, from
 the landmarks lipread holds.
 
-A lip-reading model trained on frontal faces (GRID) cannot read a face turned well away: the mouth
-is foreshortened and half hidden. The held landmarks are 2-D, so the turn is found by fitting the
-reference face in 3-D (:mod:`data_prep.reference_face`'s points with a depth a point,
-``reference_depth.npy``) to the rigid points under a scaled orthographic camera: a least-squares
-2 x 3 projection, made a rotation; where the camera lies as the face sees it gives the yaw (left or
-right of straight ahead) and the pitch (up or down), neither moved by a head tilted sideways, which
-the crop's similarity undoes anyway. Only the rigid
-points count (eye corners, nose), since FaceMesh puts the far side of a turned face's outline on
-the silhouette rather than where it is on the face. The depth is FaceMesh's own, averaged over
+A lip-reading model trained on frontal faces (GRID) cannot read a face turned well away, or seen
+from well above or below: the mouth is foreshortened and half hidden. The held landmarks are 2-D,
+so the pose is found by fitting the reference face in 3-D (:mod:`data_prep.reference_face`'s points
+with a depth a point, ``reference_depth.npy``) to the rigid points under a scaled orthographic
+camera: a least-squares 2 x 3 projection, made a rotation. Where the camera lies as the face sees
+it gives the yaw (left or right of straight ahead) and the pitch (up or down), neither moved by a
+head tilted sideways, which the crop's similarity undoes anyway. Only the rigid points count (eye
+corners, nose), since FaceMesh puts the far side of a turned face's outline on the silhouette
+rather than where it is on the face. The depth is FaceMesh's own, averaged over
 frontal faces (GRID speakers): regenerate with ``python -m data_prep.head_pose VIDEO...``.
 """
 

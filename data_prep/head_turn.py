@@ -1,12 +1,13 @@
-"""A talking face shown turned away by a known angle, rendered from its own FaceMesh mesh.
+"""A talking face shown turned away or tilted by known angles, rendered from its own FaceMesh mesh.
 
 Footage of a head turned by a measured angle is what a pose estimate is tested against and what
 tells how far from frontal a lip-reading model still reads; none ships with lipread, and GRID is
 frontal. So a frontal video is turned: each frame's 468-point FaceMesh mesh (with its depth) is
-rotated about the vertical axis (yaw) and then the horizontal one (pitch), and every mesh triangle still facing the camera is drawn, far ones
-first, from its place in the frame onto its rotated place (a piecewise-affine warp). The background
-and the hair stay where they were; the mouth, which is what a lip reader sees, moves and foreshortens
-as a real turn would show it, but for the parts of the mouth that the turn would uncover.
+rotated about the vertical axis (yaw) and then the horizontal one (pitch), and every mesh triangle
+still facing the camera is drawn, far ones first, from its place in the frame onto its rotated
+place (a piecewise-affine warp). The background and the hair stay where they were; the mouth, which
+is what a lip reader sees, moves and foreshortens as a real turn would show it, but for the parts of
+the mouth that the turn would uncover.
 
     python -m data_prep.head_turn VIDEO OUT.mp4 --yaw 30
     python -m data_prep.head_turn VIDEO OUT.mp4 --pitch -20     # the nose 20 degrees down
