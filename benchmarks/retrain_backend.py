@@ -1,9 +1,9 @@
 """Retrain a LipNet's back-end on cached front-end features (optionally with spliced sentences), on
-the CPU (lipread.backend_retrain); export the result as a model folder. The shipped model is the
-mean (`lipread export A B OUT`) of two runs of this from stage 3's weights (RESULTS.md, "Stage 6"):
-one with the defaults, one with --channel-dropout 0.7:
+the CPU (lipread.backend_retrain); export the result as a model folder. The shipped model's
+back-end is one run of this with its defaults and --seed 3, from stage 3's weights (RESULTS.md,
+"Stage 7"; stage 6 was the mean, `lipread export A B OUT`, of two such runs):
 
-    python benchmarks/retrain_backend.py --data data/grid_s1 --base STAGE3_MODEL \\
+    python benchmarks/retrain_backend.py --data data/grid_s1 --base STAGE3_MODEL --seed 3 \\
         --train-list ../shared/grid/splits/s1_train.txt --val-list ../shared/grid/splits/s1_val.txt \\
         --out exported/backend --report reports/backend --features-cache cache/
 

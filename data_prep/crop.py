@@ -16,7 +16,7 @@ import numpy as np
 from data_prep import reference_face
 from data_prep.contracts import CropSettings
 from data_prep.face_points import MOUTH_CORNERS, OUTER_LIPS, STABLE_POINTS
-from data_prep.head_pose import depth_checksum, projection, reference_depth, rigid_turn
+from data_prep.head_pose import depth_checksum, projection, reference_depth, rigid_pose
 from data_prep.rejections import PrepError
 
 
@@ -120,24 +120,39 @@ def transforms_of_window(stable: np.ndarray, settings: CropSettings) -> np.ndarr
     return crop_transforms(total / window, settings)
 
 
-#: A face seen off its front (degrees between its front and the camera, :func:`rigid_turn`: turned
-#: or tilted) is cut as if seen from the front (:func:`frontal_transform`) rather than by the
-#: similarity the training crops were cut with: within the first figure by the similarity alone,
-#: past the second frontal alone, between them a blend (no jump in the crops as a head turns).
-#: Measured on s1_val with the faces turned and tilted (benchmarks/turned_face_wer.py): so cut, the
-#: WER at a yaw of 40 degrees fell from 21.67% to 9.00%, at 60 from 54.33% to 34.00%, tilted 20
-#: degrees down from 32.67% to 16.33%; every frame cut frontal, the untouched videos read 4.67%
-#: instead of 4.33%, so faces seen head-on keep the training crops. Until 2026-12-05's second
-#: session only a turn opened the blend (``meta.json``'s ``crop_method`` says which cut a dataset has).
+#: A face turned from the camera (yaw, degrees, :mod:`data_prep.head_pose`) is cut as if seen from
+#: the front (:func:`frontal_transform`) rather than by the similarity the training crops were cut
+#: with: within the first figure by the similarity alone, past the second frontal alone, between them
+#: a blend (no jump in the crops as a head turns). Measured on s1_val with the faces turned
+#: (benchmarks/turned_face_wer.py): so cut, the WER at 40 degrees fell from 21.67% to 9.00%, at 60
+#: from 54.33% to 34.67%; every frame cut frontal, the untouched videos read 4.67% instead of 4.33%,
+#: so faces seen head-on keep the training crops.
 FRONTAL_BLEND = (5.0, 15.0)
+#: The same for a face tilted up or down (pitch), the further of the two deciding: s1_val tilted 20
+#: degrees down read 32.67% cut by the similarity, 19.67% so. Its band starts later: the same
+#: head-on view measures up to 10 degrees of pitch on some faces (GRID speakers filmed square on: -6
+#: to 10), and those keep the training crops too. (A band from 5 to 15 read that tilt at 16.33%, but
+#: cut s26's head-on faces partly frontal, and its five-clip adaptation test read a word worse.)
+FRONTAL_BLEND_PITCH = (10.0, 20.0)
 
 
 def method() -> str:
     """How crops are cut, beyond :class:`CropSettings` (``meta.json``'s ``crop_method``): a dataset
     continued after this changed would hold mouths cut two ways."""
-    low, high = FRONTAL_BLEND
     return (f"similarity onto reference face {reference_face.checksum()}; frontal (reference depth "
-            f"{depth_checksum()}) from {low:g} to {high:g} degrees off the face's front, turned or tilted")  # fmt: skip
+            f"{depth_checksum()}) from {FRONTAL_BLEND[0]:g} to {FRONTAL_BLEND[1]:g} degrees of yaw and from "
+            f"{FRONTAL_BLEND_PITCH[0]:g} to {FRONTAL_BLEND_PITCH[1]:g} of pitch")  # fmt: skip
+
+
+def frontal_share(rigid: np.ndarray) -> float:
+    """How much of a frame's cut is frontal rather than the similarity (0 to 1), from its rigid points'
+    pose: the further along its band of the turn and the tilt."""
+    yaw, pitch = np.abs(rigid_pose(rigid))
+    return max(_along(float(yaw), FRONTAL_BLEND), _along(float(pitch), FRONTAL_BLEND_PITCH))
+
+
+def _along(angle: float, band: tuple[float, float]) -> float:
+    return min(max((angle - band[0]) / (band[1] - band[0]), 0.0), 1.0)
 
 
 def crop_transforms(stable: np.ndarray, settings: CropSettings) -> np.ndarray:
@@ -145,11 +160,10 @@ def crop_transforms(stable: np.ndarray, settings: CropSettings) -> np.ndarray:
     points (T, len(STABLE_POINTS), 2)."""
     reference, pixels_per_unit, mouth_centre = _crop_frame(settings)
     target = (reference[STABLE_POINTS] - mouth_centre) * pixels_per_unit + settings.size / 2
-    low, high = FRONTAL_BLEND
     out = []
     for points in stable:  # a frame at a time, so that a live stream's few frames get a file's transforms to the bit
         similar = reference_face.similarity(points, target)
-        share = min(max((float(rigid_turn(points)) - low) / (high - low), 0.0), 1.0)
+        share = frontal_share(points)
         out.append(similar if share == 0.0 else (1 - share) * similar + share * frontal_transform(points, settings))
     return np.stack(out)
 

@@ -109,12 +109,6 @@ def rigid_pose(rigid: np.ndarray) -> np.ndarray:
     return pose_of_view(view_direction(rigid))
 
 
-def rigid_turn(rigid: np.ndarray) -> np.ndarray:
-    """How far from straight ahead the camera sees each frame's face (degrees, 0 to 180), whichever
-    way it is turned or tilted: the angle between the face's front and the viewing direction."""
-    return np.degrees(np.arccos(np.clip(view_direction(rigid)[..., 2], -1.0, 1.0)))
-
-
 def view_direction(rigid: np.ndarray) -> np.ndarray:
     """(..., 3) the picture's viewing direction in the reference face's coordinates (x across, y
     down, z into the face), from the projection fitted to the rigid points made a rotation."""

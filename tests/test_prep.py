@@ -133,8 +133,8 @@ def test_lossless_clips_are_reproducible_and_settings_are_kept(grid_input: Path,
     # a dataset begun by a lipread that cut turned faces another way (as before 2026-12-05's frontal
     # cut for tilted faces) is not continued with this one's cut
     meta = json.loads((a / "meta.json").read_text())
-    assert meta["crop_method"].endswith("degrees off the face's front, turned or tilted"), meta
-    old_cut = meta["crop_method"].replace(", turned or tilted", ", turned")
+    assert meta["crop_method"].endswith("from 5 to 15 degrees of yaw and from 10 to 20 of pitch"), meta
+    old_cut = meta["crop_method"].split(" and from ")[0]
     (a / "meta.json").write_text(json.dumps({**meta, "crop_method": old_cut}))
     result = run_prep(grid_input, "--out", a, "--alignments", ALIGNMENTS, "--workers", "1", "--crf", "0", check=False)
     assert result.returncode == 2 and "was built by a lipread that cuts the crops differently" in result.stderr

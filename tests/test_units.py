@@ -334,11 +334,14 @@ def test_a_reading_too_long_for_its_frames_says_so_not_infinite_nats():
     assert judged.reason.startswith("too short for any of the allowed sentences") and "inf" not in judged.reason
 
 
-@pytest.mark.parametrize("yaw", [-40.0, 30.0])
-def test_a_turned_face_is_cut_as_if_seen_from_the_front(yaw: float):
-    """The reference face in 3-D turned by ``yaw``: its crop shows the mouth as wide as a frontal
-    face's crop does (the similarity alone, which the training crops use, shows it foreshortened), and
-    a frontal face is still cut by that similarity, to the bit."""
+@pytest.mark.parametrize("yaw, pitch", [(-40.0, 0.0), (30.0, 0.0), (0.0, -30.0), (0.0, -20.0)])
+def test_a_turned_or_tilted_face_is_cut_as_if_seen_from_the_front(yaw: float, pitch: float):
+    """The reference face in 3-D turned by ``yaw`` or tilted down by ``pitch``: its crop has the mouth
+    in the middle, as a frontal face's does, and a turned mouth as wide (the similarity alone, which
+    the training crops use, puts a turned or tilted mouth off the middle and a turned one
+    foreshortened; tilted up, it is nearly right already);
+    a frontal face is still cut by that similarity, to the bit. (A tilt's lip height cannot be put
+    right by any warp of the picture: the upper lip stands further forward than the lower.)"""
     from data_prep.crop import crop_transforms
     from data_prep.face_points import STABLE_POINTS
     from data_prep.head_pose import reference_depth
@@ -346,18 +349,18 @@ def test_a_turned_face_is_cut_as_if_seen_from_the_front(yaw: float):
 
     settings = CropSettings()
     face = np.column_stack([ref.load(), reference_depth()]) * 70.0 + [200.0, 150.0, 0.0]
-    seen = turned(face, yaw)[:, :2]
+    seen = turned(face, yaw, pitch)[:, :2]
 
-    def mouth_width(points: np.ndarray, matrix: np.ndarray) -> float:
-        corners = project(points[None, list(MOUTH_CORNERS)], matrix[None])[0]
-        return float(np.linalg.norm(corners[0] - corners[1]))
+    def mouth(points: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, float]:
+        """The outer lips' centre in the crop, and the mouth's width there."""
+        lips = project(points[None], matrix[None])[0]
+        return lips[OUTER_LIPS].mean(axis=0), float(np.linalg.norm(np.subtract(*lips[list(MOUTH_CORNERS)])))
 
-    frontal = mouth_width(face[:, :2], crop_transforms(face[None, STABLE_POINTS, :2], settings)[0])
-    assert mouth_width(seen, crop_transforms(seen[None, STABLE_POINTS], settings)[0]) == pytest.approx(
-        frontal, rel=0.05
-    )
-    similar = ref.similarity(seen[STABLE_POINTS], _similarity_target(settings))
-    assert mouth_width(seen, similar) < 0.95 * frontal
+    frontal_centre, frontal_width = mouth(face[:, :2], crop_transforms(face[None, STABLE_POINTS, :2], settings)[0])
+    centre, width = mouth(seen, crop_transforms(seen[None, STABLE_POINTS], settings)[0])
+    assert np.allclose(centre, frontal_centre, atol=1.0) and width == pytest.approx(frontal_width, rel=0.05)
+    similar_centre, similar_width = mouth(seen, ref.similarity(seen[STABLE_POINTS], _similarity_target(settings)))
+    assert np.abs(similar_centre - frontal_centre).max() > 5 or similar_width < 0.95 * frontal_width
     assert np.array_equal(
         crop_transforms(face[None, STABLE_POINTS, :2], settings)[0],
         ref.similarity(face[STABLE_POINTS, :2], _similarity_target(settings)),
