@@ -11,7 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 import data_prep
@@ -135,8 +134,7 @@ def process_job(
         relative = Path(CLIPS) / f"{utt.id}.mp4"
         write_clip(dataset / relative, clip.crops.frames, TARGET_FPS, crf=crf)
         frames += clip.num_frames
-        pose = HeadPose(*(float(angle) for angle in np.median(poses, axis=0)))
-        entries.append(_entry(utt, job, clip, relative.as_posix(), source_fps, pose))
+        entries.append(_entry(utt, job, clip, relative.as_posix(), source_fps, HeadPose.median(poses)))
     return entries, rejections, frames
 
 

@@ -42,6 +42,12 @@ class HeadPose(NamedTuple):
         size of the turn (left and right count alike) and the median tilt, up or down."""
         return cls(float(np.median(np.abs(poses[:, 0]))), float(np.median(poses[:, 1])))
 
+    @classmethod
+    def median(cls, poses: np.ndarray) -> HeadPose:
+        """A stretch's median yaw and pitch, each with its sign (which way the face is turned)."""
+        yaw, pitch = np.median(poses, axis=0)
+        return cls(float(yaw), float(pitch))
+
 
 def depth_checksum() -> str:
     """A short checksum of ``reference_depth.npy`` (recorded with a dataset's crops)."""
@@ -69,38 +75,18 @@ def projection(rigid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.swapaxes(fitted[..., :3, :], -1, -2), fitted[..., 3, :]
 
 
-def yaw_degrees(points: np.ndarray) -> np.ndarray:
-    """Yaw of each face in ``points`` ((..., held points, 2) pixels; NaN rows give NaN): 0 facing the
-    camera, positive when the nose points to the left of the picture, up to +-90 in profile."""
-    return rigid_yaw(np.asarray(points)[..., STABLE_POINTS, :])
-
-
 def pose_degrees(points: np.ndarray) -> np.ndarray:
-    """(..., 2): :func:`yaw_degrees` and :func:`pitch_degrees` of each face in ``points``, from one fit."""
+    """(..., 2) yaw and pitch of each face in ``points`` ((..., held points, 2) pixels; NaN rows give
+    NaN), from one fit. Yaw: 0 facing the camera, positive when the nose points to the left of the
+    picture, up to +-90 in profile. Pitch: 0 as GRID's speakers hold their heads to the camera,
+    positive when the nose points up the picture (the head tilted back, or a camera below the face),
+    negative when it points down (a camera above, a face bent over a phone)."""
     return rigid_pose(np.asarray(points)[..., STABLE_POINTS, :])
 
 
-def pitch_degrees(points: np.ndarray) -> np.ndarray:
-    """Pitch of each face in ``points`` (as :func:`yaw_degrees` takes them): 0 as GRID's speakers
-    hold their heads to the camera, positive when the nose points up the picture (the head tilted
-    back, or a camera below the face), negative when it points down (a camera above, a face bent
-    over a phone)."""
-    return rigid_pitch(np.asarray(points)[..., STABLE_POINTS, :])
-
-
-def rigid_yaw(rigid: np.ndarray) -> np.ndarray:
-    """:func:`yaw_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2)), which a live
-    stream keeps a frame at a time."""
-    return rigid_pose(rigid)[..., 0]
-
-
-def rigid_pitch(rigid: np.ndarray) -> np.ndarray:
-    """:func:`pitch_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2))."""
-    return rigid_pose(rigid)[..., 1]
-
-
 def rigid_pose(rigid: np.ndarray) -> np.ndarray:
-    """(..., 2): the yaw and the pitch of each frame's rigid points ((..., len(STABLE_POINTS), 2)).
+    """(..., 2): :func:`pose_degrees` from the rigid points alone ((..., len(STABLE_POINTS), 2)),
+    which a live stream keeps a frame at a time.
 
     Both come from where the camera is as the face sees it (:func:`view_direction`), so a head
     tilted sideways (roll) changes neither: the yaw is that direction's angle left or right of

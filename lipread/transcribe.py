@@ -437,7 +437,7 @@ class Transcriber:
                 track, round(segment.start / self.fps, 3), round(segment.end / self.fps, 3), segment.box,
                 " ".join(w.word for w in words), words, confidence, out,
                 combine_n_best(hyps, n_best) if n_best else [], any(j.partial for j in judged),
-                *(round(float(angle), 1) for angle in np.median(poses, axis=0)),  # yaw, pitch
+                *(round(angle, 1) for angle in HeadPose.median(poses)),  # yaw, pitch
             ))  # fmt: skip
             all_hyps += hyps
             all_judged += judged

@@ -114,10 +114,10 @@ class TrackReading:
     n_best: list[Hypothesis] = field(default_factory=list)  # the best sentences, when asked for
     partial: bool = False  # a phrase of it was read as part of an allowed sentence (``--partial``)
     #: how far the face is turned from the camera, degrees (median; + when the nose points to the left
-    #: of the picture: :func:`data_prep.head_pose.yaw_degrees`)
+    #: of the picture: :func:`data_prep.head_pose.pose_degrees`)
     yaw: float | None = None
     #: how far it is tilted up or down, degrees (median; + when the nose points up the picture:
-    #: :func:`data_prep.head_pose.pitch_degrees`)
+    #: :func:`data_prep.head_pose.pose_degrees`)
     pitch: float | None = None
 
     def to_json(self) -> dict:

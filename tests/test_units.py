@@ -850,15 +850,15 @@ def test_the_yaw_and_pitch_of_a_face_turned_by_known_angles_are_found(yaw: float
     """The reference face in 3-D, turned, tilted, scaled, rolled and shifted, then seen by a camera
     without depth: the turn and the tilt are found from its 2-D points alone, whatever the roll,
     scale and place (a tilted head shows no turn, a turned one no tilt)."""
-    from data_prep.head_pose import DEPTH_PATH, pitch_degrees, pose_degrees, yaw_degrees
+    from data_prep.head_pose import DEPTH_PATH, pose_degrees
     from data_prep.head_turn import turned
 
     face = np.column_stack([ref.load(), np.load(DEPTH_PATH)[list(ref.KEPT)]]) * 80.0
     seen = turned(face, yaw, pitch)[:, :2]
     roll = np.radians(12.0)
     seen = seen @ np.array([[np.cos(roll), np.sin(roll)], [-np.sin(roll), np.cos(roll)]]) + [300.0, 200.0]
-    assert float(yaw_degrees(seen)) == pytest.approx(yaw, abs=0.5)
-    assert float(pitch_degrees(seen)) == pytest.approx(pitch, abs=0.5)
+    assert float(pose_degrees(seen)[0]) == pytest.approx(yaw, abs=0.5)
+    assert float(pose_degrees(seen)[1]) == pytest.approx(pitch, abs=0.5)
     frames = np.stack([seen, np.full_like(seen, np.nan)])
     found = pose_degrees(frames)
     assert found[0] == pytest.approx([yaw, pitch], abs=0.5) and np.isnan(found[1]).all()
