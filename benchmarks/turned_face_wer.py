@@ -4,8 +4,8 @@ split with its face turned by each ``--yaw``, or tilted up or down by each ``--p
 under ``--work``), transcribed as a user's video is. Beside the WER: the yaw and pitch lipread
 measures on the turned clips (``data_prep.head_pose``; FaceMesh sees a redrawn face as turned less
 than its mesh was, since the hair, ears and outline stay put), how many readings are called out of
-domain, and their mean confidence. What ``MAX_YAW`` in ``lipread.confidence`` and ``FRONTAL_BLEND``
-in ``data_prep.crop`` were chosen from.
+domain, and their mean confidence. What ``MAX_YAW`` and ``MAX_PITCH`` in ``lipread.confidence`` and
+``FRONTAL_BLEND`` and ``FRONTAL_BLEND_PITCH`` in ``data_prep.crop`` were chosen from.
 
     python benchmarks/turned_face_wer.py ../shared/grid/s1 --alignments ../shared/grid/alignments \\
         --split ../shared/grid/splits/s1_val.txt --yaw 0 20 40 60 -40 --pitch 20 -20 40 -40
