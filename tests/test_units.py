@@ -857,8 +857,9 @@ def test_the_yaw_and_pitch_of_a_face_turned_by_known_angles_are_found(yaw: float
     seen = turned(face, yaw, pitch)[:, :2]
     roll = np.radians(12.0)
     seen = seen @ np.array([[np.cos(roll), np.sin(roll)], [-np.sin(roll), np.cos(roll)]]) + [300.0, 200.0]
-    assert float(pose_degrees(seen)[0]) == pytest.approx(yaw, abs=0.5)
-    assert float(pose_degrees(seen)[1]) == pytest.approx(pitch, abs=0.5)
+    found_yaw, found_pitch = pose_degrees(seen)
+    assert float(found_yaw) == pytest.approx(yaw, abs=0.5)
+    assert float(found_pitch) == pytest.approx(pitch, abs=0.5)
     frames = np.stack([seen, np.full_like(seen, np.nan)])
     found = pose_degrees(frames)
     assert found[0] == pytest.approx([yaw, pitch], abs=0.5) and np.isnan(found[1]).all()
